@@ -1,0 +1,69 @@
+"""Backend contract: how the harness controls nodes (DESIGN §3).
+
+Backends are blocking objects (the docker SDK and paramiko are blocking);
+the runner calls them from worker threads. A backend that cannot do a fault
+lists only what it can in ``capabilities``; the runner refuses, at setup,
+a nemesis that needs more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from systems.common.spec import Addr, SystemSpec
+
+__all__ = ["Backend", "BackendError", "Grudge", "CAPABILITIES"]
+
+# kill: SIGKILL + restart on same data; pause: freeze/thaw; partition: grudges;
+# clock: per-node offset/rate; packet: loss/delay/dup.
+CAPABILITIES = frozenset({"kill", "pause", "partition", "clock", "packet"})
+
+Grudge = Mapping[str, frozenset[str]]  # node -> nodes it drops packets from
+
+
+class BackendError(RuntimeError):
+    """A backend could not do what was asked; the message is one line for the user."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+
+    def capabilities(self) -> frozenset[str]: ...
+
+    def up(
+        self,
+        system: SystemSpec,
+        nodes: list[str],
+        run_dir: Path,
+        bugs: tuple[str, ...] = (),
+        seed: int = 0,
+    ) -> None:
+        """Start every node and return once each answers ``status`` (or raise BackendError)."""
+
+    def down(self) -> None:
+        """Stop and remove everything ``up`` made. Idempotent; must never raise."""
+
+    def cluster(self) -> Mapping[str, Addr]:
+        """node -> address the harness's clients use."""
+
+    def start(self, node: str) -> None: ...
+
+    def kill(self, node: str) -> None: ...
+
+    def pause(self, node: str) -> None: ...
+
+    def resume(self, node: str) -> None: ...
+
+    def partition(self, grudge: Grudge) -> None: ...
+
+    def heal(self) -> None: ...
+
+    def clock(self, node: str, offset_s: float, rate: float = 1.0) -> None: ...
+
+    def shape(self, node: str, delay_ms: float = 0, loss: float = 0, dup: float = 0) -> None: ...
+
+    def collect_logs(self, dest: Path) -> None:
+        """Copy each node's logs to ``dest/<node>/``."""

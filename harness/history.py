@@ -1,0 +1,281 @@
+"""Operations and histories: the record every checker judges (DESIGN §3).
+
+An :class:`Op` is one event: an invocation or a completion. A history is the
+ordered list of these events, with a dense ``index`` and a monotonic
+``time_ns`` measured from the start of the test.  Completions name their
+invocation implicitly: the next event of the same ``process`` after an
+``invoke`` completes it.  ``info`` completions (and invocations that never
+complete) are indeterminate: the op may or may not have taken effect.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any, Literal
+
+__all__ = [
+    "INVOKE",
+    "OK",
+    "FAIL",
+    "INFO",
+    "NEMESIS",
+    "Op",
+    "History",
+    "HistoryError",
+    "HistoryWriter",
+    "read_jsonl",
+    "op_from_dict",
+]
+
+INVOKE: Literal["invoke"] = "invoke"
+OK: Literal["ok"] = "ok"
+FAIL: Literal["fail"] = "fail"
+INFO: Literal["info"] = "info"
+NEMESIS = "nemesis"
+TYPES = frozenset({INVOKE, OK, FAIL, INFO})
+
+Process = int | str
+
+
+class HistoryError(ValueError):
+    """A history (file or in-memory) is malformed. The message names where."""
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One event of a history.
+
+    ``process`` is an int for clients and ``"nemesis"`` for the nemesis.
+    ``value`` is any JSON value; ``node`` names the node the client talked
+    to; ``error`` says why an op failed or is indeterminate.
+    """
+
+    index: int
+    time_ns: int
+    process: Process
+    type: str
+    f: str
+    value: Any = None
+    node: str | None = None
+    error: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "index": self.index,
+            "time_ns": self.time_ns,
+            "process": self.process,
+            "type": self.type,
+            "f": self.f,
+            "value": self.value,
+        }
+        if self.node is not None:
+            d["node"] = self.node
+        if self.error is not None:
+            d["error"] = self.error
+        return d
+
+    def with_(self, **changes: Any) -> Op:
+        return replace(self, **changes)
+
+    @property
+    def is_invoke(self) -> bool:
+        return self.type == INVOKE
+
+    @property
+    def is_client(self) -> bool:
+        return self.process != NEMESIS
+
+
+def op_from_dict(d: dict[str, Any], where: str = "op") -> Op:
+    """Build an Op from a decoded JSON object, validating its fields."""
+    try:
+        t = d["type"]
+        f = d["f"]
+        process = d["process"]
+    except (KeyError, TypeError) as e:
+        raise HistoryError(f"{where}: missing field {e}") from None
+    if t not in TYPES:
+        raise HistoryError(f"{where}: unknown type {t!r}")
+    if not isinstance(process, (int, str)) or isinstance(process, bool):
+        raise HistoryError(f"{where}: process must be an int or 'nemesis', got {process!r}")
+    index = d.get("index", -1)
+    time_ns = d.get("time_ns", 0)
+    if not isinstance(index, int) or not isinstance(time_ns, int):
+        raise HistoryError(f"{where}: index and time_ns must be integers")
+    return Op(
+        index=index,
+        time_ns=time_ns,
+        process=process,
+        type=t,
+        f=str(f),
+        value=d.get("value"),
+        node=d.get("node"),
+        error=d.get("error"),
+    )
+
+
+@dataclass(frozen=True)
+class History(Sequence[Op]):
+    """An immutable, indexed sequence of ops with invocation/completion pairing."""
+
+    ops: tuple[Op, ...]
+    _pair: tuple[int, ...] = field(default=(), repr=False, compare=False)
+
+    def __init__(self, ops: Iterable[Op], reindex: bool = False) -> None:
+        seq = tuple(ops)
+        if reindex:
+            seq = tuple(o if o.index == i else replace(o, index=i) for i, o in enumerate(seq))
+        object.__setattr__(self, "ops", seq)
+        object.__setattr__(self, "_pair", _pairs(seq))
+
+    # Sequence protocol -------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def __getitem__(self, i: int) -> Op:  # type: ignore[override]
+        return self.ops[i]
+
+    def __iter__(self) -> Iterator[Op]:
+        return iter(self.ops)
+
+    # Pairing -----------------------------------------------------------
+    def completion(self, op: Op | int) -> Op | None:
+        """The completion of an invocation (by op or position), or None if it never completed."""
+        i = op if isinstance(op, int) else self._position(op)
+        j = self._pair[i]
+        return self.ops[j] if j >= 0 and j > i else None
+
+    def invocation(self, op: Op | int) -> Op | None:
+        """The invocation of a completion (by op or position)."""
+        i = op if isinstance(op, int) else self._position(op)
+        j = self._pair[i]
+        return self.ops[j] if 0 <= j < i else None
+
+    def pairs(self) -> Iterator[tuple[Op, Op | None]]:
+        """(invocation, completion-or-None) for every invocation, in invocation order."""
+        for i, o in enumerate(self.ops):
+            if o.type == INVOKE:
+                j = self._pair[i]
+                yield o, (self.ops[j] if j > i else None)
+
+    def _position(self, op: Op) -> int:
+        if 0 <= op.index < len(self.ops) and self.ops[op.index] is op:
+            return op.index
+        return self.ops.index(op)
+
+    # Filters -----------------------------------------------------------
+    def filter(self, pred: Any) -> History:
+        return History((o for o in self.ops if pred(o)), reindex=False)
+
+    def client_ops(self) -> History:
+        return self.filter(lambda o: o.process != NEMESIS)
+
+    def nemesis_ops(self) -> History:
+        return self.filter(lambda o: o.process == NEMESIS)
+
+    def invokes(self) -> list[Op]:
+        return [o for o in self.ops if o.type == INVOKE]
+
+    def completions(self) -> list[Op]:
+        return [o for o in self.ops if o.type != INVOKE]
+
+    # I/O ---------------------------------------------------------------
+    def to_jsonl(self, path: str | os.PathLike[str]) -> None:
+        with open(path, "w", encoding="utf-8") as fh:
+            for o in self.ops:
+                fh.write(json.dumps(o.to_dict(), separators=(",", ":")))
+                fh.write("\n")
+
+
+def _pairs(ops: tuple[Op, ...]) -> tuple[int, ...]:
+    pair = [-1] * len(ops)
+    open_by_process: dict[Process, int] = {}
+    for i, o in enumerate(ops):
+        if o.type == INVOKE:
+            open_by_process[o.process] = i
+        else:
+            j = open_by_process.pop(o.process, -1)
+            if j >= 0:
+                pair[i] = j
+                pair[j] = i
+    return tuple(pair)
+
+
+def read_jsonl(path: str | os.PathLike[str], tolerate_torn_tail: bool = True) -> History:
+    """Read a JSON Lines history. A torn last line (a harness killed mid-write) is dropped.
+
+    Any other malformed line raises :class:`HistoryError` naming the file and line.
+    """
+    p = Path(path)
+    ops: list[Op] = []
+    try:
+        fh: IO[str] = open(p, encoding="utf-8")
+    except OSError as e:
+        raise HistoryError(f"{p}: cannot read history ({e.strerror})") from None
+    with fh:
+        lines = fh.read().split("\n")
+    last = len(lines) - 1
+    while last >= 0 and not lines[last].strip():
+        last -= 1
+    for n, line in enumerate(lines[: last + 1], start=1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError:
+            if tolerate_torn_tail and n == last + 1 and not lines[last].endswith("}"):
+                break
+            raise HistoryError(f"{p}:{n}: malformed history line (not JSON)") from None
+        if not isinstance(d, dict):
+            raise HistoryError(f"{p}:{n}: history line is not a JSON object")
+        ops.append(op_from_dict(d, where=f"{p}:{n}"))
+    return History(ops, reindex=True)
+
+
+class HistoryWriter:
+    """Appends ops to a JSONL file as the test runs.
+
+    Every op is written and flushed at once (a crash of the harness loses at
+    most the op being written); ``fsync`` runs every ``fsync_every`` ops and
+    on close, so the file is durable in batches (group commit).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], fsync_every: int = 256) -> None:
+        self.path = Path(path)
+        self._fh = open(self.path, "a", encoding="utf-8", buffering=1 << 16)
+        self._fsync_every = fsync_every
+        self._since_sync = 0
+        self.count = 0
+        self.fsyncs = 0
+        self._dumps = json.JSONEncoder(separators=(",", ":"), default=repr).encode
+
+    def write(self, op: Op) -> None:
+        self._fh.write(self._dumps(op.to_dict()) + "\n")
+        self._fh.flush()
+        self.count += 1
+        self._since_sync += 1
+        if self._since_sync >= self._fsync_every:
+            self.sync()
+
+    def sync(self) -> None:
+        if self._fh.closed:
+            return
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self.fsyncs += 1
+        self._since_sync = 0
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self.sync()
+            self._fh.close()
+
+    def __enter__(self) -> HistoryWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
