@@ -1,0 +1,281 @@
+"""The node image, built without a container registry (DESIGN §5).
+
+Two layers, each tagged by a hash of its inputs so nothing is rebuilt unless
+an input changed:
+
+* ``faultbox-base:<hash>`` — a minimal Debian made by ``debootstrap`` from the
+  machine's configured apt mirror (python3, iproute2, iptables, procps,
+  libfaketime), trimmed of docs and locales, then ``docker import``-ed.
+* ``faultbox-node:<hash>`` — ``images/Dockerfile`` built ``FROM`` the base,
+  with ``systems/`` and the faketime ``sitecustomize`` copied in.
+
+Where a registry is reachable, ``FAULTBOX_IMAGE_BASE=python:3.11-slim`` skips
+debootstrap and builds the same Dockerfile from that image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "BASE_PACKAGES",
+    "ImageError",
+    "base_tag",
+    "build_cmd_main",
+    "ensure_image",
+    "node_tag",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+IMAGES_DIR = REPO_ROOT / "images"
+SYSTEMS_DIR = REPO_ROOT / "systems"
+SUITE = "bookworm"
+BASE_PACKAGES = ("python3", "iproute2", "iptables", "procps", "libfaketime", "faketime")
+# Bump when the base recipe changes in a way the inputs above do not show.
+_RECIPE = "debootstrap-minbase-trim-v1"
+_TRIM = (
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "usr/share/lintian",
+    "var/lib/apt/lists",
+    "var/cache/apt",
+    "var/cache/debconf/templates.dat-old",
+)
+_LOCK_PATH = Path(tempfile.gettempdir()) / "faultbox-image.lock"
+_DEBOOTSTRAP_CACHE = Path("/var/cache/faultbox/debootstrap")
+LABEL = "faultbox"
+
+Progress = Callable[[str], None]
+
+
+class ImageError(RuntimeError):
+    """The node image could not be built; the message is one line for the user."""
+
+
+def _client() -> Any:
+    import docker
+
+    try:
+        return docker.from_env(timeout=600)
+    except docker.errors.DockerException as e:
+        raise ImageError(f"no Docker engine reachable: {e}") from e
+
+
+def _hash(parts: list[bytes]) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(len(p).to_bytes(8, "big"))
+        h.update(p)
+    return h.hexdigest()[:12]
+
+
+def _tree_files(root: Path) -> list[Path]:
+    """Source files of a tree, stable order, without caches."""
+    out = []
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"):
+            out.append(p)
+    return out
+
+
+def base_tag(registry_base: str | None = None) -> str:
+    if registry_base:
+        return registry_base
+    parts = [_RECIPE.encode(), SUITE.encode(), ",".join(BASE_PACKAGES).encode()]
+    parts += [t.encode() for t in _TRIM]
+    return f"faultbox-base:{_hash(parts)}"
+
+
+def node_tag(base: str) -> str:
+    parts = [base.encode()]
+    for name in ("Dockerfile", "sitecustomize.py"):
+        parts.append((IMAGES_DIR / name).read_bytes())
+    for p in _tree_files(SYSTEMS_DIR):
+        parts.append(str(p.relative_to(REPO_ROOT)).encode())
+        parts.append(p.read_bytes())
+    return f"faultbox-node:{_hash(parts)}"
+
+
+def apt_mirror() -> str:
+    """The Debian mirror this machine's apt uses (``FAULTBOX_APT_MIRROR`` overrides)."""
+    env = os.environ.get("FAULTBOX_APT_MIRROR")
+    if env:
+        return env
+    candidates: list[str] = []
+    src_dir = Path("/etc/apt/sources.list.d")
+    for f in sorted(src_dir.glob("*.sources")) if src_dir.is_dir() else []:
+        for m in re.finditer(r"^URIs:\s*(\S+)", f.read_text(errors="replace"), re.M):
+            candidates.append(m.group(1))
+    lst = Path("/etc/apt/sources.list")
+    if lst.is_file():
+        for m in re.finditer(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)", lst.read_text(errors="replace"), re.M):
+            candidates.append(m.group(1))
+    for uri in candidates:
+        if uri.rstrip("/").endswith("/debian"):
+            return uri
+    return "http://deb.debian.org/debian"
+
+
+def _image_exists(client: Any, tag: str) -> bool:
+    import docker
+
+    try:
+        client.images.get(tag)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+@contextlib.contextmanager
+def _build_lock() -> Iterator[None]:
+    """One build at a time on this machine (tests and CLI may race)."""
+    with open(_LOCK_PATH, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _run(argv: list[str], progress: Progress, what: str) -> None:
+    t0 = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise ImageError(f"{what} failed (exit {proc.returncode}): {' | '.join(tail)}")
+    progress(f"{what}: {time.monotonic() - t0:.1f}s")
+
+
+def _build_base(client: Any, tag: str, progress: Progress) -> None:
+    if shutil.which("debootstrap") is None:
+        raise ImageError(
+            "debootstrap is not installed (apt-get install -y debootstrap), "
+            "or set FAULTBOX_IMAGE_BASE=python:3.11-slim where a registry is reachable"
+        )
+    if os.geteuid() != 0:
+        raise ImageError("building the base image with debootstrap needs root")
+    mirror = apt_mirror()
+    _DEBOOTSTRAP_CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="faultbox-base-") as tmp:
+        root = Path(tmp) / "root"
+        progress(f"debootstrap {SUITE} from {mirror} (about a minute)")
+        _run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(BASE_PACKAGES)}",
+                f"--cache-dir={_DEBOOTSTRAP_CACHE}",
+                SUITE,
+                str(root),
+                mirror,
+            ],
+            progress,
+            "debootstrap",
+        )
+        for rel in _TRIM:
+            target = root / rel
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+                target.mkdir(parents=True, exist_ok=True)
+            elif target.exists():
+                target.unlink()
+        archive = Path(tmp) / "rootfs.tar"
+        _run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(archive), "."], progress, "tar")
+        repo, _, version = tag.partition(":")
+        t0 = time.monotonic()
+        client.api.import_image_from_file(
+            str(archive),
+            repository=repo,
+            tag=version,
+            changes=[f"LABEL {LABEL}=base", 'CMD ["python3"]'],
+        )
+        progress(f"docker import: {time.monotonic() - t0:.1f}s")
+
+
+def _context_tar() -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in ("Dockerfile", "sitecustomize.py"):
+            tar.add(str(IMAGES_DIR / name), arcname=name)
+        for p in _tree_files(SYSTEMS_DIR):
+            tar.add(str(p), arcname=str(p.relative_to(REPO_ROOT)))
+    buf.seek(0)
+    return buf
+
+
+def _build_node(client: Any, base: str, tag: str, progress: Progress) -> None:
+    import docker
+
+    t0 = time.monotonic()
+    try:
+        client.images.build(
+            fileobj=_context_tar(),
+            custom_context=True,
+            tag=tag,
+            buildargs={"BASE": base},
+            labels={LABEL: "node"},
+            rm=True,
+            forcerm=True,
+            pull=False,
+        )
+    except docker.errors.BuildError as e:
+        lines = [str(c.get("stream", c.get("error", ""))).strip() for c in e.build_log]
+        tail = " | ".join(x for x in lines if x)[-400:]
+        raise ImageError(f"node image build failed: {e.msg}: {tail}") from e
+    except docker.errors.APIError as e:
+        raise ImageError(f"node image build failed: {e.explanation or e}") from e
+    progress(f"node image {tag}: {time.monotonic() - t0:.1f}s")
+
+
+def ensure_image(rebuild: bool = False, progress: Progress | None = None) -> str:
+    """Return the node image tag, building base and node images if missing.
+
+    ``rebuild`` forces both layers to be made again. Safe to call from
+    several processes at once (a file lock serialises builds).
+    """
+    say: Progress = progress or (lambda _msg: None)
+    registry_base = os.environ.get("FAULTBOX_IMAGE_BASE") or None
+    client = _client()
+    base = base_tag(registry_base)
+    tag = node_tag(base)
+    if not rebuild and _image_exists(client, tag):
+        return tag
+    with _build_lock():
+        if not rebuild and _image_exists(client, tag):
+            return tag
+        if registry_base is None and (rebuild or not _image_exists(client, base)):
+            say(f"building base image {base}")
+            _build_base(client, base, say)
+        say(f"building node image {tag} from {base}")
+        _build_node(client, base, tag, say)
+    return tag
+
+
+def build_cmd_main(rebuild: bool = False, echo: Progress | None = None) -> int:
+    """``faultbox image build``: build if needed, print the tag; exit code 0/2."""
+    out: Progress = echo or (lambda msg: print(msg, file=sys.stderr))
+    t0 = time.monotonic()
+    try:
+        tag = ensure_image(rebuild=rebuild, progress=out)
+    except ImageError as e:
+        out(f"error: {e}")
+        return 2
+    out(f"{tag} ready in {time.monotonic() - t0:.1f}s")
+    print(tag)
+    return 0
