@@ -1,0 +1,21 @@
+"""Workloads: what clients do and how it is judged, independent of the system.
+
+``REGISTRY`` maps a workload name to a factory ``(WorkloadOptions) -> Workload``.
+A system serves a workload when its ``SystemSpec.clients`` has that name.
+"""
+
+from __future__ import annotations
+
+from workloads.base import Workload, WorkloadOptions
+from workloads.register import kv_workload, register_workload
+
+__all__ = ["REGISTRY", "Workload", "WorkloadOptions", "get_workload"]
+
+REGISTRY = {
+    "register": register_workload,
+    "kv": kv_workload,
+}
+
+
+def get_workload(name: str, opts: WorkloadOptions) -> Workload:
+    return REGISTRY[name](opts)

@@ -1,0 +1,122 @@
+"""Stats and perf checkers: what happened, how often, how fast.
+
+``Stats`` counts ok/fail/info per ``f`` and the availability (share of
+client completions that were ok), overall and during fault intervals. It
+never calls a run invalid; it says ``unknown`` when no client op succeeded
+at all (a test that measured nothing proves nothing).
+
+``Perf`` gives latency quantiles per ``f`` and outcome, and throughput per
+second; it is informational and always valid.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from checkers.core import UNKNOWN, Result
+from harness.history import INVOKE, NEMESIS, History
+
+__all__ = ["Stats", "Perf", "fault_intervals", "quantile"]
+
+
+def fault_intervals(history: History) -> list[tuple[str, int, int]]:
+    """(fault, start_ns, end_ns) from nemesis ops named start-<fault> / stop-<fault>."""
+    open_at: dict[str, int] = {}
+    out: list[tuple[str, int, int]] = []
+    end = history[-1].time_ns if len(history) else 0
+    for o in history:
+        if o.process != NEMESIS or o.type == INVOKE:
+            continue
+        if o.f.startswith("start-"):
+            open_at.setdefault(o.f[6:], o.time_ns)
+        elif o.f.startswith("stop-"):
+            name = o.f[5:]
+            if name in open_at:
+                out.append((name, open_at.pop(name), o.time_ns))
+    out.extend((name, t, end) for name, t in open_at.items())
+    return sorted(out, key=lambda x: x[1])
+
+
+def _in_any(t: int, intervals: list[tuple[str, int, int]]) -> bool:
+    return any(s <= t <= e for _, s, e in intervals)
+
+
+class Stats:
+    def check(self, test: Mapping[str, Any], history: History, out_dir: Path | None) -> Result:
+        by_f: dict[str, dict[str, int]] = defaultdict(lambda: {"ok": 0, "fail": 0, "info": 0})
+        faults = fault_intervals(history)
+        during = {"ok": 0, "total": 0}
+        total_ok = total = 0
+        for inv, comp in history.pairs():
+            if inv.process == NEMESIS:
+                continue
+            kind = comp.type if comp is not None else "info"
+            by_f[inv.f][kind] += 1
+            total += 1
+            total_ok += kind == "ok"
+            if faults and _in_any(inv.time_ns, faults):
+                during["total"] += 1
+                during["ok"] += kind == "ok"
+        details: dict[str, Any] = {
+            "by_f": dict(by_f),
+            "ops": total,
+            "ok": total_ok,
+            "availability": (total_ok / total) if total else None,
+            "availability_during_faults": (during["ok"] / during["total"])
+            if during["total"]
+            else None,
+            "faults": [{"fault": n, "start_ns": s, "end_ns": e} for n, s, e in faults],
+        }
+        if total and total_ok == 0:
+            details["reason"] = "no client operation succeeded"
+            return Result(UNKNOWN, details=details)
+        if not total:
+            details["reason"] = "no client operations were recorded"
+            return Result(UNKNOWN, details=details)
+        return Result(True, details=details)
+
+
+def quantile(sorted_vals: list[float], q: float) -> float:
+    if not sorted_vals:
+        return float("nan")
+    i = min(len(sorted_vals) - 1, max(0, int(round(q * (len(sorted_vals) - 1)))))
+    return sorted_vals[i]
+
+
+class Perf:
+    QUANTILES = (0.5, 0.9, 0.99, 1.0)
+
+    def check(self, test: Mapping[str, Any], history: History, out_dir: Path | None) -> Result:
+        lat: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        per_s: dict[int, dict[str, int]] = defaultdict(lambda: {"ok": 0, "fail": 0, "info": 0})
+        for inv, comp in history.pairs():
+            if inv.process == NEMESIS or comp is None:
+                continue
+            ms = (comp.time_ns - inv.time_ns) / 1e6
+            lat[inv.f][comp.type].append(ms)
+            per_s[comp.time_ns // 1_000_000_000][comp.type] += 1
+        latency: dict[str, dict[str, dict[str, float | int]]] = {}
+        for f, by_type in lat.items():
+            latency[f] = {}
+            for t, vals in by_type.items():
+                vals.sort()
+                row: dict[str, float | int] = {"n": len(vals)}
+                for q in self.QUANTILES:
+                    row[f"p{int(q * 1000) / 10:g}" if q < 1 else "max"] = round(quantile(vals, q), 3)
+                latency[f][t] = row
+        secs = sorted(per_s)
+        throughput = [{"t_s": s, **per_s[s]} for s in secs]
+        span_s = (history[-1].time_ns - history[0].time_ns) / 1e9 if len(history) > 1 else 0.0
+        n_ok = sum(len(v.get("ok", [])) for v in lat.values())
+        return Result(
+            True,
+            details={
+                "latency_ms": latency,
+                "throughput_per_s": throughput,
+                "ok_ops_per_s": (n_ok / span_s) if span_s > 0 else None,
+            },
+        )
+

@@ -1,0 +1,191 @@
+"""Local backend: each node is a subprocess on 127.0.0.1 with its own port and data dir.
+
+For machines without Docker and for fast tests. It can kill (SIGKILL),
+restart on the same data, pause (SIGSTOP) and resume (SIGCONT); it cannot
+partition, skew clocks or shape packets, and says so in ``capabilities``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+from harness.backends.base import BackendError, Grudge
+from systems.common import wire
+from systems.common.spec import Addr, SystemSpec, server_argv
+
+__all__ = ["LocalBackend", "free_ports"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, ready_timeout_s: float = 20.0) -> None:
+        self.ready_timeout_s = ready_timeout_s
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: dict[str, IO[bytes]] = {}
+        self._addrs: dict[str, Addr] = {}
+        self._paused: set[str] = set()
+        self._argv: dict[str, list[str]] = {}
+        self._log_paths: dict[str, Path] = {}
+
+    def capabilities(self) -> frozenset[str]:
+        return frozenset({"kill", "pause"})
+
+    # lifecycle ---------------------------------------------------------
+    def up(
+        self,
+        system: SystemSpec,
+        nodes: list[str],
+        run_dir: Path,
+        bugs: tuple[str, ...] = (),
+        seed: int = 0,
+    ) -> None:
+        ports = free_ports(len(nodes))
+        self._addrs = {n: ("127.0.0.1", p) for n, p in zip(nodes, ports, strict=True)}
+        for i, node in enumerate(nodes):
+            data = run_dir / "data" / node
+            data.mkdir(parents=True, exist_ok=True)
+            logdir = run_dir / "nodes" / node
+            logdir.mkdir(parents=True, exist_ok=True)
+            self._log_paths[node] = logdir / "server.log"
+            self._argv[node] = server_argv(
+                system, node, self._addrs[node], self._addrs, str(data), bugs,
+                seed * 1000 + i, python=sys.executable,
+            )
+        for node in nodes:
+            self.start(node)
+        self.wait_ready(nodes)
+
+    def wait_ready(self, nodes: list[str]) -> None:
+        deadline = time.monotonic() + self.ready_timeout_s
+        for node in nodes:
+            while True:
+                proc = self._procs[node]
+                if proc.poll() is not None:
+                    raise BackendError(
+                        f"node {node} exited with code {proc.returncode} before it was ready "
+                        f"(see {self._log_paths[node]})"
+                    )
+                try:
+                    st = wire.request(*self._addrs[node], {"op": "status"}, timeout_s=0.5)
+                    if isinstance(st, dict) and st.get("ready"):
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise BackendError(
+                        f"node {node} did not become ready within {self.ready_timeout_s:.0f} s"
+                    )
+                time.sleep(0.05)
+
+    def down(self) -> None:
+        for node in list(self._procs):
+            try:
+                self._signal(node, signal.SIGCONT)
+                self._signal(node, signal.SIGKILL)
+                self._procs[node].wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self._procs.clear()
+        for fh in self._logs.values():
+            fh.close()
+        self._logs.clear()
+        self._paused.clear()
+
+    def cluster(self) -> Mapping[str, Addr]:
+        return dict(self._addrs)
+
+    # faults ------------------------------------------------------------
+    def start(self, node: str) -> None:
+        proc = self._procs.get(node)
+        if proc is not None and proc.poll() is None:
+            return
+        if node not in self._logs:
+            self._logs[node] = open(self._log_paths[node], "ab")
+        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
+        self._procs[node] = subprocess.Popen(
+            self._argv[node],
+            stdout=self._logs[node],
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=str(REPO_ROOT),
+            start_new_session=True,  # a Ctrl-C to the harness must not reach the nodes
+        )
+        self._paused.discard(node)
+
+    def kill(self, node: str) -> None:
+        proc = self._procs.get(node)
+        if proc is None or proc.poll() is not None:
+            return
+        self._signal(node, signal.SIGKILL)
+        proc.wait(timeout=5)
+        self._paused.discard(node)
+
+    def pause(self, node: str) -> None:
+        self._signal(node, signal.SIGSTOP)
+        self._paused.add(node)
+
+    def resume(self, node: str) -> None:
+        self._signal(node, signal.SIGCONT)
+        self._paused.discard(node)
+
+    def is_running(self, node: str) -> bool:
+        proc = self._procs.get(node)
+        return proc is not None and proc.poll() is None
+
+    def pid(self, node: str) -> int | None:
+        proc = self._procs.get(node)
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def _signal(self, node: str, sig: signal.Signals) -> None:
+        proc = self._procs.get(node)
+        if proc is not None and proc.poll() is None:
+            try:
+                os.kill(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def partition(self, grudge: Grudge) -> None:
+        raise BackendError("the local backend cannot partition nodes (use --backend docker)")
+
+    def heal(self) -> None:
+        """Nothing to heal: the local backend never partitions."""
+
+    def clock(self, node: str, offset_s: float, rate: float = 1.0) -> None:
+        raise BackendError("the local backend cannot skew clocks (use --backend docker)")
+
+    def shape(self, node: str, delay_ms: float = 0, loss: float = 0, dup: float = 0) -> None:
+        raise BackendError("the local backend cannot shape packets (use --backend docker)")
+
+    def collect_logs(self, dest: Path) -> None:
+        for fh in self._logs.values():
+            fh.flush()
+        for node, path in self._log_paths.items():
+            target = dest / node / "server.log"
+            if path.resolve() != target.resolve() and path.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(path.read_bytes())

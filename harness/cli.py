@@ -1,0 +1,338 @@
+"""The faultbox command line (click + rich).
+
+Every error the user can cause — an unknown name, a bad number, a missing or
+malformed file, a node that never comes up — prints one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.errors import FaultboxError, UsageError
+from harness.history import HistoryError, Op
+
+__all__ = ["main", "cli"]
+
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def fail(msg: str) -> NoReturn:
+    console.print(f"[red]faultbox:[/red] {msg}", soft_wrap=True)
+    sys.exit(2)
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    return tuple(x.strip() for x in (value or "").split(",") if x.strip())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option("0.1.0", prog_name="faultbox")
+def cli() -> None:
+    """faultbox — a Jepsen-style correctness harness.
+
+    Start systems on several nodes, drive them with a workload while a nemesis
+    injects faults, record the history, and check it.
+    """
+
+
+# ---------------------------------------------------------------------- run
+@cli.command()
+@click.option("--system", default="raftkv", show_default=True, help="System under test (see `faultbox list`).")
+@click.option("--workload", default="register", show_default=True, help="Workload to run.")
+@click.option("--nemesis", default="", help="Comma-separated faults, e.g. partition,kill.")
+@click.option("--nodes", default=3, show_default=True, type=int, help="Number of nodes.")
+@click.option("--concurrency", default=5, show_default=True, type=int, help="Client workers.")
+@click.option("--rate", default=100.0, show_default=True, type=float, help="Total client ops per second.")
+@click.option("--time-limit", default=30.0, show_default=True, type=float, help="Main phase length, seconds.")
+@click.option("--seed", default=None, type=int, help="Seed for every random choice (default: random, recorded).")
+@click.option("--backend", default="docker", show_default=True, help="docker or local.")
+@click.option("--bug", "bugs", multiple=True, help="Re-introduce a bug class in the system (repeatable).")
+@click.option("--op-timeout", default=3.0, show_default=True, type=float, help="Per-op timeout, seconds.")
+@click.option("--nemesis-interval", default=5.0, show_default=True, type=float, help="Seconds between faults.")
+@click.option("--recovery", default=3.0, show_default=True, type=float, help="Wait after healing, seconds.")
+@click.option("--check-budget", default=120.0, show_default=True, type=float, help="Checker time budget, seconds.")
+@click.option("--store", default="store", show_default=True, type=click.Path(path_type=Path), help="Store folder.")
+@click.option("--no-report", is_flag=True, help="Skip the HTML report.")
+def run(**kw: Any) -> None:
+    """Run one test: system × workload × faults on N nodes."""
+    from harness.options import Options, validate
+    from harness.runner import run_test
+
+    seed = kw["seed"] if kw["seed"] is not None else int(time.time_ns() % 1_000_000)
+    opts = Options(
+        system=kw["system"], workload=kw["workload"], nemesis=_csv(kw["nemesis"]),
+        nodes=kw["nodes"], concurrency=kw["concurrency"], rate=kw["rate"],
+        time_limit_s=kw["time_limit"], seed=seed, backend=kw["backend"], bugs=tuple(kw["bugs"]),
+        op_timeout_s=kw["op_timeout"], nemesis_interval_s=kw["nemesis_interval"],
+        recovery_s=kw["recovery"], check_budget_s=kw["check_budget"], store=kw["store"],
+        report=not kw["no_report"],
+    )
+    systems, workloads, nemeses = _registries()
+    try:
+        validate(opts, systems, list(workloads), nemeses)
+        spec = systems[opts.system]
+        from workloads import WorkloadOptions
+
+        workload = workloads[opts.workload](WorkloadOptions(
+            rate=opts.rate, concurrency=opts.concurrency, check_time_budget_s=opts.check_budget_s))
+        console.print(f"faultbox: {opts.name} on {opts.nodes} node(s), seed {seed}")
+        with _progress(opts) as on_op:
+            outcome = run_test(opts, spec, workload, on_op=on_op, notice=_notice,
+                               argv=" ".join(sys.argv))
+    except FaultboxError as e:
+        fail(str(e))
+    _print_outcome(outcome.run_dir, outcome.results, outcome.interrupted)
+    sys.exit(outcome.exit_code)
+
+
+def _notice(msg: str) -> None:
+    console.print(f"[yellow]faultbox:[/yellow] {msg}")
+
+
+def _registries() -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    import workloads
+    from systems import available_systems, get_system
+
+    systems = {name: get_system(name) for name in available_systems()}
+    try:
+        import nemesis
+
+        nemeses = sorted(nemesis.PACKAGES)
+    except (ImportError, AttributeError):
+        nemeses = []
+    return systems, dict(workloads.REGISTRY), nemeses
+
+
+class _progress:
+    """A rich progress bar: elapsed, op counts by outcome, the faults now active."""
+
+    def __init__(self, opts: Any) -> None:
+        self.opts = opts
+        self.counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
+        self.faults: set[str] = set()
+        self.t0 = time.monotonic()
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[ops]}"), console=console, transient=False,
+            refresh_per_second=4,
+        )
+        self.task = self.progress.add_task("running", total=opts.time_limit_s, ops="")
+        self._last = 0.0
+
+    def __enter__(self) -> Callable[[Op], None]:
+        self.progress.__enter__()
+        return self.on_op
+
+    def __exit__(self, *exc: Any) -> None:
+        self._refresh(force=True)
+        self.progress.__exit__(*exc)
+
+    def on_op(self, op: Op) -> None:
+        if op.process == "nemesis":
+            if op.type != "invoke":
+                name = op.f.split("-", 1)[-1]
+                if op.f.startswith("start-"):
+                    self.faults.add(name)
+                elif op.f.startswith("stop-"):
+                    self.faults.discard(name)
+        else:
+            self.counts[op.type] += 1
+        self._refresh()
+
+    def _refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < 0.25:
+            return
+        self._last = now
+        c = self.counts
+        faults = ",".join(sorted(self.faults)) or "none"
+        self.progress.update(
+            self.task,
+            completed=min(now - self.t0, self.opts.time_limit_s),
+            ops=f"ops {c['invoke']}  ok {c['ok']}  fail {c['fail']}  info {c['info']}  faults: {faults}",
+        )
+
+
+def _print_outcome(run_dir: Path, results: dict[str, Any], interrupted: bool) -> None:
+    verdict = results.get("verdict", "unknown")
+    colour = {"valid": "green", "invalid": "red"}.get(verdict, "yellow")
+    if interrupted:
+        out.print("[yellow]run interrupted: checked what was recorded[/yellow]")
+    for name, r in results.get("checkers", {}).items():
+        v = r.get("valid")
+        word = "valid" if v is True else "invalid" if v is False else "unknown"
+        out.print(f"  {name:<14} {word}")
+        for a in r.get("anomalies", [])[:5]:
+            out.print(f"    - {a.get('kind')}: {a.get('explanation')}", soft_wrap=True)
+        if word == "unknown" and r.get("details", {}).get("reason"):
+            out.print(f"    reason: {r['details']['reason']}")
+    out.print(f"[bold {colour}]{verdict.upper()}[/bold {colour}]  results: {run_dir / 'results.json'}")
+    report = run_dir / "report.html"
+    if report.exists():
+        out.print(f"report: {report}")
+
+
+# -------------------------------------------------------------------- check
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", default=None, help="jsonl, porcupine-etcd, porcupine-kv, knossos-edn (default: detect).")
+@click.option("--model", default=None, help="Linearizability model, e.g. cas-register, kv, mutex.")
+@click.option("--init", default=None, help="Initial model state as JSON, e.g. 0.")
+@click.option("--budget", default=60.0, show_default=True, type=float, help="Time budget per check, seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
+def check(paths: tuple[Path, ...], fmt: str | None, model: str | None, init: str | None,
+          budget: float, as_json: bool) -> None:
+    """Check stored runs or bare history files with the current checkers.
+
+    A run folder (or store/latest) is re-checked with its workload's checkers and
+    its results.json and report are rewritten. A bare history file is checked for
+    linearizability.
+    """
+    from harness.check import check_path
+
+    for p in paths:
+        if not p.exists():
+            fail(f"{p}: no such file or directory")
+    try:
+        init_value = json.loads(init) if init is not None else None
+    except json.JSONDecodeError:
+        fail(f"--init: not valid JSON: {init!r}")
+    rows = []
+    worst = 0
+    for p in paths:
+        try:
+            row = check_path(p, fmt=fmt, model=model, init=init_value, budget_s=budget,
+                             init_given=init is not None)
+        except (HistoryError, FaultboxError) as e:
+            fail(str(e))
+        rows.append(row)
+        worst = max(worst, {"valid": 0, "invalid": 1}.get(row["verdict"], 2))
+        if not as_json:
+            line = f"{row['verdict'].upper():<8} {p}  ({row['ops']} ops, {row.get('check_seconds', 0):.3f} s)"
+            out.print(line, soft_wrap=True)
+            if row.get("explanation"):
+                out.print(f"  {row['explanation']}", soft_wrap=True)
+            if row["verdict"] == "unknown" and row.get("reason"):
+                out.print(f"  reason: {row['reason']}", soft_wrap=True)
+    if as_json:
+        out.print_json(json.dumps(rows, default=repr))
+    sys.exit(worst)
+
+
+# --------------------------------------------------------------------- list
+@cli.command("list")
+def list_() -> None:
+    """Systems, workloads and nemeses available."""
+    systems, workloads, nemeses = _registries()
+    t = Table(title="systems")
+    t.add_column("system")
+    t.add_column("workloads")
+    t.add_column("bug switches")
+    t.add_column("description")
+    for name, spec in systems.items():
+        t.add_row(name, ", ".join(spec.clients), ", ".join(spec.bugs) or "-", spec.description)
+    out.print(t)
+    out.print("workloads: " + ", ".join(workloads))
+    out.print("nemeses:   " + (", ".join(nemeses) or "-"))
+
+
+# -------------------------------------------------------------------- clean
+@cli.command()
+def clean() -> None:
+    """Remove containers, networks and firewall rules a crashed run left behind."""
+    try:
+        from harness.backends.docker import clean_all, docker_available
+    except ImportError:
+        out.print("nothing to clean (docker backend not installed)")
+        return
+    if not docker_available():
+        out.print("no Docker engine reachable: nothing to clean")
+        return
+    removed = clean_all()
+    out.print("removed: " + ", ".join(f"{v} {k}" for k, v in removed.items()))
+
+
+# ------------------------------------------------------------ report, serve
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path), default=Path("store/latest"))
+def report(path: Path) -> None:
+    """Re-render the HTML report of a stored run (and the store index)."""
+    import reports
+
+    run_dir = path.resolve()
+    if not (run_dir / "test.json").exists():
+        fail(f"{path}: not a run folder (no test.json)")
+    try:
+        page = reports.render_report(run_dir)
+        reports.render_index(run_dir.parent.parent)
+    except (HistoryError, OSError, ValueError) as e:
+        fail(f"{path}: {e}")
+    out.print(f"report: {page}")
+
+
+@cli.command()
+@click.option("--store", default="store", show_default=True, type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def serve(store: Path, host: str, port: int) -> None:
+    """Serve the store (index.html and every report) on a local port."""
+    import reports
+
+    if not store.is_dir():
+        fail(f"{store}: no such store folder")
+    reports.render_index(store)
+    out.print(f"serving {store} on http://{host}:{port}/index.html (Ctrl-C to stop)")
+    try:
+        reports.serve(store, host=host, port=port)
+    except OSError as e:
+        fail(f"cannot serve on {host}:{port}: {e.strerror}")
+    except KeyboardInterrupt:
+        pass
+
+
+# -------------------------------------------------------------------- image
+@cli.group()
+def image() -> None:
+    """The offline node image used by the docker backend."""
+
+
+@image.command("build")
+@click.option("--rebuild", is_flag=True, help="Rebuild even if the content hash is unchanged.")
+def image_build(rebuild: bool) -> None:
+    """Build (or reuse) the node image: debootstrap base → docker import → node image."""
+    from harness.image import ensure_image
+
+    try:
+        tag = ensure_image(rebuild=rebuild, progress=lambda m: console.print(f"  {m}"))
+    except FaultboxError as e:
+        fail(str(e))
+    out.print(f"image: {tag}")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        fail("aborted")
+    except click.exceptions.NoArgsIsHelp as e:  # pragma: no cover - click >= 8.2
+        console.print(str(e))
+        sys.exit(2)
+    except click.ClickException as e:
+        fail(e.format_message().replace("\n", " "))
+    except UsageError as e:
+        fail(str(e))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""The interpreter: runs a generator against clients and a nemesis, recording every op.
+
+One asyncio loop owns the generator and the context (which threads are free,
+which process each thread runs as). Each client op runs as its own task with
+a per-op deadline; its completion is queued back to the loop, recorded, and
+fed to the generator. The shape follows Jepsen's interpreter:
+
+* an op whose completion is ``info`` retires its process: the thread goes on
+  as process ``p + concurrency`` with a freshly opened client;
+* the invocation is written to the history before the op is sent;
+* no op is ever retried by the harness;
+* ``stop()`` (Ctrl-C, SIGTERM) stops asking the generator for ops, waits up to
+  one op timeout for outstanding ops, then abandons them: their invocations
+  stay unpaired, which checkers read as indeterminate.
+
+Nemesis ops run in a worker thread (backends block) and complete as ``info``,
+as in Jepsen. ``sleep`` and ``log`` ops from the generator are not recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from harness import generator as g
+from harness.history import INFO, INVOKE, NEMESIS, HistoryWriter, Op
+from systems.common.spec import SystemClient
+
+__all__ = ["Interpreter", "NemesisLike", "ClientOpener"]
+
+log = logging.getLogger("faultbox.interpreter")
+
+ClientOpener = Callable[[int], SystemClient]  # thread -> a fresh client for it
+_IDLE_POLL_S = 0.001
+
+
+class NemesisLike(Protocol):
+    def invoke(self, f: str, value: Any) -> Any: ...
+
+
+class Interpreter:
+    def __init__(
+        self,
+        test: Mapping[str, Any],
+        concurrency: int,
+        open_client: ClientOpener,
+        writer: HistoryWriter,
+        nemesis: NemesisLike | None = None,
+        op_timeout_s: float = 5.0,
+        seed: int = 0,
+        on_op: Callable[[Op], None] | None = None,
+        node_of: Callable[[int], str | None] | None = None,
+    ) -> None:
+        self.test = test
+        self.concurrency = concurrency
+        self.open_client = open_client
+        self.writer = writer
+        self.nemesis = nemesis
+        self.op_timeout_s = op_timeout_s
+        self.on_op = on_op
+        self.node_of = node_of or (lambda thread: None)
+        self.t0_ns = time.monotonic_ns()
+        self.index = 0
+        threads: list[Any] = list(range(concurrency)) + [NEMESIS]
+        self.ctx = g.Context(
+            time_ns=0,
+            free_threads=frozenset(threads),
+            workers={t: t for t in threads},
+            rng=random.Random(seed),
+        )
+        self.clients: dict[int, SystemClient] = {}
+        self._done: collections.deque[tuple[Any, dict[str, Any]]] = collections.deque()
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    # ------------------------------------------------------------------
+    def now_ns(self) -> int:
+        return time.monotonic_ns() - self.t0_ns
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def _record(self, **fields: Any) -> Op:
+        op = Op(index=self.index, **fields)
+        self.index += 1
+        self.writer.write(op)
+        if self.on_op is not None:
+            self.on_op(op)
+        return op
+
+    # ------------------------------------------------------------------
+    async def run(self, gen: Any) -> None:
+        """Run ``gen`` until it is exhausted (or ``stop()``) and every op it started is done."""
+        test = self.test
+        while True:
+            while self._done:
+                gen = self._complete(gen, *self._done.popleft())
+            if self._stopping:
+                await self._drain()
+                return
+            now = self.now_ns()
+            self.ctx = self.ctx.with_time(now)
+            res = g.op(gen, test, self.ctx)
+            if res is None:
+                if not self._tasks:
+                    return
+                await self._wait(None)
+                continue
+            o, gen_next = res
+            if o is g.PENDING:
+                await self._wait(None if self._tasks else _IDLE_POLL_S)
+                continue
+            at = int(o.get("time_ns", now))
+            if at > now:
+                # Sleep until the op is due, unless a completion arrives first:
+                # then ask again (generators are pure, so asking twice is safe).
+                if await self._wait((at - now) / 1e9):
+                    continue
+            gen = self._invoke(gen_next, o)
+
+    def _invoke(self, gen: Any, o: dict[str, Any]) -> Any:
+        process = o["process"]
+        thread = self.ctx.process_to_thread(process)
+        kind = o.get("type", INVOKE)
+        now = self.now_ns()
+        if kind in ("sleep", "log"):
+            event = dict(o, time_ns=now)
+            if kind == "log":
+                log.info("%s", o.get("value"))
+            self.ctx = self.ctx.with_time(now).busy_thread(thread)
+            gen = g.update(gen, self.test, self.ctx, event)
+            delay_s = float(o.get("value") or 0) if kind == "sleep" else 0.0
+            self._spawn(self._sleep_op(thread, event, delay_s))
+            return gen
+        node = None if process == NEMESIS else self.node_of(thread)
+        inv = self._record(
+            time_ns=now, process=process, type=INVOKE, f=o["f"], value=o.get("value"), node=node
+        )
+        self.ctx = self.ctx.with_time(now).busy_thread(thread)
+        gen = g.update(gen, self.test, self.ctx, inv)
+        if process == NEMESIS:
+            self._spawn(self._nemesis_op(thread, inv))
+        else:
+            self._spawn(self._client_op(thread, inv))
+        return gen
+
+    def _complete(self, gen: Any, thread: Any, c: dict[str, Any]) -> Any:
+        now = self.now_ns()
+        if c["type"] in ("sleep", "log"):
+            self.ctx = self.ctx.with_time(now).free_thread(thread)
+            return g.update(gen, self.test, self.ctx, dict(c, time_ns=now))
+        op = self._record(time_ns=now, **c)
+        self.ctx = self.ctx.with_time(now).free_thread(thread)
+        gen = g.update(gen, self.test, self.ctx, op)
+        if op.type == INFO and op.process != NEMESIS:
+            # Retire the process: its op may still take effect at any time.
+            self.ctx = self.ctx.with_process(thread, op.process + self.concurrency)
+            old = self.clients.pop(thread, None)
+            if old is not None:
+                self._spawn(self._close(old))
+        return gen
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _wait(self, timeout_s: float | None) -> bool:
+        """Wait for a completion (True) or the timeout (False)."""
+        if self._done or self._stopping:
+            return True
+        self._wake.clear()
+        if timeout_s is None:
+            await self._wake.wait()
+            return True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._wake.wait()
+                return True
+        return bool(self._done)
+
+    def _finish(self, thread: Any, completion: dict[str, Any]) -> None:
+        self._done.append((thread, completion))
+        self._wake.set()
+
+    # ------------------------------------------------------------------
+    async def _client_op(self, thread: int, inv: Op) -> None:
+        client = self.clients.get(thread)
+        try:
+            if client is None:
+                client = self.clients[thread] = self.open_client(thread)
+            async with asyncio.timeout(self.op_timeout_s):
+                kind, value, error = await client.invoke(inv.f, inv.value)
+        except TimeoutError:
+            kind, value, error = INFO, inv.value, "timeout"
+        except Exception as e:  # noqa: BLE001 - a client bug is an indeterminate op
+            kind, value, error = INFO, inv.value, f"{type(e).__name__}: {e}"
+        self._finish(
+            thread,
+            {"process": inv.process, "type": kind, "f": inv.f, "value": value,
+             "node": inv.node, "error": error},
+        )
+
+    async def _nemesis_op(self, thread: Any, inv: Op) -> None:
+        assert self.nemesis is not None, "a nemesis op was generated but the test has no nemesis"
+        error = None
+        try:
+            value = await asyncio.to_thread(self.nemesis.invoke, inv.f, inv.value)
+        except Exception as e:  # noqa: BLE001 - recorded, the run goes on
+            value, error = inv.value, f"{type(e).__name__}: {e}"
+        self._finish(
+            thread,
+            {"process": NEMESIS, "type": INFO, "f": inv.f, "value": value, "error": error},
+        )
+
+    async def _sleep_op(self, thread: Any, event: dict[str, Any], delay_s: float) -> None:
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
+        self._finish(thread, dict(event))
+
+    async def _close(self, client: SystemClient) -> None:
+        with contextlib.suppress(Exception):
+            await client.close()
+
+    async def _drain(self) -> None:
+        """Wait up to one op timeout for outstanding ops, then abandon them."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=self.op_timeout_s + 1)
+        while self._done:
+            thread, c = self._done.popleft()
+            if c["type"] not in ("sleep", "log"):
+                self._record(time_ns=self.now_ns(), **c)
+        for t in list(self._tasks):
+            t.cancel()
+
+    async def close_clients(self) -> None:
+        for c in list(self.clients.values()):
+            await self._close(c)
+        self.clients.clear()

@@ -1,0 +1,108 @@
+"""Test options: what the user asked for, validated into one frozen value."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UsageError
+
+__all__ = ["Options", "validate"]
+
+
+@dataclass(frozen=True)
+class Options:
+    system: str = "raftkv"
+    workload: str = "register"
+    nemesis: tuple[str, ...] = ()
+    nodes: int = 3
+    concurrency: int = 5
+    rate: float = 100.0
+    time_limit_s: float = 30.0
+    seed: int = 0
+    backend: str = "docker"
+    bugs: tuple[str, ...] = ()
+    op_timeout_s: float = 3.0
+    nemesis_interval_s: float = 5.0
+    recovery_s: float = 3.0
+    check_budget_s: float = 120.0
+    store: Path = field(default=Path("store"))
+    report: bool = True
+
+    @property
+    def name(self) -> str:
+        faults = ",".join(self.nemesis) or "none"
+        return f"{self.system}-{self.workload}-{faults}"
+
+    def node_names(self) -> list[str]:
+        return [f"n{i}" for i in range(1, self.nodes + 1)]
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["store"] = str(self.store)
+        d["nemesis"] = list(self.nemesis)
+        d["bugs"] = list(self.bugs)
+        return d
+
+    def command(self) -> str:
+        """The exact command line that reproduces this test (same seed, same options)."""
+        argv = [
+            "faultbox", "run",
+            "--system", self.system,
+            "--workload", self.workload,
+            "--nodes", str(self.nodes),
+            "--concurrency", str(self.concurrency),
+            "--rate", f"{self.rate:g}",
+            "--time-limit", f"{self.time_limit_s:g}",
+            "--seed", str(self.seed),
+            "--backend", self.backend,
+            "--op-timeout", f"{self.op_timeout_s:g}",
+            "--nemesis-interval", f"{self.nemesis_interval_s:g}",
+        ]
+        if self.nemesis:
+            argv += ["--nemesis", ",".join(self.nemesis)]
+        for b in self.bugs:
+            argv += ["--bug", b]
+        return shlex.join(argv)
+
+
+def _positive(name: str, v: float, allow_zero: bool = False) -> None:
+    if v < 0 or (v == 0 and not allow_zero):
+        raise UsageError(f"--{name} must be {'≥ 0' if allow_zero else '> 0'}, got {v:g}")
+
+
+def validate(o: Options, systems: dict[str, Any], workloads: list[str], nemeses: list[str]) -> None:
+    """Raise UsageError (one line) for anything wrong; ``systems`` maps name -> SystemSpec."""
+    if o.system not in systems:
+        raise UsageError(f"unknown system {o.system!r} (known: {', '.join(sorted(systems))})")
+    spec = systems[o.system]
+    if o.workload not in workloads:
+        raise UsageError(f"unknown workload {o.workload!r} (known: {', '.join(sorted(workloads))})")
+    if o.workload not in spec.clients:
+        served = ", ".join(sorted(spec.clients))
+        raise UsageError(f"system {o.system} does not serve workload {o.workload!r} (it serves: {served})")
+    for n in o.nemesis:
+        if n not in nemeses:
+            raise UsageError(f"unknown nemesis {n!r} (known: {', '.join(sorted(nemeses))})")
+    for b in o.bugs:
+        if b not in spec.bugs:
+            known = ", ".join(sorted(spec.bugs)) or "none"
+            raise UsageError(f"system {o.system} has no bug switch {b!r} (known: {known})")
+    _positive("nodes", o.nodes)
+    if spec.max_nodes is not None and o.nodes > spec.max_nodes:
+        raise UsageError(f"system {o.system} runs on at most {spec.max_nodes} node(s), got --nodes {o.nodes}")
+    _positive("concurrency", o.concurrency)
+    _positive("rate", o.rate)
+    _positive("time-limit", o.time_limit_s)
+    _positive("op-timeout", o.op_timeout_s)
+    _positive("nemesis-interval", o.nemesis_interval_s)
+    _positive("recovery", o.recovery_s, allow_zero=True)
+    if o.backend not in ("docker", "local"):
+        raise UsageError(f"unknown backend {o.backend!r} (known: docker, local)")
+
+
+def python_argv() -> str:
+    return shlex.join([sys.executable, *sys.argv])

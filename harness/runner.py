@@ -1,0 +1,268 @@
+"""The test lifecycle (DESIGN §2).
+
+backend up → clients → generator main phase (clients + nemesis) → nemesis
+final (heal) → recovery wait → final phase → teardown (always) → node logs →
+checkers → results.json → report → exit code 0 valid / 1 invalid / 2 unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from checkers.core import Result, safe_check, verdict_word
+from harness import generator as g
+from harness.backends.base import Backend, BackendError
+from harness.errors import SetupError
+from harness.history import HistoryWriter, Op, read_jsonl
+from harness.interpreter import Interpreter
+from harness.options import Options
+from harness.store import git_commit, new_run_dir, write_json
+from systems.common.spec import SystemSpec
+
+__all__ = ["RunOutcome", "run_test", "check_run", "make_backend", "exit_code"]
+
+log = logging.getLogger("faultbox.runner")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_dir: Path
+    valid: Any
+    results: dict[str, Any]
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.valid)
+
+
+def exit_code(valid: Any) -> int:
+    return 0 if valid is True else 1 if valid is False else 2
+
+
+class Interrupted(Exception):
+    """SIGTERM outside the event loop: unwinds to teardown like Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted()
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def make_backend(opts: Options, notice: Callable[[str], None]) -> Backend:
+    if opts.backend == "docker":
+        try:
+            from harness.backends.docker import DockerBackend, docker_available
+        except ImportError as e:  # pragma: no cover - the docker backend ships with faultbox
+            notice(f"docker backend unavailable ({e}); using the local backend")
+            return _local()
+        if docker_available():
+            return DockerBackend(run_id=f"{int(time.time())}{opts.seed % 1000:03d}")
+        notice("no Docker engine is reachable; falling back to the local backend")
+    return _local()
+
+
+def _local() -> Backend:
+    from harness.backends.local import LocalBackend
+
+    return LocalBackend()
+
+
+def _nemesis_package(opts: Options) -> Any:
+    if not opts.nemesis:
+        return None
+    import nemesis
+
+    pkgs = [
+        nemesis.PACKAGES[n](nemesis.NemesisOptions(interval_s=opts.nemesis_interval_s))
+        for n in opts.nemesis
+    ]
+    return nemesis.compose(pkgs)
+
+
+def _schedule(opts: Options, workload: Any, pkg: Any) -> Any:
+    clients = g.clients(workload.generator)
+    main = g.any(g.nemesis(pkg.generator), clients) if pkg is not None else clients
+    phases: list[Any] = [g.log("main phase"), g.time_limit(opts.time_limit_s, main)]
+    if pkg is not None and pkg.final_generator is not None:
+        phases += [g.log("healing"), g.nemesis(pkg.final_generator)]
+    if opts.recovery_s > 0:
+        phases += [g.log("recovery wait"), g.sleep(opts.recovery_s)]
+    if workload.final_generator is not None:
+        phases += [g.log("final reads"), g.time_limit(
+            max(10.0, 4 * opts.op_timeout_s), g.clients(workload.final_generator))]
+    return g.phases(*phases)
+
+
+def run_test(
+    opts: Options,
+    spec: SystemSpec,
+    workload: Any,
+    on_op: Callable[[Op], None] | None = None,
+    notice: Callable[[str], None] = print,
+    argv: str | None = None,
+) -> RunOutcome:
+    backend = make_backend(opts, notice)
+    if backend.name != opts.backend:
+        opts = _replace(opts, backend=backend.name)
+    pkg = _nemesis_package(opts)
+    if pkg is not None:
+        missing = set(pkg.needs) - set(backend.capabilities())
+        if missing:
+            raise SetupError(
+                f"the {backend.name} backend cannot do {', '.join(sorted(missing))} "
+                f"faults needed by --nemesis {','.join(opts.nemesis)}"
+            )
+    run_dir = new_run_dir(opts.store, opts.name)
+    test: dict[str, Any] = {
+        "name": opts.name,
+        **opts.to_json(),
+        "time_limit_s": opts.time_limit_s,
+        "nodes": opts.node_names(),
+        "git_commit": git_commit(),
+        "command": opts.command(),
+        "argv": argv,
+        "start_time": _utc(),
+        "faultbox_version": "0.1.0",
+        "run_dir": str(run_dir),
+    }
+    write_json(run_dir / "test.json", test)
+    interrupted = False
+    error: str | None = None
+    writer = HistoryWriter(run_dir / "history.jsonl")
+    with _sigterm_as_interrupt():
+        try:
+            interrupted = _run_phases(opts, spec, workload, pkg, backend, run_dir, test, writer, on_op)
+        except (Interrupted, KeyboardInterrupt):
+            interrupted = True
+        except BackendError as e:
+            error = str(e)
+        finally:
+            writer.close()
+            _teardown(pkg, backend, run_dir)
+    test["end_time"] = _utc()
+    test["interrupted"] = interrupted
+    if error is not None:
+        test["error"] = error
+    write_json(run_dir / "test.json", test)
+    if error is not None:
+        raise SetupError(f"{error} (run folder: {run_dir})")
+    return check_run(run_dir, workload.checker, test)
+
+
+def _replace(opts: Options, **kw: Any) -> Options:
+    from dataclasses import replace
+
+    return replace(opts, **kw)
+
+
+def _utc() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _run_phases(
+    opts: Options, spec: SystemSpec, workload: Any, pkg: Any, backend: Backend,
+    run_dir: Path, test: dict[str, Any], writer: HistoryWriter,
+    on_op: Callable[[Op], None] | None,
+) -> bool:
+    nodes = opts.node_names()
+    backend.up(spec, nodes, run_dir, opts.bugs, opts.seed)
+    cluster = backend.cluster()
+    factory = spec.clients[opts.workload]
+
+    def node_of(thread: int) -> str:
+        return nodes[thread % len(nodes)]
+
+    def open_client(thread: int) -> Any:
+        return factory(cluster, node_of(thread), opts.op_timeout_s)
+
+    if pkg is not None:
+        pkg.nemesis.setup(backend, test)
+    interp = Interpreter(
+        test, opts.concurrency, open_client, writer,
+        nemesis=pkg.nemesis if pkg is not None else None,
+        op_timeout_s=opts.op_timeout_s, seed=opts.seed, on_op=on_op, node_of=node_of,
+    )
+    return asyncio.run(_drive(interp, _schedule(opts, workload, pkg)))
+
+
+async def _drive(interp: Interpreter, gen: Any) -> bool:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interp.stop)
+    try:
+        await interp.run(gen)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await interp.close_clients()
+    return interp.stopping
+
+
+def _teardown(pkg: Any, backend: Backend, run_dir: Path) -> None:
+    """Always runs: heal faults, collect logs, remove nodes. Never raises."""
+    steps: list[tuple[str, Callable[[], None]]] = []
+    if pkg is not None:
+        steps.append(("nemesis teardown", pkg.nemesis.teardown))
+    steps.append(("log collection", lambda: backend.collect_logs(run_dir / "nodes")))
+    steps.append(("backend down", backend.down))
+    for what, step in steps:
+        try:
+            step()
+        except BaseException as e:  # noqa: BLE001 - teardown must finish
+            print(f"faultbox: {what} failed: {e}", file=sys.stderr)
+
+
+def check_run(run_dir: Path, checker: Any, test: dict[str, Any]) -> RunOutcome:
+    """Judge the recorded history of a run folder; write results.json and the report."""
+    history = read_jsonl(run_dir / "history.jsonl")
+    t0 = time.monotonic()
+    result: Result = safe_check(checker, test, history, run_dir)
+    results = {
+        "valid": result.valid,
+        "verdict": verdict_word(result.valid),
+        "checkers": dict(result.details) if _is_composite(result) else {"main": result.to_dict()},
+        "anomalies": [a.to_dict() for a in result.anomalies],
+        "ops": sum(1 for o in history if o.type == "invoke"),
+        "check_seconds": round(time.monotonic() - t0, 3),
+    }
+    write_json(run_dir / "results.json", results)
+    _render(run_dir)
+    return RunOutcome(run_dir, result.valid, results, bool(test.get("interrupted")))
+
+
+def _is_composite(result: Result) -> bool:
+    return bool(result.details) and all(
+        isinstance(v, dict) and "valid" in v for v in result.details.values()
+    )
+
+
+def _render(run_dir: Path) -> None:
+    try:
+        import reports
+    except ImportError:
+        return
+    try:
+        reports.render_report(run_dir)
+        reports.render_index(run_dir.parent.parent)
+    except Exception as e:  # noqa: BLE001 - a report bug must not lose the verdict
+        print(f"faultbox: report rendering failed: {type(e).__name__}: {e}", file=sys.stderr)
+
+

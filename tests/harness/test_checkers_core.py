@@ -1,0 +1,70 @@
+from checkers.core import UNKNOWN, Anomaly, Compose, Result, merge_valid
+from checkers.stats import Perf, Stats, fault_intervals
+from harness.history import History, Op
+
+
+class Const:
+    def __init__(self, v):
+        self.v = v
+
+    def check(self, test, history, out_dir):
+        return Result(self.v, (Anomaly("x", "explained", (1,)),) if self.v is False else ())
+
+
+class Boom:
+    def check(self, test, history, out_dir):
+        raise RuntimeError("checker bug")
+
+
+def test_merge_false_beats_unknown_beats_true():
+    assert merge_valid([True, True]) is True
+    assert merge_valid([True, UNKNOWN]) == UNKNOWN
+    assert merge_valid([UNKNOWN, False, True]) is False
+    assert merge_valid([]) is True
+
+
+def test_raising_checker_gives_unknown_not_crash():
+    r = Compose({"a": Const(True), "b": Boom()}).check({}, History([]), None)
+    assert r.valid == UNKNOWN
+    assert "checker bug" in r.details["b"]["details"]["error"]
+
+
+def test_compose_collects_anomalies():
+    r = Compose({"a": Const(False), "b": Const(True)}).check({}, History([]), None)
+    assert r.valid is False
+    assert r.anomalies[0].ops == (1,)
+
+
+def _h():
+    return History([
+        Op(0, 0, 0, "invoke", "read"), Op(1, 5_000_000, 0, "ok", "read", 1),
+        Op(2, 6_000_000, "nemesis", "invoke", "start-pause", "one"),
+        Op(3, 7_000_000, "nemesis", "info", "start-pause", ["n1"]),
+        Op(4, 8_000_000, 0, "invoke", "write", 2), Op(5, 9_000_000, 0, "info", "write", 2),
+        Op(6, 9_500_000, 7, "invoke", "write", 3), Op(7, 9_600_000, 7, "fail", "write", 3),
+        Op(8, 10_000_000, "nemesis", "invoke", "stop-pause"),
+        Op(9, 11_000_000, "nemesis", "info", "stop-pause", ["n1"]),
+    ])
+
+
+def test_fault_intervals_pair_start_and_stop():
+    assert fault_intervals(_h()) == [("pause", 7_000_000, 11_000_000)]
+
+
+def test_stats_counts_by_f_and_availability():
+    r = Stats().check({}, _h(), None)
+    assert r.valid is True
+    assert r.details["by_f"]["write"] == {"ok": 0, "fail": 1, "info": 1}
+    assert r.details["availability"] == 1 / 3
+    assert r.details["availability_during_faults"] == 0.0
+
+
+def test_stats_unknown_when_nothing_succeeded():
+    h = History([Op(0, 0, 0, "invoke", "read"), Op(1, 1, 0, "fail", "read")])
+    assert Stats().check({}, h, None).valid == UNKNOWN
+
+
+def test_perf_latency_quantiles():
+    r = Perf().check({}, _h(), None)
+    assert r.details["latency_ms"]["read"]["ok"]["p50"] == 5.0
+    assert r.details["latency_ms"]["write"]["fail"]["n"] == 1

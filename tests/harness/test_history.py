@@ -1,0 +1,72 @@
+import json
+
+import pytest
+
+from harness.history import History, HistoryError, HistoryWriter, Op, read_jsonl
+
+
+def _ops():
+    return [
+        Op(0, 10, 0, "invoke", "write", 1),
+        Op(1, 11, 1, "invoke", "read", None),
+        Op(2, 20, 0, "ok", "write", 1),
+        Op(3, 25, "nemesis", "invoke", "start-kill", "one"),
+        Op(4, 30, 1, "info", "read", None, error="timeout"),
+        Op(5, 31, "nemesis", "info", "start-kill", ["n1"]),
+        Op(6, 40, 6, "invoke", "write", 2),
+    ]
+
+
+def test_pairing_links_invocations_to_completions():
+    h = History(_ops())
+    assert h.completion(0).index == 2
+    assert h.completion(1).type == "info"
+    assert h.invocation(2).index == 0
+    assert h.completion(6) is None  # never completed: indeterminate
+    pairs = list(h.pairs())
+    assert [(i.index, c.index if c else None) for i, c in pairs] == [(0, 2), (1, 4), (3, 5), (6, None)]
+
+
+def test_filters_split_client_and_nemesis():
+    h = History(_ops())
+    assert all(o.process != "nemesis" for o in h.client_ops())
+    assert [o.f for o in h.nemesis_ops()] == ["start-kill", "start-kill"]
+
+
+def test_writer_roundtrip_and_fsync_batches(tmp_path):
+    p = tmp_path / "h.jsonl"
+    with HistoryWriter(p, fsync_every=3) as w:
+        for o in _ops():
+            w.write(o)
+        assert w.fsyncs == 2
+    h = read_jsonl(p)
+    assert list(h) == _ops()
+
+
+def test_torn_last_line_is_dropped(tmp_path):
+    p = tmp_path / "h.jsonl"
+    History(_ops()).to_jsonl(p)
+    with open(p, "a") as fh:
+        fh.write('{"index": 7, "time_ns": 5')
+    assert len(read_jsonl(p)) == 7
+
+
+def test_malformed_middle_line_names_file_and_line(tmp_path):
+    p = tmp_path / "h.jsonl"
+    lines = [json.dumps(o.to_dict()) for o in _ops()]
+    lines[2] = "not json"
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(HistoryError, match=r"h.jsonl:3: malformed"):
+        read_jsonl(p)
+
+
+def test_bad_type_is_refused(tmp_path):
+    p = tmp_path / "h.jsonl"
+    p.write_text('{"process": 0, "type": "maybe", "f": "read"}\n')
+    with pytest.raises(HistoryError, match="unknown type"):
+        read_jsonl(p)
+
+
+def test_missing_file_is_a_history_error(tmp_path):
+    with pytest.raises(HistoryError, match="cannot read"):
+        read_jsonl(tmp_path / "nope.jsonl")
