@@ -1,0 +1,549 @@
+"""Docker backend: one container per node on a bridge network of the run's own.
+
+Layout of a run (DESIGN §5):
+
+* network ``fb-<run>`` — a user-defined bridge with an explicit /24 subnet
+  (picked from 10.213.0.0/16, skipping pools in use); node ``i`` has the fixed
+  address ``.<10+i>`` so it keeps it across restarts, and hostname ``n<i>``;
+* containers ``fb-<run>-<node>``, labelled ``faultbox=1`` (``clean_all``),
+  capability ``NET_ADMIN`` only, never privileged;
+* ``<run_dir>/data/<node>`` bind-mounted at ``/data`` (survives kill/start),
+  ``<run_dir>/ctl/<node>`` at ``/run/faultbox`` (the faketime spec and the
+  start gate, written from the host: a clock change is a file write);
+* the server is the container's main process, so a kill is ``SIGKILL`` to it
+  and a start is ``container.start()`` on the same data.
+
+A container's main process waits for ``/run/faultbox/go`` before it execs the
+server, so the node's iptables rules (which live in its network namespace and
+are lost with it) are in place before the server sends its first packet.
+Network rules are applied with the host's iptables through ``nsenter`` when
+the harness is root (fast), else with ``docker exec`` (slow).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.backends.base import BackendError, Grudge
+from harness.netctl import NetError, NetExec, Runner, nsenter_available, nsenter_runner
+from harness.netctl import shell_with_stdin as _shell_with_stdin
+from systems.common import wire
+from systems.common.spec import Addr, SystemSpec, server_argv
+
+__all__ = ["DockerBackend", "clean_all", "docker_available", "LABEL", "PORT"]
+
+LABEL = "faultbox"
+PORT = 7000
+_SUBNET_PREFIX = "10.213"
+_FAKETIME_LIB = "/opt/faultbox/libfaketime.so.1"
+_CTL_MOUNT = "/run/faultbox"
+_GO_FILE = "go"
+_FAKETIME_FILE = "faketime"
+
+
+def _docker() -> Any:
+    import docker
+
+    return docker
+
+
+def _client(timeout_s: float = 60.0) -> Any:
+    docker = _docker()
+    try:
+        client = docker.from_env(timeout=timeout_s)
+        client.ping()
+        return client
+    except (docker.errors.DockerException, OSError) as e:
+        raise BackendError(f"no Docker engine reachable: {e}") from e
+
+
+def docker_available() -> bool:
+    """True when a Docker engine answers a ping within a few seconds."""
+    try:
+        _client(timeout_s=3.0).close()
+        return True
+    except BackendError:
+        return False
+
+
+def clean_all() -> dict[str, int]:
+    """Remove every container and network labelled ``faultbox`` (any run)."""
+    docker = _docker()
+    client = _client()
+    removed = {"containers": 0, "networks": 0}
+    for c in client.containers.list(all=True, filters={"label": LABEL}):
+        with contextlib.suppress(docker.errors.APIError):
+            if c.status == "paused":
+                c.unpause()
+            c.remove(force=True)
+            removed["containers"] += 1
+    for n in client.networks.list(filters={"label": LABEL}):
+        with contextlib.suppress(docker.errors.APIError):
+            n.remove()
+            removed["networks"] += 1
+    client.close()
+    return removed
+
+
+def _safe_name(run_id: str) -> str:
+    name = re.sub(r"[^a-zA-Z0-9_.-]", "-", run_id).strip("-.")
+    return name or "run"
+
+
+def _process_age_s(pid: int) -> float:
+    """Seconds since ``pid`` started (host view), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        start_ticks = int(fields[19])
+        uptime_s = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime_s - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def faketime_spec(offset_s: float, rate: float, process_age_s: float) -> str:
+    """The libfaketime spec giving wall = real + ``offset_s`` now, advancing at ``rate``.
+
+    libfaketime applies a rate from the process's start: fake = real + spec
+    offset + (rate - 1) * age. We subtract what the rate already added.
+    """
+    spec_offset = offset_s - (rate - 1.0) * process_age_s
+    if rate == 1.0:
+        return f"{spec_offset:+.6f}"
+    return f"{spec_offset:+.6f} x{rate:g}"
+
+
+@dataclass(slots=True)
+class _Node:
+    name: str
+    ip: str
+    container: Any
+    data_dir: Path
+    ctl_dir: Path
+    clock: tuple[float, float, float] = (0.0, 1.0, 0.0)  # offset_s, rate, set at (monotonic)
+    shape: tuple[float, float, float] = (0.0, 0.0, 0.0)  # delay_ms, loss, dup
+    paused: bool = False
+    pid: int = 0
+
+
+@dataclass(slots=True)
+class _State:
+    nodes: dict[str, _Node] = field(default_factory=dict)
+    grudge: dict[str, frozenset[str]] = field(default_factory=dict)
+    network: Any = None
+    logs: dict[str, bytes] = field(default_factory=dict)
+    log_dir: Path | None = None
+
+
+class DockerBackend:
+    """Backend protocol over the docker SDK (see module docstring)."""
+
+    name = "docker"
+
+    def __init__(
+        self,
+        run_id: str,
+        image: str | None = None,
+        ready_timeout_s: float = 30.0,
+        faketime: bool = True,
+    ) -> None:
+        self.run_id = _safe_name(run_id)
+        self.image = image
+        self.ready_timeout_s = ready_timeout_s
+        self.faketime = faketime
+        self.fast_path = nsenter_available()
+        self._client: Any = None
+        self._st = _State()
+        self._netem: bool | None = None
+        self._atexit = False
+
+    # -- introspection ----------------------------------------------------------
+    def capabilities(self) -> frozenset[str]:
+        caps = {"kill", "pause", "partition", "packet"}
+        if self.faketime:
+            caps.add("clock")
+        return frozenset(caps)
+
+    @property
+    def network_name(self) -> str:
+        return f"fb-{self.run_id}"
+
+    def container_name(self, node: str) -> str:
+        return f"fb-{self.run_id}-{node}"
+
+    def ip(self, node: str) -> str:
+        return self._node(node).ip
+
+    def pid(self, node: str) -> int:
+        """Host pid of the node's main process (0 when it is not running)."""
+        n = self._node(node)
+        n.container.reload()
+        pid = int(n.container.attrs["State"]["Pid"] or 0)
+        n.pid = pid
+        return pid
+
+    def partition_mechanism(self) -> str:
+        how = "nsenter" if self.fast_path else "docker exec"
+        return f"iptables INPUT DROP by source inside each receiving container ({how})"
+
+    def packet_mechanism(self) -> dict[str, str]:
+        """Which mechanism each packet fault uses on this engine (probed once)."""
+        if self._netem is None and self._st.nodes:
+            first = next(iter(self._st.nodes))
+            self._netem = self._net(first).has_netem()
+        if self._netem:
+            return {"delay": "tc netem", "loss": "tc netem", "dup": "tc netem"}
+        return {
+            "delay": "unsupported (no netem in this kernel)",
+            "loss": "iptables statistic DROP",
+            "dup": "iptables TEE clone",
+        }
+
+    def cluster(self) -> Mapping[str, Addr]:
+        return {name: (n.ip, PORT) for name, n in self._st.nodes.items()}
+
+    def _node(self, node: str) -> _Node:
+        try:
+            return self._st.nodes[node]
+        except KeyError:
+            raise BackendError(f"unknown node {node!r} (cluster is not up?)") from None
+
+    def _docker_client(self) -> Any:
+        if self._client is None:
+            self._client = _client()
+        return self._client
+
+    # -- lifecycle ---------------------------------------------------------------
+    def up(
+        self,
+        system: SystemSpec,
+        nodes: list[str],
+        run_dir: Path,
+        bugs: tuple[str, ...] = (),
+        seed: int = 0,
+    ) -> None:
+        if self._st.nodes:
+            raise BackendError("cluster already up; call down() first")
+        client = self._docker_client()
+        if self.image is None:
+            from harness.image import ImageError, ensure_image
+
+            try:
+                self.image = ensure_image()
+            except ImageError as e:
+                raise BackendError(str(e)) from e
+        if not self._atexit:
+            atexit.register(self.down)
+            self._atexit = True
+        self._st.log_dir = run_dir / "nodes"
+        subnet_base = self._create_network(client)
+        ips = {n: f"{subnet_base}.{10 + i}" for i, n in enumerate(nodes, start=1)}
+        peers = {n: (ip, PORT) for n, ip in ips.items()}
+        try:
+            for i, node in enumerate(nodes):
+                argv = server_argv(
+                    system, node, ("0.0.0.0", PORT), peers, "/data", bugs, seed * 1000 + i
+                )
+                self._create_node(client, node, ips[node], argv, run_dir)
+            for node in nodes:
+                self.start(node)
+            self.wait_ready(nodes)
+        except BaseException:
+            self.down()
+            raise
+
+    def _create_network(self, client: Any) -> str:
+        docker = _docker()
+        start = sum(self.run_id.encode()) * 7919
+        for k in range(250):
+            third = (start + k) % 250 + 1
+            subnet = f"{_SUBNET_PREFIX}.{third}"
+            ipam = docker.types.IPAMConfig(
+                pool_configs=[docker.types.IPAMPool(subnet=f"{subnet}.0/24", gateway=f"{subnet}.1")]
+            )
+            try:
+                net = client.networks.create(
+                    self.network_name,
+                    driver="bridge",
+                    ipam=ipam,
+                    labels={LABEL: "1", f"{LABEL}.run": self.run_id},
+                    check_duplicate=True,
+                )
+            except docker.errors.APIError as e:
+                msg = str(e).lower()
+                if "overlap" in msg or "in use" in msg:
+                    continue
+                raise BackendError(f"cannot create network {self.network_name}: {e}") from e
+            self._st.network = net
+            return subnet
+        raise BackendError(f"no free /24 left in {_SUBNET_PREFIX}.0.0/16 for the run's network")
+
+    def _create_node(self, client: Any, node: str, ip: str, argv: list[str], run_dir: Path) -> None:
+        docker = _docker()
+        api = client.api
+        data_dir = (run_dir / "data" / node).resolve()
+        ctl_dir = (run_dir / "ctl" / node).resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        ctl_dir.mkdir(parents=True, exist_ok=True)
+        (ctl_dir / _FAKETIME_FILE).write_text("+0\n")
+        (ctl_dir / _GO_FILE).unlink(missing_ok=True)
+        env = {"FAULTBOX_NODE": node}
+        if self.faketime:
+            env.update(
+                LD_PRELOAD=_FAKETIME_LIB,
+                FAKETIME_TIMESTAMP_FILE=f"{_CTL_MOUNT}/{_FAKETIME_FILE}",
+                FAKETIME_NO_CACHE="1",
+                FAKETIME_DONT_FAKE_MONOTONIC="1",
+            )
+        gate = (
+            f"while [ ! -e {_CTL_MOUNT}/{_GO_FILE} ]; do sleep 0.005; done; "
+            f"rm -f {_CTL_MOUNT}/{_GO_FILE}; exec \"$@\""
+        )
+        host_config = api.create_host_config(
+            binds={
+                str(data_dir): {"bind": "/data", "mode": "rw"},
+                str(ctl_dir): {"bind": _CTL_MOUNT, "mode": "rw"},
+            },
+            cap_add=["NET_ADMIN"],
+            network_mode=self.network_name,
+        )
+        net_config = api.create_networking_config(
+            {self.network_name: api.create_endpoint_config(ipv4_address=ip, aliases=[node])}
+        )
+        try:
+            created = api.create_container(
+                self.image,
+                command=["sh", "-c", gate, "gate", *argv],
+                name=self.container_name(node),
+                hostname=node,
+                labels={LABEL: "1", f"{LABEL}.run": self.run_id, f"{LABEL}.node": node},
+                environment=env,
+                working_dir="/data",
+                host_config=host_config,
+                networking_config=net_config,
+            )
+        except docker.errors.APIError as e:
+            raise BackendError(f"cannot create container for {node}: {e.explanation or e}") from e
+        container = client.containers.get(created["Id"])
+        self._st.nodes[node] = _Node(node, ip, container, data_dir, ctl_dir)
+
+    def wait_ready(self, nodes: list[str]) -> None:
+        deadline = time.monotonic() + self.ready_timeout_s
+        for node in nodes:
+            n = self._node(node)
+            while True:
+                try:
+                    st = wire.request(n.ip, PORT, {"op": "status"}, timeout_s=0.5)
+                    if isinstance(st, dict) and st.get("ready"):
+                        break
+                except OSError:
+                    pass
+                n.container.reload()
+                if n.container.status == "exited":
+                    code = n.container.attrs["State"].get("ExitCode")
+                    tail = n.container.logs(tail=1).decode(errors="replace").strip()
+                    raise BackendError(f"node {node} exited with code {code} before ready: {tail}")
+                if time.monotonic() > deadline:
+                    raise BackendError(
+                        f"node {node} did not become ready within {self.ready_timeout_s:.0f} s"
+                    )
+                time.sleep(0.05)
+
+    def down(self) -> None:
+        """Remove the run's containers and network; idempotent, never raises."""
+        st = self._st
+        for name, n in list(st.nodes.items()):
+            with contextlib.suppress(Exception):
+                n.container.reload()
+                if n.container.status == "paused":
+                    n.container.unpause()
+            with contextlib.suppress(Exception):
+                st.logs[name] = n.container.logs(stdout=True, stderr=True)
+            with contextlib.suppress(Exception):
+                n.container.remove(force=True)
+        if st.log_dir is not None and st.logs:
+            with contextlib.suppress(Exception):
+                self._write_logs(st.log_dir)
+        if st.network is not None:
+            with contextlib.suppress(Exception):
+                st.network.remove()
+        st.nodes.clear()
+        st.grudge.clear()
+        st.network = None
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = None
+
+    # -- node control ---------------------------------------------------------------
+    def start(self, node: str) -> None:
+        n = self._node(node)
+        n.container.reload()
+        if n.container.status == "paused":
+            n.container.unpause()
+        if n.container.status == "running":
+            return
+        (n.ctl_dir / _GO_FILE).unlink(missing_ok=True)
+        n.container.start()
+        pid = self.pid(node)
+        if pid == 0:
+            raise BackendError(f"node {node} did not start")
+        n.paused = False
+        self._net(node).setup()
+        self._apply_partition(node)
+        if n.shape != (0.0, 0.0, 0.0):
+            self._apply_shape(node)
+        offset_s, rate, set_at = n.clock
+        if rate != 1.0:  # the new process restarts libfaketime's rate origin
+            drift_s = (rate - 1.0) * (time.monotonic() - set_at)
+            self.clock(node, offset_s + drift_s, rate)
+        (n.ctl_dir / _GO_FILE).touch()
+
+    def kill(self, node: str) -> None:
+        docker = _docker()
+        n = self._node(node)
+        n.container.reload()
+        if n.container.status == "paused":
+            n.container.unpause()
+        if n.container.status != "running":
+            return
+        try:
+            n.container.kill(signal="SIGKILL")
+            n.container.wait(timeout=10)
+        except docker.errors.APIError as e:
+            raise BackendError(f"cannot kill {node}: {e.explanation or e}") from e
+        n.paused = False
+        n.pid = 0
+
+    def pause(self, node: str) -> None:
+        n = self._node(node)
+        n.container.reload()
+        if n.container.status == "running":
+            n.container.pause()
+            n.paused = True
+
+    def resume(self, node: str) -> None:
+        n = self._node(node)
+        n.container.reload()
+        if n.container.status == "paused":
+            n.container.unpause()
+        n.paused = False
+
+    def exec(
+        self, node: str, argv: list[str], env: Mapping[str, str] | None = None
+    ) -> tuple[int, str]:
+        """Run ``argv`` in the node's container (docker exec); (exit code, output)."""
+        res = self._node(node).container.exec_run(argv, environment=dict(env or {}))
+        return int(res.exit_code or 0), res.output.decode(errors="replace")
+
+    # -- network faults -------------------------------------------------------------
+    def _runner(self, node: str) -> Runner:
+        n = self._node(node)
+        if self.fast_path:
+            pid = n.pid or self.pid(node)
+            if pid == 0:
+                raise BackendError(f"node {node} is not running")
+            return nsenter_runner(pid)
+
+        def run(argv: list[str], stdin: str | None) -> tuple[int, str]:
+            res = n.container.exec_run(_shell_with_stdin(argv, stdin))
+            return int(res.exit_code or 0), res.output.decode(errors="replace")
+
+        return run
+
+    def _net(self, node: str) -> NetExec:
+        return NetExec(node, self._runner(node))
+
+    def _running(self, node: str) -> bool:
+        n = self._node(node)
+        return n.pid != 0
+
+    def _apply_partition(self, node: str) -> None:
+        nodes = self._st.nodes
+        drop_from = [nodes[p].ip for p in self._st.grudge.get(node, frozenset()) if p in nodes]
+        try:
+            self._net(node).set_partition(drop_from)
+        except NetError as e:
+            raise BackendError(str(e)) from e
+
+    def partition(self, grudge: Grudge) -> None:
+        """Make each node drop packets from the nodes its grudge names (replaces the last one)."""
+        unknown = (set(grudge) | {p for ps in grudge.values() for p in ps}) - set(self._st.nodes)
+        if unknown:
+            raise BackendError(f"grudge names unknown nodes: {sorted(unknown)}")
+        old = self._st.grudge
+        self._st.grudge = {n: frozenset(ps) for n, ps in grudge.items() if ps}
+        for node in sorted(set(old) | set(self._st.grudge)):
+            if self._running(node):
+                self._apply_partition(node)
+
+    def heal(self) -> None:
+        self.partition({})
+
+    def _apply_shape(self, node: str) -> None:
+        n = self._node(node)
+        delay_ms, loss, dup = n.shape
+        net = self._net(node)
+        try:
+            if self.packet_mechanism()["loss"] == "tc netem":
+                net.set_netem("eth0", delay_ms, loss, dup)
+                return
+            if delay_ms > 0:
+                raise BackendError(
+                    "packet delay needs tc netem, which this kernel lacks; use loss/dup"
+                )
+            peers = [p.ip for name, p in self._st.nodes.items() if name != node]
+            net.set_shape(peers, loss, dup)
+        except NetError as e:
+            raise BackendError(str(e)) from e
+
+    def shape(self, node: str, delay_ms: float = 0, loss: float = 0, dup: float = 0) -> None:
+        """Shape packets the node sends to its peers; all zero restores the link."""
+        n = self._node(node)
+        n.shape = (float(delay_ms), float(loss), float(dup))
+        if self._running(node):
+            self._apply_shape(node)
+
+    def clock(self, node: str, offset_s: float, rate: float = 1.0) -> None:
+        """Set the node's wall clock to real + ``offset_s``, advancing at ``rate`` from now."""
+        if rate <= 0:
+            raise BackendError(f"clock rate must be positive, not {rate}")
+        if not self.faketime:
+            raise BackendError("this backend was started without libfaketime")
+        n = self._node(node)
+        age_s = _process_age_s(n.pid) if n.pid else 0.0
+        spec = faketime_spec(offset_s, rate, age_s)
+        tmp = n.ctl_dir / f".{_FAKETIME_FILE}.tmp"
+        tmp.write_text(spec + "\n")
+        os.replace(tmp, n.ctl_dir / _FAKETIME_FILE)
+        n.clock = (float(offset_s), float(rate), time.monotonic())
+
+    # -- logs -----------------------------------------------------------------------
+    def _iter_logs(self) -> Iterator[tuple[str, bytes]]:
+        for name, n in self._st.nodes.items():
+            try:
+                yield name, n.container.logs(stdout=True, stderr=True)
+            except Exception:
+                if name in self._st.logs:
+                    yield name, self._st.logs[name]
+        for name, data in self._st.logs.items():
+            if name not in self._st.nodes:
+                yield name, data
+
+    def _write_logs(self, dest: Path) -> None:
+        for name, data in self._iter_logs():
+            d = dest / name
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "server.log").write_bytes(data)
+
+    def collect_logs(self, dest: Path) -> None:
+        """Write each node's server output to ``dest/<node>/server.log`` (also after down)."""
+        self._write_logs(dest)
