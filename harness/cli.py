@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -51,7 +52,7 @@ def cli() -> None:
 @click.option("--system", default="raftkv", show_default=True, help="System under test (see `faultbox list`).")
 @click.option("--workload", default="register", show_default=True, help="Workload to run.")
 @click.option("--nemesis", default="", help="Comma-separated faults, e.g. partition,kill.")
-@click.option("--nodes", default=3, show_default=True, type=int, help="Number of nodes.")
+@click.option("--nodes", default=None, type=int, help="Number of nodes [default: 3, or the system's maximum].")
 @click.option("--concurrency", default=5, show_default=True, type=int, help="Client workers.")
 @click.option("--rate", default=100.0, show_default=True, type=float, help="Total client ops per second.")
 @click.option("--time-limit", default=30.0, show_default=True, type=float, help="Main phase length, seconds.")
@@ -72,13 +73,17 @@ def run(**kw: Any) -> None:
     seed = kw["seed"] if kw["seed"] is not None else int(time.time_ns() % 1_000_000)
     opts = Options(
         system=kw["system"], workload=kw["workload"], nemesis=_csv(kw["nemesis"]),
-        nodes=kw["nodes"], concurrency=kw["concurrency"], rate=kw["rate"],
+        nodes=kw["nodes"] if kw["nodes"] is not None else 3, concurrency=kw["concurrency"], rate=kw["rate"],
         time_limit_s=kw["time_limit"], seed=seed, backend=kw["backend"], bugs=tuple(kw["bugs"]),
         op_timeout_s=kw["op_timeout"], nemesis_interval_s=kw["nemesis_interval"],
         recovery_s=kw["recovery"], check_budget_s=kw["check_budget"], store=kw["store"],
         report=not kw["no_report"],
     )
     systems, workloads, nemeses = _registries()
+    if kw["nodes"] is None:
+        spec0 = systems.get(opts.system)
+        cap = spec0.max_nodes if spec0 is not None and spec0.max_nodes else 3
+        opts = replace(opts, nodes=min(3, cap))
     try:
         validate(opts, systems, list(workloads), nemeses)
         spec = systems[opts.system]
@@ -104,7 +109,12 @@ def _registries() -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     import workloads
     from systems import available_systems, get_system
 
-    systems = {name: get_system(name) for name in available_systems()}
+    systems = {}
+    for name in available_systems():
+        try:
+            systems[name] = get_system(name)
+        except (ImportError, AttributeError):
+            continue  # a system package still being built: not offered
     try:
         import nemesis
 
@@ -325,9 +335,6 @@ def main() -> None:
         cli(standalone_mode=False)
     except click.exceptions.Abort:
         fail("aborted")
-    except click.exceptions.NoArgsIsHelp as e:  # pragma: no cover - click >= 8.2
-        console.print(str(e))
-        sys.exit(2)
     except click.ClickException as e:
         fail(e.format_message().replace("\n", " "))
     except UsageError as e:

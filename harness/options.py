@@ -76,6 +76,13 @@ def _positive(name: str, v: float, allow_zero: bool = False) -> None:
 
 def validate(o: Options, systems: dict[str, Any], workloads: list[str], nemeses: list[str]) -> None:
     """Raise UsageError (one line) for anything wrong; ``systems`` maps name -> SystemSpec."""
+    _positive("nodes", o.nodes)
+    _positive("concurrency", o.concurrency)
+    _positive("rate", o.rate)
+    _positive("time-limit", o.time_limit_s)
+    _positive("op-timeout", o.op_timeout_s)
+    _positive("nemesis-interval", o.nemesis_interval_s)
+    _positive("recovery", o.recovery_s, allow_zero=True)
     if o.system not in systems:
         raise UsageError(f"unknown system {o.system!r} (known: {', '.join(sorted(systems))})")
     spec = systems[o.system]
@@ -91,15 +98,8 @@ def validate(o: Options, systems: dict[str, Any], workloads: list[str], nemeses:
         if b not in spec.bugs:
             known = ", ".join(sorted(spec.bugs)) or "none"
             raise UsageError(f"system {o.system} has no bug switch {b!r} (known: {known})")
-    _positive("nodes", o.nodes)
     if spec.max_nodes is not None and o.nodes > spec.max_nodes:
         raise UsageError(f"system {o.system} runs on at most {spec.max_nodes} node(s), got --nodes {o.nodes}")
-    _positive("concurrency", o.concurrency)
-    _positive("rate", o.rate)
-    _positive("time-limit", o.time_limit_s)
-    _positive("op-timeout", o.op_timeout_s)
-    _positive("nemesis-interval", o.nemesis_interval_s)
-    _positive("recovery", o.recovery_s, allow_zero=True)
     if o.backend not in ("docker", "local"):
         raise UsageError(f"unknown backend {o.backend!r} (known: docker, local)")
 

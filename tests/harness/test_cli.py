@@ -1,0 +1,70 @@
+"""CLI contract: every verb has --help; bad input is one line, exit 2, no traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+VERBS = ["run", "check", "list", "clean", "report", "serve", "image"]
+
+
+def fb(*args, cwd=None, timeout=60):
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=cwd,
+    )
+
+
+def test_top_level_help():
+    r = fb("--help")
+    assert r.returncode == 0
+    for verb in VERBS:
+        assert verb in r.stdout
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_verb_has_help(verb):
+    r = fb(verb, "--help")
+    assert r.returncode == 0, r.stderr
+    assert "Usage:" in r.stdout
+
+
+def _one_line_error(r, needle):
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert needle in lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["run", "--concurrency", "-1", "--system", "memkv", "--backend", "local"], "--concurrency"),
+        (["run", "--system", "nosuch"], "unknown system 'nosuch'"),
+        (["run", "--system", "memkv", "--workload", "nosuch"], "unknown workload"),
+        (["run", "--system", "memkv", "--nodes", "3", "--backend", "local"], "at most 1 node"),
+        (["run", "--system", "memkv", "--nodes", "0"], "--nodes must be > 0"),
+        (["run", "--system", "memkv", "--nemesis", "meteor"], "unknown nemesis 'meteor'"),
+        (["run", "--system", "memkv", "--bug", "nosuch"], "no bug switch"),
+        (["run", "--rate", "abc"], "rate"),
+        (["run", "--frobnicate"], "frobnicate"),
+        (["check", "/nonexistent"], "/nonexistent"),
+        (["report", "/nonexistent"], "not a run folder"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
+    _one_line_error(fb(*args, "--store", str(tmp_path)) if args[0] == "run" else fb(*args), needle)
+
+
+def test_malformed_history_line_is_one_line(tmp_path):
+    p = tmp_path / "h.jsonl"
+    p.write_text('{"index":0,"time_ns":0,"process":0,"type":"invoke","f":"read","value":null}\nxx\n'
+                 '{"index":1,"time_ns":1,"process":0,"type":"ok","f":"read","value":null}\n')
+    _one_line_error(fb("check", str(p), "--format", "jsonl"), "h.jsonl:2")
+
+
+def test_list_names_systems_and_workloads():
+    r = fb("list")
+    assert r.returncode == 0
+    assert "memkv" in r.stdout and "register" in r.stdout
