@@ -1,0 +1,242 @@
+"""Pure functions from a History to the data the report draws (no I/O, no HTML).
+
+Decisions (documented here because the page depends on them):
+
+* **Intervals.** Every client invocation becomes an interval from its
+  invocation to its completion.  An invocation that never completes is
+  indeterminate until the end of the history; it is drawn with outcome
+  ``open`` (coloured like ``info``, hatched on the page).
+* **Fault bands.** Nemesis ops named ``start-<fault>`` open a band and the
+  next ``stop-<fault>`` closes it.  A band starts at the start op's
+  completion (its invocation if it never completed) and ends at the stop op's
+  completion (or invocation); an unclosed band runs to the end of the
+  history.  A second ``start-X`` while one is open closes the first.
+* **Times** are sent to the page as integer microseconds since the start of
+  the test: small, exact enough, and cheap to parse.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.history import INVOKE, NEMESIS, History, Op
+
+__all__ = [
+    "OUTCOMES",
+    "Interval",
+    "Band",
+    "intervals",
+    "fault_bands",
+    "end_time_ns",
+    "summarize_value",
+    "op_label",
+    "stats_by_f",
+    "availability",
+    "throughput",
+]
+
+# Outcome codes used in the page's compact arrays.
+OUTCOMES: tuple[str, ...] = ("ok", "fail", "info", "open")
+_OUTCOME_CODE = {name: i for i, name in enumerate(OUTCOMES)}
+VALUE_TEXT_MAX = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """One client operation: its invocation and (maybe) completion."""
+
+    invoke: Op
+    complete: Op | None
+    end_ns: int
+
+    @property
+    def outcome(self) -> str:
+        return self.complete.type if self.complete is not None else "open"
+
+    @property
+    def code(self) -> int:
+        return _OUTCOME_CODE.get(self.outcome, 2)
+
+    @property
+    def latency_ns(self) -> int:
+        return max(0, self.end_ns - self.invoke.time_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """A fault interval: kind (partition, kill, …), times and what the nemesis said."""
+
+    kind: str
+    start_ns: int
+    end_ns: int
+    closed: bool
+    start_index: int
+    text: str
+
+
+def end_time_ns(history: History) -> int:
+    return max((o.time_ns for o in history), default=0)
+
+
+def intervals(history: History) -> list[Interval]:
+    """Client invocations paired with their completions, in invocation order."""
+    end = end_time_ns(history)
+    out: list[Interval] = []
+    for inv, comp in history.pairs():
+        if inv.process == NEMESIS:
+            continue
+        out.append(Interval(inv, comp, comp.time_ns if comp is not None else end))
+    return out
+
+
+def _fault_of(f: str) -> tuple[str, str] | None:
+    for prefix in ("start-", "stop-"):
+        if f.startswith(prefix) and len(f) > len(prefix):
+            return prefix[:-1], f[len(prefix) :]
+    return None
+
+
+def fault_bands(history: History) -> list[Band]:
+    """Fault intervals from the nemesis ops, sorted by start time."""
+    end = end_time_ns(history)
+    open_bands: dict[str, tuple[int, int, str]] = {}
+    bands: list[Band] = []
+    for inv, comp in history.pairs():
+        if inv.process != NEMESIS:
+            continue
+        parsed = _fault_of(inv.f)
+        if parsed is None:
+            continue
+        edge, kind = parsed
+        t = comp.time_ns if comp is not None else inv.time_ns
+        if edge == "start":
+            if kind in open_bands:
+                s, idx, text = open_bands.pop(kind)
+                bands.append(Band(kind, s, t, True, idx, text))
+            value = comp.value if comp is not None and comp.value is not None else inv.value
+            open_bands[kind] = (t, inv.index, summarize_value(value))
+        elif kind in open_bands:
+            s, idx, text = open_bands.pop(kind)
+            bands.append(Band(kind, s, max(s, t), True, idx, text))
+    for kind, (s, idx, text) in open_bands.items():
+        bands.append(Band(kind, s, max(s, end), False, idx, text))
+    bands.sort(key=lambda b: (b.start_ns, b.kind))
+    return bands
+
+
+def summarize_value(value: Any, limit: int = VALUE_TEXT_MAX) -> str:
+    """Compact JSON text of a value, cut to ``limit`` characters with an ellipsis."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        try:
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr)
+        except ValueError:
+            text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def op_label(iv: Interval) -> str:
+    """One line saying what an op did: ``read nil → ok 3`` (plain text; escaped later)."""
+    inv, comp = iv.invoke, iv.complete
+    parts = [inv.f]
+    v = summarize_value(inv.value)
+    if v:
+        parts.append(v)
+    parts.append("→")
+    parts.append(iv.outcome)
+    if comp is not None:
+        cv = summarize_value(comp.value)
+        if cv and cv != v:
+            parts.append(cv)
+        if comp.error is not None:
+            parts.append(f"({summarize_value(comp.error, 120)})")
+    return " ".join(parts)
+
+
+def _quantile(sorted_vals: Sequence[int], q: float) -> int:
+    if not sorted_vals:
+        return 0
+    i = min(len(sorted_vals) - 1, max(0, int(round(q * (len(sorted_vals) - 1)))))
+    return sorted_vals[i]
+
+
+def stats_by_f(ivs: Iterable[Interval]) -> list[dict[str, Any]]:
+    """Per f: counts by outcome and ok-latency quantiles in milliseconds."""
+    counts: dict[str, dict[str, int]] = {}
+    lat: dict[str, list[int]] = {}
+    for iv in ivs:
+        f = iv.invoke.f
+        c = counts.setdefault(f, {"ok": 0, "fail": 0, "info": 0, "open": 0})
+        c[iv.outcome if iv.outcome in c else "info"] += 1
+        if iv.outcome == "ok":
+            lat.setdefault(f, []).append(iv.latency_ns)
+    rows = []
+    for f in sorted(counts):
+        c = counts[f]
+        ls = sorted(lat.get(f, []))
+        total = sum(c.values())
+        rows.append(
+            {
+                "f": f,
+                "total": total,
+                **c,
+                "ok_fraction": c["ok"] / total if total else 0.0,
+                "p50_ms": _quantile(ls, 0.5) / 1e6,
+                "p95_ms": _quantile(ls, 0.95) / 1e6,
+                "p99_ms": _quantile(ls, 0.99) / 1e6,
+                "max_ms": (ls[-1] / 1e6) if ls else 0.0,
+            }
+        )
+    return rows
+
+
+def _segments(bands: Sequence[Band]) -> tuple[list[int], list[frozenset[str]]]:
+    """Elementary time segments and the fault kinds active in each (for bisecting)."""
+    edges = sorted({b.start_ns for b in bands} | {b.end_ns for b in bands})
+    active: list[frozenset[str]] = []
+    for i, t in enumerate(edges):
+        nxt = edges[i + 1] if i + 1 < len(edges) else t + 1
+        active.append(frozenset(b.kind for b in bands if b.start_ns <= t and nxt <= b.end_ns))
+    return edges, active
+
+
+def availability(ivs: Sequence[Interval], bands: Sequence[Band]) -> list[dict[str, Any]]:
+    """Fraction of client ops that completed ok, invoked inside vs outside fault bands."""
+    edges, active = _segments(bands)
+    groups: dict[str, list[int]] = {"no fault": [0, 0], "any fault": [0, 0]}
+    for k in sorted({b.kind for b in bands}):
+        groups[k] = [0, 0]
+    for iv in ivs:
+        i = bisect.bisect_right(edges, iv.invoke.time_ns) - 1
+        kinds = active[i] if i >= 0 else frozenset()
+        ok = 1 if iv.outcome == "ok" else 0
+        for key in (*kinds, "any fault") if kinds else ("no fault",):
+            groups[key][0] += ok
+            groups[key][1] += 1
+    return [
+        {"during": name, "ops": n, "ok": ok, "availability": (ok / n) if n else None}
+        for name, (ok, n) in groups.items()
+    ]
+
+
+def throughput(ivs: Sequence[Interval], end_ns: int, bins: int = 200) -> dict[str, Any]:
+    """Completions per second by outcome in ``bins`` equal time bins."""
+    width_ns = max(1, -(-max(end_ns, 1) // bins))
+    series = {name: [0] * bins for name in OUTCOMES[:3]}
+    for iv in ivs:
+        if iv.complete is None or iv.complete.type == INVOKE:
+            continue
+        b = min(bins - 1, iv.end_ns // width_ns)
+        series.get(iv.outcome, series["info"])[b] += 1
+    scale = 1e9 / width_ns
+    return {
+        "bin_us": width_ns / 1e3,
+        "series": {k: [round(c * scale, 3) for c in v] for k, v in series.items()},
+    }
