@@ -1,0 +1,289 @@
+"""The five fault nemeses. Each works through the Backend protocol only.
+
+Every ``invoke`` blocks until the fault is in place and returns a JSON value
+saying exactly what was done; ``teardown`` heals everything and never raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from nemesis import grudge as gr
+from nemesis.core import NemesisBase, NemesisError, NemesisOptions
+
+__all__ = [
+    "PARTITION_KINDS",
+    "ClockNemesis",
+    "KillNemesis",
+    "PacketNemesis",
+    "PartitionNemesis",
+    "PauseNemesis",
+]
+
+PARTITION_KINDS = ("halves", "one", "leader", "majorities-ring", "bridge", "one-way")
+
+
+def _value_spec(value: Any, key: str, default: Any) -> Any:
+    if isinstance(value, Mapping):
+        return value.get(key, default)
+    return value if value is not None else default
+
+
+class PartitionNemesis(NemesisBase):
+    """``start-partition`` (value: a kind of :data:`PARTITION_KINDS`) / ``stop-partition``."""
+
+    faults = frozenset({"partition"})
+
+    def grudge(self, kind: str) -> gr.Grudge:
+        nodes = sorted(self.nodes)
+        shuffled = list(nodes)
+        self.rng.shuffle(shuffled)
+        if kind == "halves":
+            return gr.bisect(shuffled)
+        if kind == "one":
+            return gr.isolate_one(nodes, self.rng)
+        if kind == "leader":
+            leader = self.leader()
+            return gr.isolate(nodes, leader) if leader in nodes else gr.isolate_one(nodes, self.rng)
+        if kind == "majorities-ring":
+            return gr.majorities_ring(nodes, self.rng)
+        if kind == "bridge":
+            return gr.bridge(shuffled)
+        if kind == "one-way":
+            src = shuffled[: max(1, (len(nodes) - 1) // 2)]
+            return gr.one_way(src, [n for n in nodes if n not in src])
+        raise NemesisError(f"unknown partition kind {kind!r} (one of {', '.join(PARTITION_KINDS)})")
+
+    def invoke(self, f: str, value: Any) -> Any:
+        backend = self._need_backend()
+        if f == "start-partition":
+            kind = str(_value_spec(value, "kind", "halves"))
+            grudge = self.grudge(kind)
+            backend.partition(grudge)
+            return {"kind": kind, "grudge": gr.grudge_to_json(grudge)}
+        if f == "stop-partition":
+            backend.heal()
+            return "healed"
+        raise NemesisError(f"partition nemesis cannot do {f!r}")
+
+    def teardown(self) -> None:
+        if self.backend is not None:
+            with contextlib.suppress(Exception):
+                self.backend.heal()
+
+
+class _DownUp(NemesisBase):
+    """Shared shape of kill/start and pause/resume: remember who is down, bring back."""
+
+    fault = ""
+
+    def __init__(self, opts: NemesisOptions) -> None:
+        super().__init__(opts)
+        self.down: set[str] = set()
+
+    def _do(self, node: str) -> None:
+        raise NotImplementedError
+
+    def _undo(self, node: str) -> None:
+        raise NotImplementedError
+
+    def invoke(self, f: str, value: Any) -> Any:
+        self._need_backend()
+        if f == f"start-{self.fault}":
+            nodes = self.targets(_value_spec(value, "targets", "one"))
+            for n in nodes:
+                self._do(n)
+                self.down.add(n)
+            return nodes
+        if f == f"stop-{self.fault}":
+            nodes = sorted(self.down)
+            errors = []
+            for n in nodes:
+                try:
+                    self._undo(n)
+                    self.down.discard(n)
+                except Exception as e:  # noqa: BLE001 - bring back the others first
+                    errors.append(f"{n}: {e}")
+            if errors:
+                raise NemesisError("; ".join(errors))
+            return nodes
+        raise NemesisError(f"{self.fault} nemesis cannot do {f!r}")
+
+    def teardown(self) -> None:
+        for n in sorted(self.down):
+            with contextlib.suppress(Exception):
+                self._undo(n)
+        self.down.clear()
+
+
+class KillNemesis(_DownUp):
+    """``start-kill`` (value: target spec; result: nodes killed) / ``stop-kill`` (restart)."""
+
+    faults = frozenset({"kill"})
+    fault = "kill"
+
+    def _do(self, node: str) -> None:
+        self._need_backend().kill(node)
+
+    def _undo(self, node: str) -> None:
+        self._need_backend().start(node)
+
+
+class PauseNemesis(_DownUp):
+    """``start-pause`` (value: target spec; result: nodes paused) / ``stop-pause``."""
+
+    faults = frozenset({"pause"})
+    fault = "pause"
+
+    def _do(self, node: str) -> None:
+        self._need_backend().pause(node)
+
+    def _undo(self, node: str) -> None:
+        self._need_backend().resume(node)
+
+
+CLOCK_MODES = ("bump", "strobe", "rate")
+
+
+class ClockNemesis(NemesisBase):
+    """``start-clock`` (value ``{"mode": bump|strobe|rate, "targets": spec}``) / ``stop-clock``.
+
+    bump: each target's wall clock jumps by a random ±[0.1, max] s (offsets add up);
+    strobe: targets flip between their offset and offset+delta every period for a
+    while, then settle back; rate: targets' clocks run at a rate from
+    ``clock_rates``. ``stop-clock`` sets every touched clock back to real time.
+    """
+
+    faults = frozenset({"clock"})
+
+    def __init__(self, opts: NemesisOptions, sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__(opts)
+        self.offsets: dict[str, float] = {}
+        self.rates: dict[str, float] = {}
+        self._sleep = sleep
+
+    def _delta_s(self) -> float:
+        mag = self.rng.uniform(0.1, max(0.1, self.opts.clock_max_offset_s))
+        return round(mag if self.rng.random() < 0.5 else -mag, 3)
+
+    def _set(self, node: str, offset_s: float, rate: float) -> None:
+        self._need_backend().clock(node, offset_s, rate)
+        self.offsets[node] = offset_s
+        self.rates[node] = rate
+
+    def _strobe(self, nodes: list[str], delta_s: float) -> int:
+        period_s = max(0.001, self.opts.strobe_period_ms / 1000)
+        deadline = time.monotonic() + self.opts.strobe_duration_s
+        flips = 0
+        while time.monotonic() < deadline:
+            for n in nodes:
+                base = self.offsets.get(n, 0.0)
+                self._need_backend().clock(n, base + (delta_s if flips % 2 == 0 else 0.0),
+                                           self.rates.get(n, 1.0))
+            flips += 1
+            self._sleep(period_s)
+        for n in nodes:
+            self._set(n, self.offsets.get(n, 0.0), self.rates.get(n, 1.0))
+        return flips
+
+    def invoke(self, f: str, value: Any) -> Any:
+        self._need_backend()
+        if f == "start-clock":
+            mode = str(_value_spec(value, "mode", "bump"))
+            nodes = self.targets(value.get("targets", "one") if isinstance(value, Mapping) else "one")
+            if mode == "bump":
+                for n in nodes:
+                    self._set(n, round(self.offsets.get(n, 0.0) + self._delta_s(), 3),
+                              self.rates.get(n, 1.0))
+            elif mode == "strobe":
+                delta_s = self._delta_s()
+                flips = self._strobe(nodes, delta_s)
+                return {"mode": mode, "nodes": nodes, "delta_s": delta_s, "flips": flips}
+            elif mode == "rate":
+                for n in nodes:
+                    self._set(n, self.offsets.get(n, 0.0), self.rng.choice(self.opts.clock_rates))
+            else:
+                raise NemesisError(f"unknown clock mode {mode!r} (one of {', '.join(CLOCK_MODES)})")
+            return {
+                "mode": mode,
+                "offsets_s": {n: self.offsets[n] for n in nodes},
+                "rates": {n: self.rates[n] for n in nodes},
+            }
+        if f == "stop-clock":
+            touched = sorted(self.offsets)
+            for n in touched:
+                self._need_backend().clock(n, 0.0, 1.0)
+            self.offsets.clear()
+            self.rates.clear()
+            return touched
+        raise NemesisError(f"clock nemesis cannot do {f!r}")
+
+    def teardown(self) -> None:
+        for n in sorted(self.offsets):
+            with contextlib.suppress(Exception):
+                self._need_backend().clock(n, 0.0, 1.0)
+        self.offsets.clear()
+        self.rates.clear()
+
+
+PACKET_MODES = ("loss", "dup", "delay")
+
+
+class PacketNemesis(NemesisBase):
+    """``start-packet`` (value ``{"mode": loss|dup|delay, "targets": spec}``) / ``stop-packet``.
+
+    Shapes what the target nodes send to their peers. At setup the backend
+    says which mechanism it has (``packet_mechanism()``); modes it cannot do
+    are left out of :attr:`modes`, which the generator draws from.
+    """
+
+    faults = frozenset({"packet"})
+
+    def __init__(self, opts: NemesisOptions) -> None:
+        super().__init__(opts)
+        self.shaped: set[str] = set()
+        self.mechanism: dict[str, str] = {}
+        self.modes: tuple[str, ...] = PACKET_MODES
+
+    def setup(self, backend: Any, test: Mapping[str, Any]) -> None:
+        super().setup(backend, test)
+        probe = getattr(backend, "packet_mechanism", None)
+        self.mechanism = dict(probe()) if callable(probe) else {}
+        self.modes = tuple(
+            m for m in PACKET_MODES if "unsupported" not in self.mechanism.get(m, "")
+        )
+
+    def invoke(self, f: str, value: Any) -> Any:
+        backend = self._need_backend()
+        if f == "start-packet":
+            mode = str(_value_spec(value, "mode", "loss"))
+            if mode not in self.modes:
+                why = self.mechanism.get(mode, "unknown mode")
+                raise NemesisError(f"packet {mode} is not available here: {why}")
+            nodes = self.targets(value.get("targets", "one") if isinstance(value, Mapping) else "one")
+            shape = {
+                "delay_ms": self.opts.packet_delay_ms if mode == "delay" else 0.0,
+                "loss": self.opts.packet_loss if mode == "loss" else 0.0,
+                "dup": self.opts.packet_dup if mode == "dup" else 0.0,
+            }
+            for n in nodes:
+                backend.shape(n, **shape)
+                self.shaped.add(n)
+            return {"mode": mode, "nodes": nodes, **shape,
+                    "mechanism": self.mechanism.get(mode, "backend")}
+        if f == "stop-packet":
+            nodes = sorted(self.shaped)
+            for n in nodes:
+                backend.shape(n, 0, 0, 0)
+            self.shaped.clear()
+            return nodes
+        raise NemesisError(f"packet nemesis cannot do {f!r}")
+
+    def teardown(self) -> None:
+        for n in sorted(self.shaped):
+            with contextlib.suppress(Exception):
+                self._need_backend().shape(n, 0, 0, 0)
+        self.shaped.clear()

@@ -1,0 +1,121 @@
+"""Fault schedules (generators of nemesis ops) and the package factories.
+
+Each package's untimed op cycle is ``start-X`` (a value drawn with ctx.rng)
+then ``stop-X``, forever; its generator staggers that cycle at the
+interval (gaps uniform in [0, 2·interval)); its final generator is one
+``stop-X``. :func:`nemesis.core.compose` mixes several packages' cycles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from harness import generator as g
+from nemesis.core import Band, NemesisOptions, Package
+from nemesis.faults import (
+    CLOCK_MODES,
+    PARTITION_KINDS,
+    ClockNemesis,
+    KillNemesis,
+    PacketNemesis,
+    PartitionNemesis,
+    PauseNemesis,
+)
+
+__all__ = [
+    "BAND_COLORS",
+    "PACKAGES",
+    "clock_package",
+    "kill_package",
+    "packet_package",
+    "partition_package",
+    "pause_package",
+    "start_stop_cycle",
+]
+
+BAND_COLORS = {
+    "partition": "#e4572e",
+    "kill": "#6c757d",
+    "pause": "#f3a712",
+    "clock": "#29335c",
+    "packet": "#7d5ba6",
+}
+
+
+def start_stop_cycle(fault: str, draw: Callable[[Any, Any], Any]) -> Any:
+    """Forever: ``start-<fault>`` with value ``draw(test, ctx)``, then ``stop-<fault>``."""
+
+    def start(test: Any, ctx: Any) -> dict[str, Any]:
+        return {"f": f"start-{fault}", "value": draw(test, ctx)}
+
+    return g.cycle([g.once(start), {"f": f"stop-{fault}"}])
+
+
+def _choice(options: Sequence[Any]) -> Callable[[Any, Any], Any]:
+    opts = tuple(options)
+    return lambda test, ctx: opts[int(ctx.rng.random() * len(opts))]
+
+
+def _package(
+    fault: str, nemesis: Any, draw: Callable[[Any, Any], Any], opts: NemesisOptions
+) -> Package:
+    ops = start_stop_cycle(fault, draw)
+    return Package(
+        name=fault,
+        nemesis=nemesis,
+        generator=g.stagger(opts.interval_s, ops),
+        final_generator=[{"f": f"stop-{fault}"}],
+        needs=frozenset({fault}),
+        bands=(Band(fault, f"start-{fault}", f"stop-{fault}", BAND_COLORS[fault]),),
+        ops=ops,
+        interval_s=opts.interval_s,
+    )
+
+
+def _targets(opts: NemesisOptions, allowed: Sequence[str]) -> tuple[str, ...]:
+    return tuple(t for t in opts.targets if t in allowed) or tuple(allowed)
+
+
+def partition_package(opts: NemesisOptions) -> Package:
+    return _package("partition", PartitionNemesis(opts), _choice(PARTITION_KINDS), opts)
+
+
+def kill_package(opts: NemesisOptions) -> Package:
+    return _package("kill", KillNemesis(opts), _choice(opts.targets), opts)
+
+
+def pause_package(opts: NemesisOptions) -> Package:
+    return _package("pause", PauseNemesis(opts), _choice(opts.targets), opts)
+
+
+def clock_package(opts: NemesisOptions) -> Package:
+    targets = _targets(opts, ("one", "minority", "majority", "leader", "all"))
+    modes = _choice(CLOCK_MODES)
+    pick = _choice(targets)
+    return _package(
+        "clock",
+        ClockNemesis(opts),
+        lambda test, ctx: {"mode": modes(test, ctx), "targets": pick(test, ctx)},
+        opts,
+    )
+
+
+def packet_package(opts: NemesisOptions) -> Package:
+    nem = PacketNemesis(opts)
+    pick = _choice(_targets(opts, ("one", "minority", "majority", "leader", "all")))
+
+    def draw(test: Any, ctx: Any) -> dict[str, Any]:
+        modes = nem.modes or ("loss",)  # known once the nemesis is set up
+        return {"mode": modes[int(ctx.rng.random() * len(modes))], "targets": pick(test, ctx)}
+
+    return _package("packet", nem, draw, opts)
+
+
+PACKAGES: dict[str, Callable[[NemesisOptions], Package]] = {
+    "partition": partition_package,
+    "kill": kill_package,
+    "pause": pause_package,
+    "clock": clock_package,
+    "packet": packet_package,
+}
