@@ -64,9 +64,11 @@ def find_counterexample(
     if found is None:
         return None
     name, d = found
-    lins = [_int_list(lin) for lin in (d.get("partial_linearizations") or [])][
-        :MAX_LINEARIZATIONS
-    ] if isinstance(d.get("partial_linearizations"), list) else []
+    lins = (
+        [_int_list(lin) for lin in (d.get("partial_linearizations") or [])][:MAX_LINEARIZATIONS]
+        if isinstance(d.get("partial_linearizations"), list)
+        else []
+    )
     failed = d.get("failed_op")
     failed_i = failed if isinstance(failed, int) and not isinstance(failed, bool) else None
     wanted = list(dict.fromkeys(_int_list(d.get("part_ops")) + [i for lin in lins for i in lin]))
@@ -75,7 +77,9 @@ def find_counterexample(
     ivs = [by_index[i] for i in wanted if i in by_index]
     truncated = len(ivs) > MAX_CX_OPS
     if truncated:
-        keep = {i for lin in lins[:1] for i in lin} | ({failed_i} if failed_i is not None else set())
+        keep = {i for lin in lins[:1] for i in lin} | (
+            {failed_i} if failed_i is not None else set()
+        )
         ivs = [iv for iv in ivs if iv.invoke.index in keep] + [
             iv for iv in ivs if iv.invoke.index not in keep
         ][: max(0, MAX_CX_OPS - len(keep))]

@@ -135,12 +135,16 @@ def render_index(store_root: Path) -> Path:
     store_root = Path(store_root)
     store_root.mkdir(parents=True, exist_ok=True)
     runs = scan_runs(store_root)
-    html = environment().get_template("index.html.j2").render(
-        runs=runs,
-        systems=sorted({r.system for r in runs if r.system}),
-        workloads=sorted({r.workload for r in runs if r.workload}),
-        verdicts=sorted({r.verdict for r in runs}),
-        generated=datetime.now().astimezone().isoformat(timespec="seconds"),
+    html = (
+        environment()
+        .get_template("index.html.j2")
+        .render(
+            runs=runs,
+            systems=sorted({r.system for r in runs if r.system}),
+            workloads=sorted({r.workload for r in runs if r.workload}),
+            verdicts=sorted({r.verdict for r in runs}),
+            generated=datetime.now().astimezone().isoformat(timespec="seconds"),
+        )
     )
     out = store_root / INDEX_FILE
     write_atomic(out, html)

@@ -92,7 +92,8 @@ def _header(run: Run, end_ns: int) -> dict[str, Any]:
 def _anomaly(a: Any) -> dict[str, Any]:
     if not isinstance(a, Mapping):
         return {"kind": "anomaly", "explanation": str(a), "ops": [], "data": ""}
-    ops = a.get("ops") if isinstance(a.get("ops"), list) else []
+    raw_ops = a.get("ops")
+    ops: list[Any] = raw_ops if isinstance(raw_ops, list) else []
     data = a.get("data")
     return {
         "kind": str(a.get("kind", "anomaly")),
@@ -116,7 +117,8 @@ def _checkers(results: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     out = []
     for name, res in checkers.items():
         res = res if isinstance(res, Mapping) else {"valid": "unknown", "details": res}
-        anomalies = res.get("anomalies") if isinstance(res.get("anomalies"), list) else []
+        raw = res.get("anomalies")
+        anomalies: list[Any] = raw if isinstance(raw, list) else []
         details = res.get("details")
         kinds: dict[str, int] = {}
         parsed = [_anomaly(a) for a in anomalies]
@@ -142,7 +144,9 @@ def _checkers(results: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return out
 
 
-def _row_labels(ivs: Sequence[Interval], test: Mapping[str, Any]) -> tuple[list[str], dict[Any, int], str]:
+def _row_labels(
+    ivs: Sequence[Interval], test: Mapping[str, Any]
+) -> tuple[list[str], dict[Any, int], str]:
     procs = sorted({iv.invoke.process for iv in ivs}, key=lambda p: (str(type(p)), p))
     conc = test.get("concurrency")
     if len(procs) > MAX_ROWS_UNFOLDED and isinstance(conc, int) and conc > 0:
@@ -241,7 +245,9 @@ def _band_json(b: Band) -> dict[str, Any]:
 
 
 def _named_ops(
-    run: Run, checkers: Sequence[Mapping[str, Any]], cx: Mapping[str, Any] | None,
+    run: Run,
+    checkers: Sequence[Mapping[str, Any]],
+    cx: Mapping[str, Any] | None,
     by_index: Mapping[int, Interval],
 ) -> list[dict[str, Any]]:
     h = run.history
@@ -251,7 +257,7 @@ def _named_ops(
     if cx is not None:
         wanted += [o["i"] for o in cx["ops"]]
     seen: set[int] = set()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i in wanted:
         if not 0 <= i < len(h) or len(rows) >= NAMED_OPS_CAP:
             continue
@@ -277,7 +283,7 @@ def _named_ops(
                 "latency_ms": f"{iv.latency_ns / 1e6:.3f}" if iv else "",
             }
         )
-    rows.sort(key=lambda r: int(r["i"]))
+    rows.sort(key=lambda r: int(r["i"]))  # keys are ints by construction
     return rows
 
 

@@ -89,44 +89,104 @@ def _stale_read_events(duration_ns: int) -> list[dict[str, Any]]:
     events = []
     for process, f, inv_v, out_v, a_ms, b_ms in script:
         inv = {"key": "k3"} if inv_v is None else {"key": "k3", "value": inv_v}
-        events.append({"process": process, "type": "invoke", "f": f, "value": inv,
-                       "node": "n1", "time_ns": t + a_ms * MS})
-        events.append({"process": process, "type": "ok", "f": f,
-                       "value": {"key": "k3", "value": out_v}, "node": "n1",
-                       "time_ns": t + b_ms * MS})
+        events.append(
+            {
+                "process": process,
+                "type": "invoke",
+                "f": f,
+                "value": inv,
+                "node": "n1",
+                "time_ns": t + a_ms * MS,
+            }
+        )
+        events.append(
+            {
+                "process": process,
+                "type": "ok",
+                "f": f,
+                "value": {"key": "k3", "value": out_v},
+                "node": "n1",
+                "time_ns": t + b_ms * MS,
+            }
+        )
     return events
 
 
 def _results(ops: list[dict[str, Any]], stale_read: bool) -> dict[str, Any]:
-    k3 = [o["index"] for o in ops if o["type"] == "invoke" and isinstance(o["value"], dict)
-          and o["value"].get("key") == "k3"]
-    lin: dict[str, Any] = {"valid": True, "anomalies": [], "details": {
-        "model": "kv-register", "states_explored": 1234, "check_seconds": 0.4, "ops": len(ops)}}
+    k3 = [
+        o["index"]
+        for o in ops
+        if o["type"] == "invoke" and isinstance(o["value"], dict) and o["value"].get("key") == "k3"
+    ]
+    lin: dict[str, Any] = {
+        "valid": True,
+        "anomalies": [],
+        "details": {
+            "model": "kv-register",
+            "states_explored": 1234,
+            "check_seconds": 0.4,
+            "ops": len(ops),
+        },
+    }
     if stale_read and len(k3) == 4:
         w5, w7, r7, r5 = k3
-        explanation = (f"Key k3: read #{r5} returned 5, but write #{w7} of 7 completed before "
-                       "the read began (a stale read).")
-        lin = {"valid": False, "anomalies": [{
-            "kind": "nonlinearizable", "explanation": explanation, "ops": [r5, w7],
-            "data": {"key": "k3"}}], "details": {
-            **lin["details"], "failing_key": "k3", "part_ops": k3,
-            "partial_linearizations": [[w5, w7, r7], [w5, w7]], "failed_op": r5,
-            "explanation": explanation}}
+        explanation = (
+            f"Key k3: read #{r5} returned 5, but write #{w7} of 7 completed before "
+            "the read began (a stale read)."
+        )
+        lin = {
+            "valid": False,
+            "anomalies": [
+                {
+                    "kind": "nonlinearizable",
+                    "explanation": explanation,
+                    "ops": [r5, w7],
+                    "data": {"key": "k3"},
+                }
+            ],
+            "details": {
+                **lin["details"],
+                "failing_key": "k3",
+                "part_ops": k3,
+                "partial_linearizations": [[w5, w7, r7], [w5, w7]],
+                "failed_op": r5,
+                "explanation": explanation,
+            },
+        }
     by_f: dict[str, dict[str, int]] = {}
     for o in ops:
         if o["type"] != "invoke" and o["process"] != "nemesis":
             by_f.setdefault(o["f"], {"ok": 0, "fail": 0, "info": 0})[o["type"]] += 1
     verdict = "valid" if lin["valid"] is True else "invalid"
-    return {"valid": lin["valid"], "verdict": verdict, "ops": len(ops), "check_seconds": 0.5,
-            "checkers": {"linearizable": lin,
-                         "stats": {"valid": True, "anomalies": [],
-                                   "details": {"by_f": by_f, "availability": 0.93}},
-                         "perf": {"valid": True, "anomalies": [],
-                                  "details": {"latency_ms": {"read": {"p50": 3.1}}}}}}
+    return {
+        "valid": lin["valid"],
+        "verdict": verdict,
+        "ops": len(ops),
+        "check_seconds": 0.5,
+        "checkers": {
+            "linearizable": lin,
+            "stats": {
+                "valid": True,
+                "anomalies": [],
+                "details": {"by_f": by_f, "availability": 0.93},
+            },
+            "perf": {
+                "valid": True,
+                "anomalies": [],
+                "details": {"latency_ms": {"read": {"p50": 3.1}}},
+            },
+        },
+    }
 
 
-def write_run(run_dir: Path, n_ops: int = 400, seed: int = 42, stale_read: bool = True,
-              results: bool = True, extra_events: list[dict[str, Any]] | None = None) -> Path:
+def write_run(
+    run_dir: Path,
+    n_ops: int = 400,
+    seed: int = 42,
+    stale_read: bool = True,
+    results: bool = True,
+    extra_events: list[dict[str, Any]] | None = None,
+) -> Path:
     """Write a complete fabricated run folder; returns run_dir."""
     rng = random.Random(seed)
     duration_ns = max(2_000, n_ops // 50) * MS * 10
@@ -139,14 +199,22 @@ def write_run(run_dir: Path, n_ops: int = 400, seed: int = 42, stale_read: bool 
         e["index"] = i
     run_dir.mkdir(parents=True, exist_ok=True)
     test = {
-        "name": "raftkv-register-partition,kill", "system": "raftkv", "workload": "register",
-        "nemesis": ["partition", "kill", "pause"], "nodes": ["n1", "n2", "n3"],
-        "concurrency": CONCURRENCY, "rate": 100.0, "time_limit_s": duration_ns // 10**9,
-        "seed": seed, "backend": "docker", "bugs": ["stale-read"] if stale_read else [],
+        "name": "raftkv-register-partition,kill",
+        "system": "raftkv",
+        "workload": "register",
+        "nemesis": ["partition", "kill", "pause"],
+        "nodes": ["n1", "n2", "n3"],
+        "concurrency": CONCURRENCY,
+        "rate": 100.0,
+        "time_limit_s": duration_ns // 10**9,
+        "seed": seed,
+        "backend": "docker",
+        "bugs": ["stale-read"] if stale_read else [],
         "git_commit": "abc123",
         "command": f"faultbox run --system raftkv --workload register --nemesis partition,kill "
-                   f"--seed {seed}" + (" --bug stale-read" if stale_read else ""),
-        "start_time": "2026-11-25T12:34:56Z", "end_time": "2026-11-25T12:35:16Z",
+        f"--seed {seed}" + (" --bug stale-read" if stale_read else ""),
+        "start_time": "2026-11-25T12:34:56Z",
+        "end_time": "2026-11-25T12:35:16Z",
         "faultbox_version": "0.1.0",
     }
     (run_dir / "test.json").write_text(json.dumps(test), encoding="utf-8")
