@@ -1,0 +1,100 @@
+"""From a history to the parts the search checks (P-compositionality).
+
+Only client ops count.  Each invocation is paired with the next event of its
+process; ``fail`` ops did not happen and are dropped; ``info`` completions and
+invocations that never completed are indeterminate.  A model that partitions
+(``kv``) splits the ops by key; each key is a part with its own sub-model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from checkers.linear.search import Part, PartOp
+from checkers.models import Model, ModelError, Partitioned
+from harness.history import FAIL, INVOKE, NEMESIS, OK, Op
+
+__all__ = ["Prepared", "prepare"]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    parts: tuple[tuple[Part, Model], ...]
+    client_ops: int  # client invocations in the history
+    ops_by_index: dict[int, tuple[Op, Op | None]]  # invocation index -> (invoke, completion)
+
+
+def _pairs(ops: Iterable[Op]) -> Iterable[tuple[int, Op, int, Op | None]]:
+    """(call position, invoke, return position, completion) for every client invocation."""
+    open_: dict[Any, tuple[int, Op]] = {}
+    done: list[tuple[int, Op, int, Op | None]] = []
+    for pos, o in enumerate(ops):
+        if o.process == NEMESIS:
+            continue
+        if o.type == INVOKE:
+            prior = open_.pop(o.process, None)
+            if prior is not None:  # a process invoked twice: the first never completed
+                done.append((prior[0], prior[1], -1, None))
+            open_[o.process] = (pos, o)
+        else:
+            inv = open_.pop(o.process, None)
+            if inv is not None:
+                done.append((inv[0], inv[1], pos, o))
+    done.extend((p, o, -1, None) for p, o in open_.values())
+    done.sort(key=lambda t: t[0])
+    return done
+
+
+def _value(inv: Op, comp: Op | None) -> Any:
+    if comp is not None and comp.type == OK and comp.value is not None:
+        return comp.value
+    return inv.value
+
+
+def prepare(ops: Iterable[Op], model: Model | Partitioned) -> Prepared:
+    """Split and compile a history; raises ModelError naming the op the model rejects."""
+    by_key: dict[Hashable, list[PartOp]] = {}
+    models: dict[Hashable, Model] = {}
+    index: dict[int, tuple[Op, Op | None]] = {}
+    n_client = 0
+    splitter = model if hasattr(model, "split") else None
+    for call_pos, inv, ret_pos, comp in _pairs(ops):
+        n_client += 1
+        index[inv.index] = (inv, comp)
+        if comp is not None and comp.type == FAIL:
+            continue
+        definite = comp is not None and comp.type == OK
+        value = _value(inv, comp)
+        key: Hashable = None
+        try:
+            if splitter is not None:
+                key, value = splitter.split(inv.f, value)  # type: ignore[union-attr]
+            sub = models.get(key)
+            if sub is None:
+                sub = models[key] = (
+                    splitter.part_model(key) if splitter is not None else model  # type: ignore[union-attr,assignment]
+                )
+            cop = sub.compile_op(inv.f, value, definite)
+        except ModelError as e:
+            raise ModelError(f"op {inv.index} ({inv.f} {inv.value!r}): {e}") from None
+        if cop is None:
+            continue
+        by_key.setdefault(key, []).append(
+            PartOp(
+                index=inv.index,
+                call_pos=call_pos,
+                ret_pos=ret_pos if definite else -1,
+                op=cop,
+                definite=definite,
+                process=inv.process,
+                call_ns=inv.time_ns,
+                ret_ns=comp.time_ns if comp is not None and definite else -1,
+            )
+        )
+    parts = tuple(
+        (Part(key if splitter is not None else None, tuple(pops)), models[key])
+        for key, pops in by_key.items()
+    )
+    return Prepared(parts, n_client, index)
