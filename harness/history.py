@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -239,9 +240,11 @@ def read_jsonl(path: str | os.PathLike[str], tolerate_torn_tail: bool = True) ->
 class HistoryWriter:
     """Appends ops to a JSONL file as the test runs.
 
-    Every op is written and flushed at once (a crash of the harness loses at
-    most the op being written); ``fsync`` runs every ``fsync_every`` ops and
-    on close, so the file is durable in batches (group commit).
+    Every op is written and flushed to the OS at once (a SIGKILLed harness
+    loses at most the op being written: the kernel keeps what was flushed);
+    ``fsync`` runs every ``fsync_every`` ops in a background thread, so the
+    file is durable in batches (group commit) without stalling the event
+    loop, and once more, synchronously, on close.
     """
 
     def __init__(self, path: str | os.PathLike[str], fsync_every: int = 256) -> None:
@@ -252,6 +255,10 @@ class HistoryWriter:
         self.count = 0
         self.fsyncs = 0
         self._dumps = json.JSONEncoder(separators=(",", ":"), default=repr).encode
+        self._want_sync = threading.Event()
+        self._closing = False
+        self._syncer = threading.Thread(target=self._sync_loop, name="history-fsync", daemon=True)
+        self._syncer.start()
 
     def write(self, op: Op) -> None:
         self._fh.write(self._dumps(op.to_dict()) + "\n")
@@ -259,9 +266,24 @@ class HistoryWriter:
         self.count += 1
         self._since_sync += 1
         if self._since_sync >= self._fsync_every:
-            self.sync()
+            self._since_sync = 0
+            self._want_sync.set()
+
+    def _sync_loop(self) -> None:
+        fd = self._fh.fileno()
+        while True:
+            self._want_sync.wait()
+            self._want_sync.clear()
+            if self._closing:
+                return
+            try:
+                os.fsync(fd)
+                self.fsyncs += 1
+            except OSError:
+                return
 
     def sync(self) -> None:
+        """Flush and fsync now, in the caller's thread."""
         if self._fh.closed:
             return
         self._fh.flush()
@@ -270,9 +292,13 @@ class HistoryWriter:
         self._since_sync = 0
 
     def close(self) -> None:
-        if not self._fh.closed:
-            self.sync()
-            self._fh.close()
+        if self._fh.closed:
+            return
+        self._closing = True
+        self._want_sync.set()
+        self._syncer.join(timeout=5)
+        self.sync()
+        self._fh.close()
 
     def __enter__(self) -> HistoryWriter:
         return self

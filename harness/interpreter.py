@@ -79,6 +79,7 @@ class Interpreter:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._inflight = 0  # ops dispatched whose completion the loop has not yet processed
 
     # ------------------------------------------------------------------
     def now_ns(self) -> int:
@@ -106,6 +107,7 @@ class Interpreter:
         test = self.test
         while True:
             while self._done:
+                self._inflight -= 1
                 gen = self._complete(gen, *self._done.popleft())
             if self._stopping:
                 await self._drain()
@@ -114,13 +116,13 @@ class Interpreter:
             self.ctx = self.ctx.with_time(now)
             res = g.op(gen, test, self.ctx)
             if res is None:
-                if not self._tasks:
+                if not self._inflight:
                     return
                 await self._wait(None)
                 continue
             o, gen_next = res
             if o is g.PENDING:
-                await self._wait(None if self._tasks else _IDLE_POLL_S)
+                await self._wait(None if self._inflight else _IDLE_POLL_S)
                 continue
             at = int(o.get("time_ns", now))
             if at > now:
@@ -142,7 +144,7 @@ class Interpreter:
             self.ctx = self.ctx.with_time(now).busy_thread(thread)
             gen = g.update(gen, self.test, self.ctx, event)
             delay_s = float(o.get("value") or 0) if kind == "sleep" else 0.0
-            self._spawn(self._sleep_op(thread, event, delay_s))
+            self._spawn(self._sleep_op(thread, event, delay_s), op=True)
             return gen
         node = None if process == NEMESIS else self.node_of(thread)
         inv = self._record(
@@ -151,9 +153,9 @@ class Interpreter:
         self.ctx = self.ctx.with_time(now).busy_thread(thread)
         gen = g.update(gen, self.test, self.ctx, inv)
         if process == NEMESIS:
-            self._spawn(self._nemesis_op(thread, inv))
+            self._spawn(self._nemesis_op(thread, inv), op=True)
         else:
-            self._spawn(self._client_op(thread, inv))
+            self._spawn(self._client_op(thread, inv), op=True)
         return gen
 
     def _complete(self, gen: Any, thread: Any, c: dict[str, Any]) -> Any:
@@ -172,7 +174,8 @@ class Interpreter:
                 self._spawn(self._close(old))
         return gen
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any, op: bool = False) -> None:
+        self._inflight += op
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
