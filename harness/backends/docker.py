@@ -74,18 +74,19 @@ def docker_available() -> bool:
         return False
 
 
-def clean_all() -> dict[str, int]:
-    """Remove every container and network labelled ``faultbox`` (any run)."""
+def clean_all(run_id: str | None = None) -> dict[str, int]:
+    """Remove every container and network labelled ``faultbox`` (of one run if given)."""
     docker = _docker()
     client = _client()
+    label = LABEL if run_id is None else f"{LABEL}.run={_safe_name(run_id)}"
     removed = {"containers": 0, "networks": 0}
-    for c in client.containers.list(all=True, filters={"label": LABEL}):
+    for c in client.containers.list(all=True, filters={"label": label}):
         with contextlib.suppress(docker.errors.APIError):
             if c.status == "paused":
                 c.unpause()
             c.remove(force=True)
             removed["containers"] += 1
-    for n in client.networks.list(filters={"label": LABEL}):
+    for n in client.networks.list(filters={"label": label}):
         with contextlib.suppress(docker.errors.APIError):
             n.remove()
             removed["networks"] += 1
