@@ -8,7 +8,31 @@ shell), ``client`` (harness clients), ``sim`` (deterministic in-memory cluster).
 
 from __future__ import annotations
 
+from systems.common.spec import SystemSpec
+
+from .client import KVClient, RegisterClient, make_kv_client, make_register_client
 from .core import Config, RaftCore
 from .node import BUGS, NodeConfig, RaftNode
 
-__all__ = ["BUGS", "Config", "NodeConfig", "RaftCore", "RaftNode"]
+__all__ = [
+    "SYSTEM",
+    "BUGS",
+    "Config",
+    "NodeConfig",
+    "RaftCore",
+    "RaftNode",
+    "RegisterClient",
+    "KVClient",
+    "make_register_client",
+    "make_kv_client",
+]
+
+SYSTEM = SystemSpec(
+    name="raftkv",
+    description="Replicated key-value store on our own Raft (PreVote, CheckQuorum, "
+    "ReadIndex reads, snapshots, client sessions); linearizable get/put/cas per key.",
+    server_module="systems.raftkv.server",
+    clients={"register": make_register_client, "kv": make_kv_client},
+    bugs=dict(BUGS),
+    leader_based=True,
+)
