@@ -69,6 +69,8 @@ def find_counterexample(
         if isinstance(d.get("partial_linearizations"), list)
         else []
     )
+    if any(lins):
+        lins = [lin for lin in lins if lin]
     failed = d.get("failed_op")
     failed_i = failed if isinstance(failed, int) and not isinstance(failed, bool) else None
     wanted = list(dict.fromkeys(_int_list(d.get("part_ops")) + [i for lin in lins for i in lin]))
@@ -90,7 +92,7 @@ def find_counterexample(
     return {
         "checker": name,
         "key": jsonable(d.get("failing_key")),
-        "has_key": "failing_key" in d,
+        "has_key": d.get("failing_key") is not None,
         "key_text": _key_text(d.get("failing_key")),
         "model": jsonable(d.get("model")),
         "explanation": str(d.get("explanation") or ""),

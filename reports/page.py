@@ -314,6 +314,7 @@ def build_page(run: Run) -> tuple[dict[str, Any], dict[str, Any]]:
         "cx": cx,
     }
     results = run.results or {}
+    named_ops = _named_ops(run, checkers, cx, by_index)
     context = {
         "header": _header(run, end_ns),
         "verdict": verdict_of(results.get("verdict", results.get("valid")))
@@ -326,7 +327,8 @@ def build_page(run: Run) -> tuple[dict[str, Any], dict[str, Any]]:
         "checkers": checkers,
         "cx": cx,
         "cx_lins": lin_labels(cx) if cx else [],
-        "named_ops": _named_ops(run, checkers, cx, by_index),
+        "named_ops": named_ops,
+        "anchors": {r["i"] for r in named_ops} | {r["c"] for r in named_ops if r["c"] is not None},
         "stats": stats_by_f(ivs),
         "availability": availability(ivs, bands),
         "bands": bands,

@@ -23,15 +23,16 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Collection
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
-__all__ = ["environment", "embed_json", "printable", "static_text", "write_atomic"]
+__all__ = ["environment", "embed_json", "link_ops", "printable", "static_text", "write_atomic"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _JSON_ESCAPES = {
@@ -48,6 +49,21 @@ def printable(value: Any) -> str:
     """Text with C0 control characters (except tab/newline/CR) shown as ``\\xNN``."""
     text = "" if value is None else str(value)
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+_OP_REF = re.compile(r"\b(ops? )(\d+)\b|(#)(\d+)\b")
+
+
+def link_ops(value: Any, anchors: Collection[int]) -> Markup:
+    """Escaped, printable text whose "op 12" / "#12" mentions link to ``#op-12`` when it exists."""
+
+    def sub(m: re.Match[str]) -> str:
+        prefix, num = (m.group(1), m.group(2)) if m.group(2) else (m.group(3), m.group(4))
+        if int(num) not in anchors:
+            return m.group(0)
+        return f'{prefix}<a class="op-link" href="#op-{num}">{num}</a>'
+
+    return Markup(_OP_REF.sub(sub, str(escape(printable(value)))))
 
 
 def embed_json(obj: Any) -> Markup:
@@ -95,6 +111,7 @@ def environment() -> jinja2.Environment:
     env.filters["printable"] = printable
     env.filters["bytes"] = _fmt_bytes
     env.filters["pct"] = _fmt_fraction
+    env.filters["link_ops"] = link_ops
     env.globals["static"] = lambda name: Markup(static_text(name))
     env.globals["embed_json"] = embed_json
     return env

@@ -259,3 +259,37 @@ def test_serve_store_over_http(tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def test_real_linearizability_checker_output_renders(tmp_path: Path) -> None:
+    """The report reads the real checker's details: key, linearizations, failed read."""
+    from checkers.linearizability import check_history
+
+    script = [
+        (0, "invoke", "write", ["x", 5]),
+        (0, "ok", "write", ["x", 5]),
+        (1, "invoke", "write", ["x", 7]),
+        (1, "ok", "write", ["x", 7]),
+        (2, "invoke", "read", ["x", None]),
+        (2, "ok", "read", ["x", 5]),
+        (3, "invoke", "read", ["y", None]),
+        (3, "ok", "read", ["y", None]),
+    ]
+    h = History([_op(i, i * 1_000_000, p, t, f, v) for i, (p, t, f, v) in enumerate(script)])
+    result = check_history(h, "kv", None)
+    assert result.valid is False
+    h.to_jsonl(tmp_path / "history.jsonl")
+    (tmp_path / "test.json").write_text(json.dumps({"name": "raftkv-kv", "system": "raftkv"}))
+    (tmp_path / "results.json").write_text(
+        json.dumps(
+            {"valid": False, "verdict": "invalid", "checkers": {"linearizable": result.to_dict()}}
+        )
+    )
+    html = reports.render_report(tmp_path).read_text()
+    cx = _data_block(html)["cx"]
+    assert cx["key"] == "x" and cx["failed"] == 4 and cx["lins"][0] == [0, 2]
+    assert all(lin for lin in cx["lins"])
+    assert 'id="cx-key">x</code>' in html
+    assert 'id="cx-failed">read [&#34;x&#34;,null] → ok [&#34;x&#34;,5]</code>' in html
+    # "op 4" in the checker's sentence links to the op's row.
+    assert 'op <a class="op-link" href="#op-4">4</a>' in html and 'id="op-4"' in html
