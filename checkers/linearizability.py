@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,8 @@ from harness.history import History, Op
 __all__ = ["Linearizable", "check_history", "PARALLEL_MIN_OPS"]
 
 PARALLEL_MIN_OPS = 1500  # below this many ops in all, worker processes cost more than they save
+FIRST_STATE_CAP = 50_000  # states per part in the first pass over several parts
+LAST_STATE_CAP = 50_000_000  # past this the pass is uncapped (bounded by the budget only)
 
 
 @dataclass(frozen=True)
@@ -52,29 +53,74 @@ class Linearizable:
         )
 
 
-def _search_job(args: tuple[Part, Model, Budget]) -> Outcome:
-    return search(*args)
+def _search_job(args: tuple[int, Part, Model, Budget]) -> tuple[int, Outcome]:
+    return args[0], search(args[1], args[2], args[3])
 
 
-def _run_parts(
-    parts: Sequence[tuple[Part, Model]], budget: Budget, processes: int | None
-) -> list[Outcome]:
-    """Search every part; in worker processes when several parts are big enough to pay."""
-    workers = processes if processes is not None else (os.cpu_count() or 1)
+@dataclass
+class _Runs:
+    """Outcomes per part (None: skipped once another part was found invalid), states in all."""
+
+    outcomes: list[Outcome | None]
+    states: int = 0
+
+
+def _batch_sequential(
+    todo: list[int], parts: Sequence[tuple[Part, Model]], budget: Budget, runs: _Runs
+) -> None:
+    for i in todo:
+        out = search(parts[i][0], parts[i][1], budget)
+        runs.outcomes[i] = out
+        runs.states += out.states
+        if out.valid is False:
+            return
+
+
+def _batch_parallel(
+    todo: list[int], parts: Sequence[tuple[Part, Model]], budget: Budget, runs: _Runs, pool: Any
+) -> None:
+    jobs = [(i, parts[i][0], parts[i][1], budget) for i in todo]
+    for i, out in pool.imap_unordered(_search_job, jobs):
+        runs.outcomes[i] = out
+        runs.states += out.states
+        if out.valid is False:
+            pool.terminate()  # the verdict is known; stop the others now
+            return
+
+
+def _run_parts(parts: Sequence[tuple[Part, Model]], budget: Budget, processes: int | None) -> _Runs:
+    """Search the parts, smallest first, with a state cap that grows pass by pass.
+
+    A part that fails within the cap settles the verdict (and is the smallest
+    failing part found), so one hard part cannot hide an easy failure in
+    another; parts that hit the cap are retried with a cap ten times bigger
+    (the repeated work is at most ~1/9 of the total), the last pass uncapped.
+    """
+    runs = _Runs([None] * len(parts))
+    todo = sorted(range(len(parts)), key=lambda i: len(parts[i][0].ops))
+    workers = min(processes if processes is not None else (os.cpu_count() or 1), len(parts))
     total = sum(len(p.ops) for p, _ in parts)
-    big = [i for i, (p, _) in enumerate(parts) if len(p.ops) >= 50]
-    if workers <= 1 or len(big) < 2 or total < PARALLEL_MIN_OPS:
-        return [search(p, m, budget) for p, m in parts]
-    workers = min(workers, len(big))
-    order = sorted(range(len(parts)), key=lambda i: -len(parts[i][0].ops))
-    split = Budget(budget.deadline, budget.memory_bytes // workers, budget.time_budget_s)
-    ctx = multiprocessing.get_context("fork")
-    results: list[Outcome | None] = [None] * len(parts)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        jobs = [(i, pool.submit(_search_job, (parts[i][0], parts[i][1], split))) for i in order]
-        for i, fut in jobs:
-            results[i] = fut.result()
-    return [r for r in results if r is not None]
+    pool = None
+    if workers > 1 and total >= PARALLEL_MIN_OPS and sum(len(p.ops) >= 50 for p, _ in parts) > 1:
+        pool = multiprocessing.get_context("fork").Pool(workers)
+        budget = Budget(budget.deadline, budget.memory_bytes // workers, budget.time_budget_s)
+    cap = FIRST_STATE_CAP if len(parts) > 1 else 0
+    try:
+        while todo:
+            capped = Budget(budget.deadline, budget.memory_bytes, budget.time_budget_s, cap)
+            if pool is not None:
+                _batch_parallel(todo, parts, capped, runs, pool)
+            else:
+                _batch_sequential(todo, parts, capped, runs)
+            outs = [runs.outcomes[i] for i in todo]
+            if any(o is not None and o.valid is False for o in outs) or not cap:
+                break
+            todo = [i for i in todo if (o := runs.outcomes[i]) is not None and o.capped]
+            cap = cap * 10 if cap * 10 < LAST_STATE_CAP else 0
+    finally:
+        if pool is not None:
+            pool.terminate()
+    return runs
 
 
 def check_history(
@@ -96,22 +142,23 @@ def check_history(
         base.update(ops=0, reason=f"model error: {e}")
         return Result(UNKNOWN, details=base)
     budget = Budget(t0 + time_budget_s, memory_budget_mb << 20, time_budget_s)
-    outcomes = _run_parts(prepared.parts, budget, processes)
+    runs = _run_parts(prepared.parts, budget, processes)
     base.update(
         ops=prepared.client_ops,
         parts=len(prepared.parts),
-        states_explored=sum(o.states for o in outcomes),
+        states_explored=runs.states,
         check_seconds=time.monotonic() - t0,
     )
-    return _verdict(prepared, outcomes, base)
+    return _verdict(prepared, runs.outcomes, base)
 
 
-def _verdict(prepared: Prepared, outcomes: list[Outcome], details: dict[str, Any]) -> Result:
-    bad = [(p, m, o) for (p, m), o in zip(prepared.parts, outcomes, strict=True) if o.valid is False]
+def _verdict(prepared: Prepared, outcomes: list[Outcome | None], details: dict[str, Any]) -> Result:
+    pairs = [(p, m, o) for (p, m), o in zip(prepared.parts, outcomes, strict=True) if o is not None]
+    bad = [(p, m, o) for p, m, o in pairs if o.valid is False]
     if bad:
         part, m, out = min(bad, key=lambda b: len(b[0].ops))
         return _invalid(part, m, out, details, len(bad))
-    unknown = [(p, o) for (p, _), o in zip(prepared.parts, outcomes, strict=True) if o.valid == UNKNOWN]
+    unknown = [(p, o) for p, _, o in pairs if o.valid == UNKNOWN]
     if unknown:
         part, out = unknown[0]
         where = "" if part.key is None else f" (key {part.key!r}, {len(part.ops)} ops)"

@@ -157,7 +157,7 @@ class Register:
     def describe_op(self, op: COp) -> str:
         code = op[0]
         if code == "r":
-            return f"read of {op[1]!r}"
+            return f"read returning {op[1]!r}"
         if code == "w":
             return f"write of {op[1]!r}"
         if code == "c":

@@ -195,6 +195,8 @@ def _parse(text: str) -> tuple[list[Any], list[int], list[list[int]]]:
             if kind == "close":
                 if top is root or _CLOSE[top.kind] != tok:
                     raise ValueError(f"unexpected {tok!r}")
+                if top.pending:
+                    raise ValueError(f"{top.pending[-1][0]} with no form after it")
                 stack.pop()
                 if stack[-1] is root:
                     root.inner.append(top.starts)

@@ -11,13 +11,19 @@ from checkers.models import Model
 __all__ = ["explain"]
 
 
-def _t(ns: int) -> str:
+def _t(ns: int, pos: int) -> str:
+    """A time, or the event number when the history has no clock (time_ns == position)."""
+    if ns == pos:
+        return f"event {pos}"
     return f"t={ns / 1e9:.6f} s"
 
 
 def _who(o: PartOp, model: Model) -> str:
-    span = f"invoked at {_t(o.call_ns)}"
-    span += f", completed at {_t(o.ret_ns)}" if o.definite else ", never known to complete"
+    span = f"invoked at {_t(o.call_ns, o.call_pos)}"
+    if o.definite:
+        span += f", completed at {_t(o.ret_ns, o.ret_pos)}"
+    else:
+        span += ", never known to complete"
     return f"op {o.index} (process {o.process}, {model.describe_op(o.op)}; {span})"
 
 
@@ -47,9 +53,9 @@ def _register_detail(part: Part, model: Model, failed: PartOp) -> str:
     if later and len(later) == len(writers):
         return (
             f" Every write of {value!r} was invoked only after the read had completed "
-            f"(the first at {_t(later[0].call_ns)}): the read saw the future."
+            f"(the first at {_t(later[0].call_ns, later[0].call_pos)}): the read saw the future."
         )
-    shown = ", ".join(f"op {w.index} at {_t(w.call_ns)}" for w in writers[:4])
+    shown = ", ".join(f"op {w.index} at {_t(w.call_ns, w.call_pos)}" for w in writers[:4])
     more = f" and {len(writers) - 4} more" if len(writers) > 4 else ""
     return (
         f" The writes of {value!r} ({shown}{more}) cannot be placed so that the read sees "

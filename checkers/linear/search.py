@@ -33,7 +33,7 @@ from checkers.models import INCONSISTENT, COp, Model
 
 __all__ = ["PartOp", "Part", "Budget", "Outcome", "search", "twin_chains"]
 
-CHECK_EVERY = 0x1FFF  # loop iterations between budget checks (mask)
+CHECK_EVERY = 0xFFF  # loop iterations between budget checks (mask)
 NEVER = -1
 
 
@@ -62,6 +62,7 @@ class Budget:
     deadline: float  # time.monotonic() value
     memory_bytes: int
     time_budget_s: float
+    max_states: int = 0  # 0: no cap; else give up (capped) past this many states
 
 
 @dataclass(slots=True)
@@ -71,6 +72,7 @@ class Outcome:
     seconds: float = 0.0
     reason: str | None = None
     partials: list[list[int]] = field(default_factory=list)  # part op ids, in order
+    capped: bool = False  # gave up at Budget.max_states: worth retrying with a bigger cap
     failed: int | None = None  # part op id
     failed_state: Any = None
 
@@ -146,25 +148,38 @@ def _links(ops: Sequence[PartOp]) -> _Links:
 
 
 class _Partials:
-    """The few longest linearizable prefixes met at dead ends."""
+    """The few longest linearizable prefixes met at dead ends.
+
+    The stack is a chain of immutable frames ``(node, state, low, rel, parent)``,
+    so keeping a prefix is keeping a reference: no copying in the search loop.
+    """
 
     def __init__(self, keep: int = 3) -> None:
         self.keep = keep
-        self.found: list[tuple[int, list[int], int, Any]] = []
+        self.found: list[tuple[int, Any, int, Any]] = []  # (depth, frame, failed op, state)
         self.floor = 0
 
-    def offer(self, stack: list[tuple[int, Any, int, int]], node_op: list[int], e: int, state: Any) -> None:
-        n = len(stack)
-        if n < self.floor or (n == self.floor and len(self.found) >= self.keep):
+    def offer(self, depth: int, frame: Any, failed: int, state: Any) -> None:
+        if depth < self.floor or (depth == self.floor and len(self.found) >= self.keep):
             return
-        seq = [node_op[fr[0]] for fr in stack]
-        if any(f[1] == seq and f[2] == node_op[e] for f in self.found):
+        if any(f[1] is frame and f[2] == failed for f in self.found):
             return
-        self.found.append((n, seq, node_op[e], state))
+        self.found.append((depth, frame, failed, state))
         self.found.sort(key=lambda f: -f[0])
         del self.found[self.keep :]
         if len(self.found) >= self.keep:
             self.floor = self.found[-1][0]
+
+    def sequences(self, node_op: list[int]) -> list[list[int]]:
+        out = []
+        for _, frame, _, _ in self.found:
+            seq = []
+            while frame is not None:
+                seq.append(node_op[frame[0]])
+                frame = frame[4]
+            seq.reverse()
+            out.append(seq)
+        return out
 
 
 def search(part: Part, model: Model, budget: Budget) -> Outcome:
@@ -182,7 +197,8 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
     step = model.step
     bad = INCONSISTENT
     memo: set[tuple[int, int, Any]] = set()
-    stack: list[tuple[int, Any, int, int]] = []
+    top: Any = None  # the stack: (node, state before, low, rel, parent) or None
+    depth = 0
     partials = _Partials()
     state: Any = model.initial()
     low = 0  # every op id < low is linearized
@@ -196,7 +212,8 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
             reason = _over_budget(budget, rss0, len(memo))
             if reason:
                 out = Outcome("unknown", len(memo), time.monotonic() - t0, reason)
-                _fill_partials(out, partials)
+                out.capped = reason is _CAPPED
+                _fill_partials(out, partials, node_op)
                 return out
         m = match[e]
         if m >= 0:  # a call
@@ -218,7 +235,8 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
                 key = (l2, r2, s2)
                 if key not in memo:
                     memo.add(key)
-                    stack.append((e, state, low, rel))
+                    top = (e, state, low, rel, top)
+                    depth += 1
                     state, low, rel = s2, l2, r2
                     p = prv[e]
                     q = nxt[e]
@@ -240,13 +258,14 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
                 continue
         else:
             # a return: no op that may go next can take effect here
-            partials.offer(stack, node_op, e, state)
+            partials.offer(depth, top, node_op[e], state)
         while True:
-            if not stack:
+            if top is None:
                 out = Outcome(False, len(memo), time.monotonic() - t0)
-                _fill_partials(out, partials)
+                _fill_partials(out, partials, node_op)
                 return out
-            e, state, low, rel = stack.pop()
+            e, state, low, rel, top = top
+            depth -= 1
             m = match[e]
             if m:
                 p = prv[m]
@@ -263,14 +282,19 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
     return Outcome(True, len(memo), time.monotonic() - t0)
 
 
-def _fill_partials(out: Outcome, partials: _Partials) -> None:
-    out.partials = [f[1] for f in partials.found]
+def _fill_partials(out: Outcome, partials: _Partials, node_op: list[int]) -> None:
+    out.partials = partials.sequences(node_op)
     if partials.found:
         out.failed = partials.found[0][2]
         out.failed_state = partials.found[0][3]
 
 
+_CAPPED = "state cap reached"
+
+
 def _over_budget(budget: Budget, rss0: int, memo_len: int) -> str | None:
+    if budget.max_states and memo_len > budget.max_states:
+        return _CAPPED
     if time.monotonic() > budget.deadline:
         return (
             f"time budget of {budget.time_budget_s:g} s ran out after exploring "

@@ -1,0 +1,183 @@
+"""Importers and the EDN reader (harness.formats)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.formats import (
+    EdnError,
+    Keyword,
+    Symbol,
+    detect_format,
+    load_history,
+    parse_edn,
+    parse_edn_all,
+)
+from harness.history import HistoryError
+
+# -- EDN reader ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("nil", None),
+        ("true", True),
+        ("false", False),
+        ("42", 42),
+        ("-7", -7),
+        ("+3", 3),
+        ("12N", 12),
+        ("1.5", 1.5),
+        ("-2.5e3", -2500.0),
+        ("3.0M", 3.0),
+        ('"a \\"q\\" \\n \\u00e9"', 'a "q" \n é'),
+        ("\\a", "a"),
+        ("\\newline", "\n"),
+        ("[1 2 [3]]", [1, 2, [3]]),
+        ("(1, 2,3)", [1, 2, 3]),
+        ("#{1 2}", frozenset({1, 2})),
+        ("[1 #_ 2 3]", [1, 3]),
+        ("[#_ #_ 1 2 3]", [3]),
+        ("[1 #_ [2 [3]] 4]", [1, 4]),
+        ('#inst "2020-01-01"', "2020-01-01"),
+        ("[1 ; a comment ] here\n 2]", [1, 2]),
+    ],
+)
+def test_edn_values(text: str, value: object) -> None:
+    assert parse_edn(text) == value
+
+
+def test_edn_keywords_symbols_and_maps() -> None:
+    v = parse_edn('{:type :ok, :f :cas, :value [1 2], "s" sym, [1 2] :vec-key}')
+    assert v[Keyword("type")] == "ok" and isinstance(v[Keyword("type")], Keyword)
+    assert repr(v[Keyword("f")]) == ":cas"
+    assert isinstance(v["s"], Symbol) and v["s"] == "sym"
+    assert v[(1, 2)] == Keyword("vec-key")  # vector map keys become tuples
+
+
+def test_edn_top_level_forms_and_lines() -> None:
+    forms, lines = parse_edn_all("{:a 1}\n\n#_ {:skip 1}\n{:b 2} ; c\n")
+    assert forms == [{Keyword("a"): 1}, {Keyword("b"): 2}]
+    assert lines == [1, 4]
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [("[1 2", 1), ("[1\n2)", 2), ("{:a}", 1), ('"open', 1), ("\n\n]", 3), ("[1 #_]", 1), ("1.2.3", 1)],
+)
+def test_edn_errors_name_the_line(text: str, line: int) -> None:
+    with pytest.raises(EdnError) as e:
+        parse_edn_all(text)
+    assert e.value.line == line
+
+
+# -- importers -------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+ETCD = """INFO  jepsen.util - 0\t:invoke\t:read\tnil
+INFO  jepsen.util - 1   :invoke :cas    [1 2]
+some other line jepsen.core - starting
+INFO  jepsen.util - 0\t:ok\t:read\t3
+INFO  jepsen.util - 1\t:fail\t:cas\t[1 2]
+INFO  jepsen.util - 2\t:invoke\t:write\t4
+INFO  jepsen.util - 2\t:info\t:write\t4
+"""
+
+
+def test_porcupine_etcd(tmp_path: Path) -> None:
+    lh = load_history(_write(tmp_path, "x.log", ETCD))
+    assert lh.format == "porcupine-etcd" and lh.model == "cas-register" and lh.init is None
+    h = lh.history
+    assert [(o.process, o.type, o.f, o.value) for o in h] == [
+        (0, "invoke", "read", None),
+        (1, "invoke", "cas", [1, 2]),
+        (0, "ok", "read", 3),
+        (1, "fail", "cas", [1, 2]),
+        (2, "invoke", "write", 4),
+        (2, "info", "write", 4),
+    ]
+    assert [o.index for o in h] == list(range(6))
+    assert h.completion(0) is h[2]
+
+
+def test_porcupine_etcd_bad_type(tmp_path: Path) -> None:
+    p = _write(tmp_path, "x.log", "INFO  jepsen.util - 0\t:invoke\t:read\tnil\nINFO  jepsen.util - 0\t:weird\t:read\t1\n")
+    with pytest.raises(HistoryError, match=r"x\.log:2: unknown op type"):
+        load_history(p)
+
+
+def test_porcupine_kv(tmp_path: Path) -> None:
+    text = (
+        '{:process 0, :type :invoke, :f :append, :key "k", :value "x 0 0 y"}\n'
+        '{:process 1, :type :invoke, :f :get, :key "k", :value nil}\n'
+        '{:process 0, :type :ok, :f :append, :key "k", :value "x 0 0 y"}\n'
+        '{:process 1, :type :ok, :f :get, :key "k", :value "x 0 0 y"}\n'
+    )
+    lh = load_history(_write(tmp_path, "c01-ok.txt", text))
+    assert (lh.format, lh.model, lh.init) == ("porcupine-kv", "kv", "")
+    assert lh.history[1].value == ["k", None]
+    assert lh.history[3].value == ["k", "x 0 0 y"]
+
+
+def test_knossos_edn_vector_with_comments_and_nemesis(tmp_path: Path) -> None:
+    text = """; a register
+[{:process 0, :type :invoke, :f :write, :value 1, :time 100}
+ ; the nemesis
+ {:process :nemesis, :type :info, :f :kill, :value nil}
+ {:process 0  :type :ok, :f :write, :value 1, :time 250, :error :none}]
+"""
+    lh = load_history(_write(tmp_path, "h.edn", text))
+    assert lh.format == "knossos-edn" and lh.model == "cas-register" and lh.init == 0
+    h = lh.history
+    assert h[1].process == "nemesis" and h[1].f == "kill"
+    assert h[0].time_ns == 100 and h[2].error == "none"
+    assert h.completion(0) is h[2]
+
+
+def test_jepsen_history_edn_one_map_per_line(tmp_path: Path) -> None:
+    text = (
+        "{:type :invoke, :f :txn, :value [[:read :x nil]], :process 3, :index 0}\n"
+        "{:type :ok, :f :txn, :value [[:read :x 0]], :process 3, :index 1}\n"
+    )
+    lh = load_history(_write(tmp_path, "history.edn", text))
+    assert lh.format == "knossos-edn" and lh.model == "multi-register"
+    assert lh.history[1].value == [["read", "x", 0]]
+
+
+def test_edn_bad_op_names_file_and_line(tmp_path: Path) -> None:
+    text = "[{:process 0, :type :invoke, :f :read}\n {:process 0, :type :bogus, :f :read}]\n"
+    with pytest.raises(HistoryError, match=r"h\.edn:2: op needs :type"):
+        load_history(_write(tmp_path, "h.edn", text))
+    with pytest.raises(HistoryError, match=r"h2\.edn:3: malformed EDN"):
+        load_history(_write(tmp_path, "h2.edn", "[{:process 0,\n :type :invoke\n :f :read]"))
+
+
+def test_jsonl_and_detection(tmp_path: Path) -> None:
+    op = {"index": 0, "time_ns": 5, "process": 0, "type": "invoke", "f": "read", "value": None}
+    p = _write(tmp_path, "history.jsonl", json.dumps(op) + "\n")
+    lh = load_history(p)
+    assert lh.format == "jsonl" and lh.model is None and lh.history[0].time_ns == 5
+    q = _write(tmp_path, "noext", json.dumps(op) + "\n")
+    assert detect_format(q) == "jsonl"
+    assert detect_format(_write(tmp_path, "e.log", "")) == "porcupine-etcd"
+    with pytest.raises(HistoryError, match="cannot tell the history format"):
+        detect_format(_write(tmp_path, "junk.txt", "hello\n"))
+
+
+def test_format_override_and_unknown_format(tmp_path: Path) -> None:
+    p = _write(tmp_path, "weird.dat", "[{:process 0, :type :invoke, :f :acquire}]")
+    assert load_history(p, "edn").model == "mutex"
+    with pytest.raises(HistoryError, match="unknown format"):
+        load_history(p, "yaml")
+    with pytest.raises(HistoryError, match="cannot read history"):
+        load_history(tmp_path / "missing.edn")
