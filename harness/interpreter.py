@@ -10,7 +10,7 @@ fed to the generator. The shape follows Jepsen's interpreter:
 * the invocation is written to the history before the op is sent;
 * no op is ever retried by the harness;
 * ``stop()`` (Ctrl-C, SIGTERM) stops asking the generator for ops, waits up to
-  one op timeout for outstanding ops, then abandons them: their invocations
+  one op timeout (capped by ``drain_s``) for outstanding ops, then abandons them: their invocations
   stay unpaired, which checkers read as indeterminate.
 
 Nemesis ops run in a worker thread (backends block) and complete as ``info``,
@@ -56,6 +56,7 @@ class Interpreter:
         seed: int = 0,
         on_op: Callable[[Op], None] | None = None,
         node_of: Callable[[int], str | None] | None = None,
+        drain_s: float = 5.0,
     ) -> None:
         self.test = test
         self.concurrency = concurrency
@@ -63,6 +64,7 @@ class Interpreter:
         self.writer = writer
         self.nemesis = nemesis
         self.op_timeout_s = op_timeout_s
+        self.drain_s = drain_s
         self.on_op = on_op
         self.node_of = node_of or (lambda thread: None)
         self.t0_ns = time.monotonic_ns()
@@ -238,9 +240,9 @@ class Interpreter:
             await client.close()
 
     async def _drain(self) -> None:
-        """Wait up to one op timeout for outstanding ops, then abandon them."""
+        """Wait up to one op timeout (at most ``drain_s``) for outstanding ops, then abandon them."""
         if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=self.op_timeout_s + 1)
+            await asyncio.wait(set(self._tasks), timeout=min(self.op_timeout_s + 0.5, self.drain_s))
         while self._done:
             thread, c = self._done.popleft()
             if c["type"] not in ("sleep", "log"):
