@@ -203,6 +203,10 @@ def _timeline(
         "text": [op_label(iv) for iv in win],
         "note": note,
         "total": len(ivs),
+        # The time span the capped window covers: the page opens zoomed to it.
+        "span": [win[0].invoke.time_ns // 1000, max(iv.end_ns for iv in win) // 1000]
+        if note
+        else None,
     }
 
 

@@ -399,6 +399,6 @@
       return { x: r.left + (x0 + x1) / 2, y: r.top + STRIP_H + T.r[k] * rowH + rowH / 2 };
     }
   };
-  requestDraw();
+  if (T.span) { setView(T.span[0], T.span[1]); } else { requestDraw(); }
   if (window.FaultboxCx) { window.FaultboxCx(D, showTip, hideTip); }
 })();

@@ -208,3 +208,24 @@ def test_index_filters_over_http(driver: Any, tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def test_capped_timeline_opens_on_its_window(
+    driver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    from reports import page
+
+    monkeypatch.setattr(page, "TIMELINE_CAP", 50)
+    run = write_run(tmp_path / "r", n_ops=400)
+    _open(driver, reports.render_report(run).as_uri())
+    note = driver.find_element(By.ID, "timeline-note")
+    assert note.is_displayed() and "shows 50" in note.text
+    span = driver.execute_script("return window.faultbox.data.timeline.span")
+    assert _view(driver) == pytest.approx(span)
+    driver.find_element(By.ID, "zoom-reset").click()
+    time.sleep(0.1)
+    end_us = driver.execute_script("return window.faultbox.data.end_us")
+    assert _view(driver) == pytest.approx([0, end_us])
+    assert _console_errors(driver) == []
