@@ -123,7 +123,7 @@ class Interpreter:
                 await self._wait(None)
                 continue
             o, gen_next = res
-            if o is g.PENDING:
+            if not isinstance(o, dict):  # PENDING: nothing to do until something completes
                 await self._wait(None if self._inflight else _IDLE_POLL_S)
                 continue
             at = int(o.get("time_ns", now))
@@ -137,6 +137,8 @@ class Interpreter:
     def _invoke(self, gen: Any, o: dict[str, Any]) -> Any:
         process = o["process"]
         thread = self.ctx.process_to_thread(process)
+        if thread is None:
+            raise RuntimeError(f"generator emitted an op for process {process!r}, which no thread runs")
         kind = o.get("type", INVOKE)
         now = self.now_ns()
         if kind in ("sleep", "log"):
@@ -148,7 +150,7 @@ class Interpreter:
             delay_s = float(o.get("value") or 0) if kind == "sleep" else 0.0
             self._spawn(self._sleep_op(thread, event, delay_s), op=True)
             return gen
-        node = None if process == NEMESIS else self.node_of(thread)
+        node = self.node_of(thread) if isinstance(thread, int) else None
         inv = self._record(
             time_ns=now, process=process, type=INVOKE, f=o["f"], value=o.get("value"), node=node
         )
@@ -157,7 +159,7 @@ class Interpreter:
         if process == NEMESIS:
             self._spawn(self._nemesis_op(thread, inv), op=True)
         else:
-            self._spawn(self._client_op(thread, inv), op=True)
+            self._spawn(self._client_op(int(thread), inv), op=True)
         return gen
 
     def _complete(self, gen: Any, thread: Any, c: dict[str, Any]) -> Any:
@@ -168,7 +170,7 @@ class Interpreter:
         op = self._record(time_ns=now, **c)
         self.ctx = self.ctx.with_time(now).free_thread(thread)
         gen = g.update(gen, self.test, self.ctx, op)
-        if op.type == INFO and op.process != NEMESIS:
+        if op.type == INFO and isinstance(op.process, int):
             # Retire the process: its op may still take effect at any time.
             self.ctx = self.ctx.with_process(thread, op.process + self.concurrency)
             old = self.clients.pop(thread, None)

@@ -46,14 +46,14 @@ class MemKVClient:
         req, key = self._request(f, value)
         try:
             reader, writer = await self._connect()
-        except (OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, OSError) as e:
             await self.close()
             return "fail", value, f"connect: {type(e).__name__}"
         try:
             wire.write_frame(writer, req)
             await writer.drain()
             reply = await asyncio.wait_for(wire.read_frame(reader), self.timeout_s)
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, wire.WireError) as e:
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, wire.WireError) as e:
             await self.close()
             kind = "fail" if f == "read" else "info"
             return kind, value, f"{type(e).__name__}"
