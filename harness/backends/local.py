@@ -146,8 +146,19 @@ class LocalBackend:
         self._paused.discard(node)
 
     def pause(self, node: str) -> None:
+        """SIGSTOP, and return once the kernel reports the process stopped."""
         self._signal(node, signal.SIGSTOP)
         self._paused.add(node)
+        pid = self.pid(node)
+        deadline = time.monotonic() + 2.0
+        while pid is not None and time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    if fh.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                        return
+            except OSError:
+                return
+            time.sleep(0.002)
 
     def resume(self, node: str) -> None:
         self._signal(node, signal.SIGCONT)
