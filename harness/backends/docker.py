@@ -27,7 +27,8 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -254,8 +255,7 @@ class DockerBackend:
                     system, node, ("0.0.0.0", PORT), peers, "/data", bugs, seed * 1000 + i
                 )
                 self._create_node(client, node, ips[node], argv, run_dir)
-            for node in nodes:
-                self.start(node)
+            self._each(nodes, self.start)
             self.wait_ready(nodes)
         except BaseException:
             self.down()
@@ -336,6 +336,17 @@ class DockerBackend:
         container = client.containers.get(created["Id"])
         self._st.nodes[node] = _Node(node, ip, container, data_dir, ctl_dir)
 
+    @staticmethod
+    def _each(nodes: list[str], fn: Callable[[str], None]) -> None:
+        """``fn(node)`` for every node, concurrently (the engine overlaps the work)."""
+        if len(nodes) <= 1:
+            for n in nodes:
+                fn(n)
+            return
+        with ThreadPoolExecutor(max_workers=min(8, len(nodes))) as pool:
+            for fut in [pool.submit(fn, n) for n in nodes]:
+                fut.result()
+
     def wait_ready(self, nodes: list[str]) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
         for node in nodes:
@@ -361,7 +372,9 @@ class DockerBackend:
     def down(self) -> None:
         """Remove the run's containers and network; idempotent, never raises."""
         st = self._st
-        for name, n in list(st.nodes.items()):
+
+        def remove(name: str) -> None:
+            n = st.nodes[name]
             with contextlib.suppress(Exception):
                 n.container.reload()
                 if n.container.status == "paused":
@@ -370,6 +383,9 @@ class DockerBackend:
                 st.logs[name] = n.container.logs(stdout=True, stderr=True)
             with contextlib.suppress(Exception):
                 n.container.remove(force=True)
+
+        with contextlib.suppress(Exception):
+            self._each(list(st.nodes), remove)
         if st.log_dir is not None and st.logs:
             with contextlib.suppress(Exception):
                 self._write_logs(st.log_dir)
@@ -482,9 +498,8 @@ class DockerBackend:
             raise BackendError(f"grudge names unknown nodes: {sorted(unknown)}")
         old = self._st.grudge
         self._st.grudge = {n: frozenset(ps) for n, ps in grudge.items() if ps}
-        for node in sorted(set(old) | set(self._st.grudge)):
-            if self._running(node):
-                self._apply_partition(node)
+        touched = sorted(set(old) | set(self._st.grudge))
+        self._each([n for n in touched if self._running(n)], self._apply_partition)
 
     def heal(self) -> None:
         self.partition({})
