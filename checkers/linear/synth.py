@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.history import FAIL, INFO, INVOKE, OK, History, Op
 
-__all__ = ["random_register_history", "overwritten_values"]
+__all__ = ["random_register_history", "random_kv_history", "overwritten_values"]
 
 
 @dataclass(slots=True)
@@ -127,3 +127,20 @@ def overwritten_values(h: History, read_pos: int, init: Any = 0) -> list[Any]:
         if any(c > last_ret and r < read_pos and sv != v for c, r, sv in stores):
             out.append(v)
     return out
+
+
+def random_kv_history(
+    keys: int, n_per_key: int, concurrency: int, seed: int = 0, info_fraction: float = 0.0
+) -> History:
+    """Independent register histories, one per key, interleaved by time into one kv history.
+
+    Values become ``[key, v]``; each key's workers get their own process ids.
+    """
+    merged: list[tuple[int, int, Op]] = []
+    for k in range(keys):
+        h = random_register_history(n_per_key, concurrency, info_fraction, seed=seed * 1000 + k)
+        for o in h:
+            p = int(o.process) * keys + k
+            merged.append((o.time_ns, len(merged), o.with_(process=p, value=[f"k{k}", o.value])))
+    merged.sort(key=lambda t: (t[0], t[1]))
+    return History((o for _, _, o in merged), reindex=True)
