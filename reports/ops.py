@@ -226,17 +226,24 @@ def availability(ivs: Sequence[Interval], bands: Sequence[Band]) -> list[dict[st
     ]
 
 
-def throughput(ivs: Sequence[Interval], end_ns: int, bins: int = 200) -> dict[str, Any]:
-    """Completions per second by outcome in ``bins`` equal time bins."""
-    width_ns = max(1, -(-max(end_ns, 1) // bins))
+def throughput(ivs: Sequence[Interval], end_ns: int) -> dict[str, Any]:
+    """Completions per second by outcome, in bins of 1/100 of the run but at least
+    1/20 of it or a second, whichever is smaller (so 100 ops/s is not all noise)."""
+    span_ns = max(end_ns, 1)
+    width_ns = max(1, span_ns // 100, min(1_000_000_000, span_ns // 20))
+    bins = max(1, -(-span_ns // width_ns))
     series = {name: [0] * bins for name in OUTCOMES[:3]}
     for iv in ivs:
         if iv.complete is None or iv.complete.type == INVOKE:
             continue
-        b = min(bins - 1, iv.end_ns // width_ns)
+        b = min(bins - 1, max(0, iv.end_ns) // width_ns)
         series.get(iv.outcome, series["info"])[b] += 1
-    scale = 1e9 / width_ns
+    # The last bin may be partial: divide by the time it really covers.
+    widths = [width_ns] * (bins - 1) + [max(1, span_ns - (bins - 1) * width_ns)]
     return {
         "bin_us": width_ns / 1e3,
-        "series": {k: [round(c * scale, 3) for c in v] for k, v in series.items()},
+        "series": {
+            k: [round(c * 1e9 / w, 3) for c, w in zip(v, widths, strict=True)]
+            for k, v in series.items()
+        },
     }

@@ -293,3 +293,29 @@ def test_real_linearizability_checker_output_renders(tmp_path: Path) -> None:
     assert 'id="cx-failed">read [&#34;x&#34;,null] → ok [&#34;x&#34;,5]</code>' in html
     # "op 4" in the checker's sentence links to the op's row.
     assert 'op <a class="op-link" href="#op-4">4</a>' in html and 'id="op-4"' in html
+
+
+def test_throughput_bins_count_completions_per_second() -> None:
+    h = History(
+        [
+            *(
+                op
+                for k in range(10)
+                for op in (
+                    _op(2 * k, k * 100_000_000, 0, "invoke", "read"),
+                    _op(
+                        2 * k + 1,
+                        k * 100_000_000 + 50_000_000,
+                        0,
+                        "ok" if k % 2 else "fail",
+                        "read",
+                    ),
+                )
+            ),
+        ]
+    )
+    tp = rops.throughput(rops.intervals(h), rops.end_time_ns(h))
+    assert tp["bin_us"] == 47_500  # 0.95 s of history: bins of 1/20 of it
+    assert sum(tp["series"]["ok"]) * tp["bin_us"] / 1e6 == pytest.approx(5, rel=0.1)
+    assert sum(tp["series"]["fail"]) * tp["bin_us"] / 1e6 == pytest.approx(5, rel=0.1)
+    assert max(tp["series"]["info"]) == 0
