@@ -33,7 +33,8 @@ from checkers.models import INCONSISTENT, COp, Model
 
 __all__ = ["PartOp", "Part", "Budget", "Outcome", "search", "twin_chains"]
 
-CHECK_EVERY = 0xFFF  # loop iterations between budget checks (mask)
+CHECK_EVERY = 0xFFF
+BYTES_PER_STATE = 200  # loop iterations between budget checks (mask)
 NEVER = -1
 
 
@@ -300,7 +301,9 @@ def _over_budget(budget: Budget, rss0: int, memo_len: int) -> str | None:
             f"time budget of {budget.time_budget_s:g} s ran out after exploring "
             f"{memo_len} states"
         )
-    used = _rss_bytes() - rss0 if rss0 else memo_len * 200
+    # measured: ~200 bytes a state (memo key, frame, state); the process's own growth
+    # can hide behind memory freed earlier, so the larger of the two counts
+    used = max(_rss_bytes() - rss0 if rss0 else 0, memo_len * BYTES_PER_STATE)
     if used > budget.memory_bytes:
         return (
             f"memory budget of {budget.memory_bytes // (1 << 20)} MB ran out after exploring "
