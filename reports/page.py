@@ -18,6 +18,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.history import NEMESIS, History
 from reports.cx import find_counterexample, lin_labels
 from reports.load import Run, jsonable
 from reports.ops import (
@@ -39,6 +40,7 @@ __all__ = ["build_page", "verdict_of", "TIMELINE_CAP", "SCATTER_CAP", "NAMED_OPS
 TIMELINE_CAP = 20_000
 SCATTER_CAP = 50_000
 NAMED_OPS_CAP = 2_000
+NEMESIS_MARKS_CAP = 5_000
 MAX_ROWS_UNFOLDED = 64
 DETAILS_TEXT_MAX = 20_000
 HEADER_FIELDS = (
@@ -248,6 +250,24 @@ def _band_json(b: Band) -> dict[str, Any]:
     }
 
 
+def _nemesis_marks(h: History) -> list[dict[str, Any]]:
+    """Every nemesis op (invocation time, what it did) for ticks in the timeline's fault strip."""
+    marks = []
+    for inv, comp in h.pairs():
+        if inv.process != NEMESIS:
+            continue
+        done = comp if comp is not None else inv
+        marks.append(
+            {
+                "i": inv.index,
+                "t": inv.time_ns // 1000,
+                "f": inv.f,
+                "text": f"{inv.f} → {done.type} {summarize_value(done.value, 300)}".strip(),
+            }
+        )
+    return marks[:NEMESIS_MARKS_CAP]
+
+
 def _named_ops(
     run: Run,
     checkers: Sequence[Mapping[str, Any]],
@@ -315,6 +335,7 @@ def build_page(run: Run) -> tuple[dict[str, Any], dict[str, Any]]:
         "scatter": _scatter(ivs, fs),
         "throughput": throughput(ivs, end_ns),
         "bands": [_band_json(b) for b in bands],
+        "nemesis": _nemesis_marks(h) if h is not None else [],
         "cx": cx,
     }
     results = run.results or {}

@@ -189,6 +189,10 @@
       ctx.strokeRect(xOf(T.a[s], c.w) - 1, top + T.r[s] * rowH, Math.max(3, xOf(T.b[s], c.w) - xOf(T.a[s], c.w) + 2), rowH);
       ctx.lineWidth = 1;
     }
+    ctx.fillStyle = "#1d2330";
+    D.nemesis.forEach(function (n) {
+      if (n.t >= view[0] && n.t <= view[1]) { ctx.fillRect(xOf(n.t, c.w) - 0.5, 0, 1.5, STRIP_H); }
+    });
     drawAxis(c, bottom + 2);
   }
   function drawBarText(c, top) {
@@ -221,7 +225,11 @@
       (OUTCOMES[T.o[k]] === "open" ? "never completed" : "latency " + fmtMs(lat));
   }
   function bandAt(x, width) {
-    var t = tOf(x, width);
+    var t = tOf(x, width), tol = 4 / (width - L - R) * (view[1] - view[0]);
+    for (var m = 0; m < D.nemesis.length; m++) {
+      var n = D.nemesis[m];
+      if (Math.abs(n.t - t) <= tol) { return "nemesis op #" + n.i + " at " + fmtS(n.t) + "\n" + n.text; }
+    }
     for (var j = 0; j < D.bands.length; j++) {
       var b = D.bands[j];
       if (b.a <= t && t <= b.b) {
@@ -240,7 +248,7 @@
     if (scroll) { document.getElementById("timeline").scrollIntoView(); }
     return true;
   }
-  if (T.i.length || D.bands.length) {
+  if (T.i.length || D.bands.length || D.nemesis.length) {
     redraws.push(drawTimeline);
     interactive(tlCanvas, function (x, y, w) {
       if (y < STRIP_H) { return bandAt(x, w); }
@@ -322,7 +330,8 @@
   var TP = D.throughput, tpCanvas = document.getElementById("throughput-canvas");
   var tpMax = 1;
   Object.keys(TP.series).forEach(function (k) { TP.series[k].forEach(function (v) { if (v > tpMax) { tpMax = v; } }); });
-  redraws.push(function () {
+  if (!T.total) { document.getElementById("throughput-plot").textContent = "No client ops."; }
+  if (T.total) redraws.push(function () {
     var H = 180, top = 8, ph = H - top - AXIS_H, c = setup(tpCanvas, H), ctx = c.ctx;
     drawBands(c, top, top + ph, false);
     var step = niceStep(tpMax, 4);

@@ -319,3 +319,12 @@ def test_throughput_bins_count_completions_per_second() -> None:
     assert sum(tp["series"]["ok"]) * tp["bin_us"] / 1e6 == pytest.approx(5, rel=0.1)
     assert sum(tp["series"]["fail"]) * tp["bin_us"] / 1e6 == pytest.approx(5, rel=0.1)
     assert max(tp["series"]["info"]) == 0
+
+
+def test_nemesis_ops_become_strip_marks(stale_run: Path) -> None:
+    data = _data_block(reports.render_report(stale_run).read_text())
+    fs = [m["f"] for m in data["nemesis"]]
+    assert fs == ["start-partition", "stop-partition", "start-kill", "stop-kill", "start-pause"]
+    assert '"n3"' in data["nemesis"][0]["text"] and data["nemesis"][0]["text"].startswith(
+        "start-partition → info"
+    )
