@@ -260,16 +260,15 @@ def list_() -> None:
 # -------------------------------------------------------------------- clean
 @cli.command()
 def clean() -> None:
-    """Remove containers, networks and firewall rules a crashed run left behind."""
-    try:
-        from harness.backends.docker import clean_all, docker_available
-    except ImportError:
-        out.print("nothing to clean (docker backend not installed)")
-        return
-    if not docker_available():
-        out.print("no Docker engine reachable: nothing to clean")
-        return
-    removed = clean_all()
+    """Remove containers, networks, firewall rules and node processes a crashed run left behind."""
+    from harness.backends.docker import clean_all, docker_available
+    from harness.backends.local import clean_local
+
+    removed = {"local node processes": clean_local()}
+    if docker_available():
+        removed.update(clean_all())
+    else:
+        out.print("no Docker engine reachable: only local node processes were checked")
     out.print("removed: " + ", ".join(f"{v} {k}" for k, v in removed.items()))
 
 

@@ -21,9 +21,45 @@ from harness.backends.base import BackendError, Grudge
 from systems.common import wire
 from systems.common.spec import Addr, SystemSpec, server_argv
 
-__all__ = ["LocalBackend", "free_ports"]
+__all__ = ["LocalBackend", "free_ports", "clean_local", "NODE_MARKER"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Every node process carries this in its environment, so `faultbox clean` can find
+# nodes that a SIGKILLed harness left behind (PR_SET_PDEATHSIG already kills most).
+NODE_MARKER = "FAULTBOX_LOCAL_NODE"
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the harness thread that started us dies."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def clean_local() -> int:
+    """Kill node processes left by a crashed local run; returns how many."""
+    killed = 0
+    marker = f"{NODE_MARKER}=1".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in env:
+            try:
+                os.kill(int(proc.name), signal.SIGCONT)
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
 
 
 def free_ports(n: int) -> list[int]:
@@ -126,6 +162,7 @@ class LocalBackend:
         if node not in self._logs:
             self._logs[node] = open(self._log_paths[node], "ab")
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
+        env[NODE_MARKER] = "1"
         self._procs[node] = subprocess.Popen(
             self._argv[node],
             stdout=self._logs[node],
@@ -134,6 +171,7 @@ class LocalBackend:
             env=env,
             cwd=str(REPO_ROOT),
             start_new_session=True,  # a Ctrl-C to the harness must not reach the nodes
+            preexec_fn=_die_with_parent,
         )
         self._paused.discard(node)
 

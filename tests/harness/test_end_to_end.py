@@ -1,0 +1,116 @@
+"""Whole test lifecycle on the local backend with memkv: the acceptance runs of the harness core."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.backends.local import NODE_MARKER
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def fb(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=REPO)
+
+
+def _node_pids():
+    pids = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if f"{NODE_MARKER}=1".encode() in (p / "environ").read_bytes().split(b"\0"):
+                    pids.append(int(p.name))
+            except OSError:
+                pass
+    return pids
+
+
+def _latest(store):
+    return (store / "latest").resolve()
+
+
+@pytest.mark.slow
+def test_memkv_under_pause_is_valid_and_stored(tmp_path):
+    store = tmp_path / "store"
+    r = fb("run", "--system", "memkv", "--workload", "register", "--nemesis", "pause",
+           "--time-limit", "6", "--nemesis-interval", "1", "--backend", "local",
+           "--recovery", "0.5", "--seed", "7", "--store", str(store))
+    assert r.returncode == 0, r.stdout + r.stderr
+    run = _latest(store)
+    for name in ("test.json", "history.jsonl", "results.json", "nodes/n1/server.log"):
+        assert (run / name).exists(), name
+    test = json.loads((run / "test.json").read_text())
+    assert test["seed"] == 7 and "--seed 7" in test["command"] and test["git_commit"]
+    results = json.loads((run / "results.json").read_text())
+    assert results["verdict"] == "valid"
+    assert "VALID" in r.stdout and "results.json" in r.stdout
+    hist = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
+    assert any(o["f"] == "start-pause" for o in hist)
+
+
+@pytest.mark.slow
+def test_memkv_kill_loses_writes_and_the_checker_says_so(tmp_path):
+    # One kill held across the end of the main phase: healing restarts an empty
+    # node, and the final reads see None after acknowledged writes.
+    store = tmp_path / "store"
+    r = fb("run", "--system", "memkv", "--workload", "register", "--nemesis", "kill",
+           "--time-limit", "8", "--nemesis-interval", "3", "--backend", "local",
+           "--recovery", "0.5", "--seed", "11", "--store", str(store))
+    assert r.returncode == 1, r.stdout + r.stderr
+    results = json.loads((_latest(store) / "results.json").read_text())
+    lin = results["checkers"]["linearizable"]
+    assert lin["valid"] is False
+    assert lin["anomalies"][0]["kind"] == "nonlinearizable"
+    assert "INVALID" in r.stdout
+
+
+@pytest.mark.slow
+def test_sigkilled_harness_leaves_a_checkable_prefix_and_no_nodes(tmp_path):
+    store = tmp_path / "store"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", "--system", "memkv", "--workload", "register",
+         "--nemesis", "pause", "--time-limit", "20", "--backend", "local", "--seed", "5",
+         "--store", str(store)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            hist = store / "latest" / "history.jsonl"
+            if hist.exists() and hist.stat().st_size > 20_000:
+                break
+            time.sleep(0.2)
+        time.sleep(1)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    time.sleep(0.5)
+    leftovers = _node_pids()
+    fb("clean")
+    assert leftovers == [], "node processes survived the SIGKILLed harness"
+    r = fb("check", str(store / "latest"))
+    assert r.returncode in (0, 1, 2), r.stderr
+    assert r.returncode != 2 or "UNKNOWN" in r.stdout
+    assert any(w in r.stdout for w in ("VALID", "INVALID", "UNKNOWN")), r.stdout
+    results = json.loads((_latest(store) / "results.json").read_text())
+    assert results["ops"] > 50
+
+
+def test_clean_kills_orphaned_local_nodes(tmp_path):
+    env = dict(os.environ, **{NODE_MARKER: "1"})
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env,
+                              start_new_session=True)
+    try:
+        r = fb("clean")
+        assert r.returncode == 0, r.stderr
+        assert orphan.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
