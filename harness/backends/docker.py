@@ -39,7 +39,7 @@ from harness.netctl import shell_with_stdin as _shell_with_stdin
 from systems.common import wire
 from systems.common.spec import Addr, SystemSpec, server_argv
 
-__all__ = ["DockerBackend", "clean_all", "docker_available", "LABEL", "PORT"]
+__all__ = ["DockerBackend", "clean_all", "docker_available", "owner_token", "LABEL", "PORT"]
 
 LABEL = "faultbox"
 PORT = 7000
@@ -75,19 +75,44 @@ def docker_available() -> bool:
         return False
 
 
-def clean_all(run_id: str | None = None) -> dict[str, int]:
-    """Remove every container and network labelled ``faultbox`` (of one run if given)."""
+def owner_token(pid: int | None = None) -> str:
+    """``<pid>:<start ticks>`` of a process: names the harness that owns a run's containers."""
+    pid = os.getpid() if pid is None else pid
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return f"{pid}:{fields[19]}"
+    except (OSError, IndexError):
+        return f"{pid}:?"
+
+
+def _owner_alive(token: str | None) -> bool:
+    if not token or ":" not in token:
+        return False
+    pid, _, _ = token.partition(":")
+    return pid.isdigit() and owner_token(int(pid)) == token
+
+
+def clean_all(run_id: str | None = None, force: bool = False) -> dict[str, int]:
+    """Remove every container and network labelled ``faultbox`` (of one run if given).
+
+    Runs whose harness process is still alive are left alone unless ``force``
+    (so a ``faultbox clean`` does not pull a running test's nodes away).
+    """
     docker = _docker()
     client = _client()
     label = LABEL if run_id is None else f"{LABEL}.run={_safe_name(run_id)}"
     removed = {"containers": 0, "networks": 0}
     for c in client.containers.list(all=True, filters={"label": label}):
+        if not force and _owner_alive(c.labels.get(f"{LABEL}.owner")):
+            continue
         with contextlib.suppress(docker.errors.APIError):
             if c.status == "paused":
                 c.unpause()
             c.remove(force=True)
             removed["containers"] += 1
     for n in client.networks.list(filters={"label": label}):
+        if not force and _owner_alive((n.attrs.get("Labels") or {}).get(f"{LABEL}.owner")):
+            continue
         with contextlib.suppress(docker.errors.APIError):
             n.remove()
             removed["networks"] += 1
@@ -275,7 +300,7 @@ class DockerBackend:
                     self.network_name,
                     driver="bridge",
                     ipam=ipam,
-                    labels={LABEL: "1", f"{LABEL}.run": self.run_id},
+                    labels={LABEL: "1", f"{LABEL}.run": self.run_id, f"{LABEL}.owner": owner_token()},
                     check_duplicate=True,
                 )
             except docker.errors.APIError as e:
@@ -325,7 +350,12 @@ class DockerBackend:
                 command=["sh", "-c", gate, "gate", *argv],
                 name=self.container_name(node),
                 hostname=node,
-                labels={LABEL: "1", f"{LABEL}.run": self.run_id, f"{LABEL}.node": node},
+                labels={
+                    LABEL: "1",
+                    f"{LABEL}.run": self.run_id,
+                    f"{LABEL}.node": node,
+                    f"{LABEL}.owner": owner_token(),
+                },
                 environment=env,
                 working_dir="/data",
                 host_config=host_config,

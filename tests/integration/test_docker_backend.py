@@ -253,3 +253,8 @@ def test_clean_removes_what_a_killed_harness_left(node_image: str, tmp_path: Pat
     assert clean_all(rid) == {"containers": 2, "networks": 1}
     assert client.containers.list(all=True, filters={"label": f"faultbox.run={rid}"}) == []
     assert client.networks.list(filters={"label": f"faultbox.run={rid}"}) == []
+
+
+def test_clean_leaves_a_live_harness_alone(memkv3: DockerBackend) -> None:
+    assert clean_all(memkv3.run_id) == {"containers": 0, "networks": 0}
+    assert all(status(memkv3, n) is not None for n in ("n1", "n2", "n3"))
