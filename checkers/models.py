@@ -199,9 +199,28 @@ class KV:
             init = self.init.get(key, self.init.get(str(key)))
         else:
             init = self.init
-        m = Register(init, name="kv")
-        m.append_ok = True
-        return m
+        return AppendRegister(init)
+
+
+class AppendRegister(Register):
+    """A kv key: a register that also appends, so between resets its value only grows."""
+
+    def __init__(self, init: Any = None) -> None:
+        super().__init__(init, name="kv")
+        self.append_ok = True
+
+    def resets(self, op: COp) -> bool:
+        return op[0] in ("w", "c")
+
+    def monotone(self, state: Any, read: COp) -> bool:
+        """Can a value that only grows by appends go from ``state`` to what ``read`` saw?"""
+        want = read[1]
+        if state is None or state == want:
+            return True
+        try:
+            return bool(want[: len(state)] == state)
+        except TypeError:
+            return True
 
 
 # -- multi-register -------------------------------------------------------------

@@ -197,6 +197,8 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
     ro = [model.read_only(ops[i].op) if i >= 0 else False for i in node_op]
     step = model.step
     bad = INCONSISTENT
+    mono = getattr(model, "monotone", None)
+    mc = _MonoCtx(lk, cop, ro, ops, model) if mono is not None else None
     memo: set[tuple[int, int, Any]] = set()
     top: Any = None  # the stack: (node, state before, low, rel, parent) or None
     depth = 0
@@ -236,6 +238,9 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
                 key = (l2, r2, s2)
                 if key not in memo:
                     memo.add(key)
+                    if mono is not None and not ro[e] and _doomed(s2, e, m, l2, r2, mc):
+                        e = nxt[e]
+                        continue
                     top = (e, state, low, rel, top)
                     depth += 1
                     state, low, rel = s2, l2, r2
@@ -281,6 +286,48 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
                 break
         e = nxt[e]
     return Outcome(True, len(memo), time.monotonic() - t0)
+
+
+class _MonoCtx:
+    """What :func:`_doomed` needs: the list, the ops, and the ops that reset a monotone state."""
+
+    __slots__ = ("lk", "cop", "ro", "ret_pos", "resets", "mono")
+
+    def __init__(self, lk: _Links, cop: list[Any], ro: list[bool], ops: Sequence[PartOp], model: Model) -> None:
+        self.lk = lk
+        self.cop = cop
+        self.ro = ro
+        self.ret_pos = [o.ret_pos for o in ops]
+        self.resets = [(i, o.call_pos) for i, o in enumerate(ops) if model.resets(o.op)]  # type: ignore[attr-defined]
+        self.mono = model.monotone  # type: ignore[attr-defined]
+
+
+def _doomed(s2: Any, e: int, m: int, low: int, rel: int, mc: _MonoCtx | None) -> bool:
+    """Can a pending read no longer be satisfied from ``s2``?  (Monotone models only.)
+
+    In a model whose state only grows (appends, adds) except through *reset*
+    ops (put, write, cas), a read that is still to be linearized must see a
+    state that extends the current one — unless a reset that is not yet
+    linearized could come before it (was invoked before the read returned).
+    The reads checked are the first few pending ones in the event list.
+    """
+    assert mc is not None
+    nxt, match, node_op, end = mc.lk.nxt, mc.lk.match, mc.lk.node_op, mc.lk.end
+    checked = 0
+    r = nxt[0]
+    while r != end and checked < 3:
+        if match[r] == -1 and r != m and mc.ro[r]:
+            checked += 1
+            limit = mc.ret_pos[node_op[r]]
+            for j, call in mc.resets:
+                if call >= limit:
+                    break
+                if j >= low and not (rel >> (j - low)) & 1:
+                    return False  # an unlinearized reset may come first: anything goes
+            if not mc.mono(s2, mc.cop[r]):
+                return True
+        r = nxt[r]
+    return False
 
 
 def _fill_partials(out: Outcome, partials: _Partials, node_op: list[int]) -> None:
