@@ -328,3 +328,10 @@ def test_nemesis_ops_become_strip_marks(stale_run: Path) -> None:
     assert '"n3"' in data["nemesis"][0]["text"] and data["nemesis"][0]["text"].startswith(
         "start-partition → info"
     )
+
+
+def test_report_needs_no_network(stale_run: Path) -> None:
+    html = reports.render_report(stale_run).read_text()
+    assert not re.search(r"""\b(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "@import" not in html and "url(" not in html
+    assert "default-src 'none'" in html  # CSP: the page may not fetch anything
