@@ -25,10 +25,9 @@ from checkers.linear.search import Budget, Outcome, Part, search
 from checkers.models import Model, ModelError, make_model
 from harness.history import History, Op
 
-__all__ = ["Linearizable", "check_history", "PARALLEL_MIN_OPS"]
+__all__ = ["Linearizable", "check_history"]
 
-PARALLEL_MIN_OPS = 1500  # below this many ops in all, worker processes cost more than they save
-FIRST_STATE_CAP = 50_000  # states per part in the first pass over several parts
+FIRST_STATE_CAP = 5_000  # states per part in the first pass over several parts (~20 ms)
 LAST_STATE_CAP = 50_000_000  # past this the pass is uncapped (bounded by the budget only)
 
 
@@ -95,20 +94,22 @@ def _run_parts(parts: Sequence[tuple[Part, Model]], budget: Budget, processes: i
     failing part found), so one hard part cannot hide an easy failure in
     another; parts that hit the cap are retried with a cap ten times bigger
     (the repeated work is at most ~1/9 of the total), the last pass uncapped.
+    The first pass runs here; later passes, which only the hard parts reach,
+    run in worker processes when there are several such parts.
     """
     runs = _Runs([None] * len(parts))
     todo = sorted(range(len(parts)), key=lambda i: len(parts[i][0].ops))
     workers = min(processes if processes is not None else (os.cpu_count() or 1), len(parts))
-    total = sum(len(p.ops) for p, _ in parts)
     pool = None
-    if workers > 1 and total >= PARALLEL_MIN_OPS and sum(len(p.ops) >= 50 for p, _ in parts) > 1:
-        pool = multiprocessing.get_context("fork").Pool(workers)
-        budget = Budget(budget.deadline, budget.memory_bytes // workers, budget.time_budget_s)
     cap = FIRST_STATE_CAP if len(parts) > 1 else 0
     try:
         while todo:
             capped = Budget(budget.deadline, budget.memory_bytes, budget.time_budget_s, cap)
+            if pool is None and workers > 1 and len(todo) > 1 and cap != FIRST_STATE_CAP:
+                pool = multiprocessing.get_context("fork").Pool(min(workers, len(todo)))
             if pool is not None:
+                share = budget.memory_bytes // min(workers, len(todo))
+                capped = Budget(budget.deadline, share, budget.time_budget_s, cap)
                 _batch_parallel(todo, parts, capped, runs, pool)
             else:
                 _batch_sequential(todo, parts, capped, runs)
