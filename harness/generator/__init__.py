@@ -1,0 +1,134 @@
+"""The generator DSL: pure, seeded generators of operations in the shape of jepsen.generator.
+
+A generator is anything :func:`lift` accepts: ``None`` (exhausted), a dict
+(one op, emitted once), a list/tuple (its elements in order), a callable
+``fn(test, ctx) -> op dict | None`` (called per op until it returns None), or
+a :class:`Generator` object with ``op(test, ctx)`` and
+``update(test, ctx, event)``.  ``op`` returns None when exhausted,
+``(PENDING, gen)`` when it has nothing to emit now, or ``(op, next_gen)``
+where op carries ``f``, ``value``, ``type`` ("invoke" unless a special op),
+``process`` (a free process of ctx) and ``time_ns`` (never before
+``ctx.time_ns``; the interpreter waits until then).
+
+Decisions (what the interpreter must honour; :func:`simulate` does):
+
+* **sleep** is Jepsen's: ``sleep(dt_s)`` emits one op
+  ``{"type": "sleep", "f": "sleep", "value": dt_s}`` on a free thread; the
+  interpreter keeps that thread busy for ``dt_s`` seconds and then completes
+  the op with type ``sleep`` (an update event, not a history op).  So
+  ``nemesis(cycle([sleep(5), {"f": "start"}]))`` idles the nemesis only, and
+  ``phases(..., sleep(5), ...)`` pauses everything (phases wait for all
+  threads).  **log** ``{"type": "log", "f": "log", "value": msg}`` is written
+  to the run log and completes at once.  Neither goes into the history.
+* **Successors of PENDING, and of ops the interpreter did not dispatch, are
+  discarded**: the interpreter re-asks the *old* generator (e.g. after a
+  completion arrived while it waited for an op's time).  Generators are
+  written so that this is always correct.
+* **Randomness** comes only from ``ctx.rng``; every ask may draw from it, so a
+  run is reproducible given the same sequence of asks (simulate: same seed →
+  same history; a real run: same choices up to timing).
+* A dict or callable op gets ``type`` "invoke" and ``value`` None unless it
+  sets them; ``process`` and ``time_ns`` are always overwritten (use
+  stagger/delay to move ops in time, on_threads/clients/nemesis to pick threads).
+* Processes are picked deterministically: the lowest-numbered free client
+  thread's process, the nemesis last.  After an ``info`` the interpreter calls
+  ``ctx.retire(thread)`` *after* updating the generator with the completion.
+* Ops returned by ``op`` are fresh dicts owned by the caller; wrappers may set
+  fields in place.  Leaves copy the user's dict each time.
+* ``time_limit`` counts from the time of its first op and also stops as soon
+  as ``ctx.time_ns`` passes its deadline. ``stagger(dt)`` spaces ops by
+  uniform [0, 2·dt) gaps over all threads together (total rate 1/dt);
+  ``delay(dt)`` by exactly dt.  ``any``/``each_thread``/``reserve`` break
+  time ties uniformly with ``ctx.rng``.
+* Thread-restricted generators (on_threads, clients, nemesis, reserve) report
+  PENDING without asking their child while none of their threads is free.
+"""
+
+from harness.generator.combinators import (
+    any,
+    concat,
+    cycle,
+    delay,
+    filter,
+    flip_flop,
+    limit,
+    log,
+    map,
+    mix,
+    once,
+    repeat,
+    sleep,
+    stagger,
+    time_limit,
+    until_ok,
+)
+from harness.generator.context import NEMESIS, Context, Process, Thread
+from harness.generator.core import (
+    EMPTY,
+    PENDING,
+    Event,
+    Generator,
+    GeneratorError,
+    OpDict,
+    OpResult,
+    Pending,
+    lift,
+    op,
+    update,
+)
+from harness.generator.simulate import SimulationError, simulate
+from harness.generator.threads import (
+    clients,
+    each_thread,
+    nemesis,
+    on_threads,
+    phases,
+    reserve,
+    synchronize,
+)
+
+__all__ = [
+    # protocol and values
+    "Context",
+    "Thread",
+    "Process",
+    "NEMESIS",
+    "Generator",
+    "GeneratorError",
+    "SimulationError",
+    "PENDING",
+    "Pending",
+    "EMPTY",
+    "OpDict",
+    "OpResult",
+    "Event",
+    "lift",
+    "op",
+    "update",
+    # combinators
+    "phases",
+    "synchronize",
+    "concat",
+    "mix",
+    "any",
+    "stagger",
+    "delay",
+    "time_limit",
+    "limit",
+    "once",
+    "repeat",
+    "cycle",
+    "flip_flop",
+    "until_ok",
+    "filter",
+    "map",
+    "each_thread",
+    "reserve",
+    "on_threads",
+    "clients",
+    "nemesis",
+    "sleep",
+    "log",
+    # testing
+    "simulate",
+]

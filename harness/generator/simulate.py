@@ -1,0 +1,122 @@
+"""A deterministic in-memory interpreter for testing generators (no cluster, fake clock).
+
+It follows the same loop a real interpreter must:
+
+1. Ask the generator for an op with the current context.
+2. If a completion is due strictly before that op's time (or the generator
+   is exhausted or pending), deliver the earliest completion instead: move the
+   clock, free the thread, ``update`` the generator, and on ``info`` retire the
+   thread's process (after the update).  The op and successor are discarded;
+   the old generator is asked again.
+3. Otherwise invoke the op at its time: mark its thread busy, ``update`` the
+   successor with the invocation, and schedule its completion.
+
+``sleep`` ops keep their thread busy for their value in seconds and complete
+with type ``sleep``; ``log`` ops complete at once.  Neither is part of the
+returned history unless ``include_meta``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable
+from typing import Any
+
+from harness.generator.context import Context, Thread
+from harness.generator.core import PENDING, GeneratorError, OpDict, lift
+from harness.history import INFO, OK
+
+__all__ = ["simulate", "SimulationError", "META_TYPES"]
+
+META_TYPES = frozenset({"sleep", "log"})
+
+
+class SimulationError(GeneratorError):
+    """The generator misbehaved under simulation (e.g. pending with nothing in flight)."""
+
+
+def _check(o: Any, ctx: Context) -> Thread:
+    """Validate an op from the generator; returns the thread it runs on."""
+    if not isinstance(o, dict):
+        raise SimulationError(f"generator returned {o!r:.80} instead of an op dict")
+    if "f" not in o and o.get("type") not in META_TYPES:
+        raise SimulationError(f"op has no 'f': {o!r:.200}")
+    t = o.get("time_ns")
+    if not isinstance(t, int) or t < ctx.time_ns:
+        raise SimulationError(f"op time_ns {t!r} is before now ({ctx.time_ns}): {o!r:.200}")
+    p = o.get("process")
+    thread = ctx.process_to_thread(p) if isinstance(p, (int, str)) else None
+    if thread is None or thread not in ctx.free_threads or ctx.workers[thread] != o["process"]:
+        raise SimulationError(f"op's process is not a free process: {o!r:.200}")
+    return thread
+
+
+def _completion(o: OpDict, latency_ns: int, complete: Callable[[OpDict], OpDict] | None) -> OpDict:
+    t0: int = o["time_ns"]
+    kind = o.get("type")
+    if kind == "sleep":
+        return {**o, "time_ns": t0 + int(round(float(o["value"]) * 1e9))}
+    if kind == "log":
+        return dict(o)
+    c: OpDict = {**o, "type": OK, "time_ns": t0 + latency_ns}
+    if complete is not None:
+        c = complete(c)
+        if not isinstance(c, dict) or c.get("type") not in ("ok", "fail", "info"):
+            raise SimulationError(f"complete() must return an ok/fail/info op dict, got {c!r:.200}")
+        if c.get("time_ns", t0) < t0:
+            c = {**c, "time_ns": t0}
+    return c
+
+
+def simulate(
+    gen: Any,
+    seed: int = 0,
+    concurrency: int = 3,
+    latency_ns: int = 1_000_000,
+    test: Any = None,
+    limit: int = 10_000,
+    complete: Callable[[OpDict], OpDict] | None = None,
+    *,
+    nemesis: bool = True,
+    include_meta: bool = False,
+) -> list[OpDict]:
+    """Run ``gen`` against a perfect fake system; the invocations and completions in order.
+
+    Every op completes ``latency_ns`` after its invocation with type ``ok``;
+    ``complete(default_completion) -> completion`` may change that (another
+    type, value or time).  At most ``limit`` ops (meta ops included) are
+    invoked; the ones in flight then still complete.  The same seed gives the
+    same list.
+    """
+    g = lift(gen)
+    ctx = Context.initial(concurrency, rng=random.Random(seed), nemesis=nemesis)
+    in_flight: list[tuple[int, int, Thread, OpDict]] = []
+    out: list[OpDict] = []
+    invoked = 0
+    while True:
+        r = g.op(test, ctx) if invoked < limit else None
+        if r is not None and r[0] is not PENDING:
+            o, nxt = r
+            t = o["time_ns"]  # type: ignore[index]
+            if not in_flight or t <= in_flight[0][0]:
+                thread = _check(o, ctx)
+                ctx = ctx.with_time(t).busy_thread(thread)
+                g = nxt.update(test, ctx, o)  # type: ignore[arg-type]
+                invoked += 1
+                c = _completion(o, latency_ns, complete)  # type: ignore[arg-type]
+                heapq.heappush(in_flight, (c["time_ns"], invoked, thread, c))
+                if include_meta or o["type"] not in META_TYPES:  # type: ignore[index]
+                    out.append(o)  # type: ignore[arg-type]
+                continue
+        if not in_flight:
+            if r is None:
+                return out
+            raise SimulationError(f"generator is pending with nothing in flight: {g!r:.200}")
+        tc, _, thread, c = heapq.heappop(in_flight)
+        ctx = ctx.with_time(tc).free_thread(thread)
+        g = g.update(test, ctx, c)
+        if c.get("type") == INFO:
+            ctx = ctx.retire(thread)
+        if include_meta or c.get("type") not in META_TYPES:
+            out.append(c)
