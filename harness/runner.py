@@ -118,11 +118,13 @@ def run_test(
     on_op: Callable[[Op], None] | None = None,
     notice: Callable[[str], None] = print,
     argv: str | None = None,
+    package: Any = None,
 ) -> RunOutcome:
+    """Run one test. ``package`` overrides the nemesis package built from ``opts.nemesis``."""
     backend = make_backend(opts, notice)
     if backend.name != opts.backend:
         opts = _replace(opts, backend=backend.name)
-    pkg = _nemesis_package(opts)
+    pkg = package if package is not None else _nemesis_package(opts)
     if pkg is not None:
         missing = set(pkg.needs) - set(backend.capabilities())
         if missing:

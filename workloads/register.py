@@ -3,6 +3,10 @@
 Values are drawn from a small domain (0..4) so that reads often have several
 candidate writes: that is what makes stale and lost reads visible to the
 linearizability checker. A never-written register reads as None.
+
+Half of the ops are reads (then writes and cas, a quarter each): a lost or
+stale state is only visible to a read that comes before the next write, so
+reads are weighted up from Jepsen's uniform mix.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ def _checkers(model: str, opts: WorkloadOptions) -> Compose:
 
 
 def register_workload(opts: WorkloadOptions) -> Workload:
-    ops = gen.mix([_read, _write, _cas])
+    ops = gen.mix([_read, _read, _write, _cas])
     return Workload(
         name="register",
         generator=gen.stagger(1.0 / opts.rate, ops),
@@ -66,7 +70,9 @@ def kv_workload(opts: WorkloadOptions) -> Workload:
     final = gen.clients([{"f": "read", "value": [k, None]} for k in keys])
     return Workload(
         name="kv",
-        generator=gen.stagger(1.0 / opts.rate, gen.mix([keyed(_read), keyed(_write), keyed(_cas)])),
+        generator=gen.stagger(
+            1.0 / opts.rate, gen.mix([keyed(_read), keyed(_read), keyed(_write), keyed(_cas)])
+        ),
         final_generator=final,
         checker=_checkers("kv", opts),
         description=f"{opts.keys} independent CAS registers; per-key linearizability",
