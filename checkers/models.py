@@ -152,7 +152,11 @@ class Register:
         raise ModelError(f"bad op {op!r}")
 
     def read_only(self, op: COp) -> bool:
-        return op[0] == "r"
+        return bool(op[0] == "r")
+
+    def blind(self, op: COp) -> bool:
+        """Does the op's effect ignore the state?  (A write: what came before is overwritten.)"""
+        return bool(op[0] == "w")
 
     def describe_op(self, op: COp) -> str:
         code = op[0]
@@ -424,7 +428,7 @@ class SetModel:
         return state if state == op[1] else INCONSISTENT
 
     def read_only(self, op: COp) -> bool:
-        return op[0] == "r"
+        return bool(op[0] == "r")
 
     def describe_op(self, op: COp) -> str:
         if op[0] == "a":
@@ -464,7 +468,7 @@ class Counter:
         return state if state == op[1] else INCONSISTENT
 
     def read_only(self, op: COp) -> bool:
-        return op[0] == "r"
+        return bool(op[0] == "r")
 
     def describe_op(self, op: COp) -> str:
         return f"add of {op[1]!r}" if op[0] == "a" else f"read of {op[1]!r}"

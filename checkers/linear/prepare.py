@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from checkers.linear.search import Part, PartOp
 from checkers.models import Model, ModelError, Partitioned
 from harness.history import FAIL, INVOKE, NEMESIS, OK, Op
 
 __all__ = ["Prepared", "prepare"]
+
+
+@runtime_checkable
+class _Splits(Protocol):
+    def split(self, f: str, value: Any) -> tuple[Hashable, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +64,8 @@ def prepare(ops: Iterable[Op], model: Model | Partitioned) -> Prepared:
     models: dict[Hashable, Model] = {}
     index: dict[int, tuple[Op, Op | None]] = {}
     n_client = 0
-    splitter = model if hasattr(model, "split") else None
+    splitter: Partitioned | None = model if isinstance(model, _Splits) else None
+    whole: Model | None = None if splitter is not None else model  # type: ignore[assignment]
     for call_pos, inv, ret_pos, comp in _pairs(ops):
         n_client += 1
         index[inv.index] = (inv, comp)
@@ -70,12 +76,11 @@ def prepare(ops: Iterable[Op], model: Model | Partitioned) -> Prepared:
         key: Hashable = None
         try:
             if splitter is not None:
-                key, value = splitter.split(inv.f, value)  # type: ignore[union-attr]
+                key, value = splitter.split(inv.f, value)
             sub = models.get(key)
             if sub is None:
-                sub = models[key] = (
-                    splitter.part_model(key) if splitter is not None else model  # type: ignore[union-attr,assignment]
-                )
+                sub = models[key] = splitter.part_model(key) if splitter is not None else whole  # type: ignore[assignment]
+            assert sub is not None
             cop = sub.compile_op(inv.f, value, definite)
         except ModelError as e:
             raise ModelError(f"op {inv.index} ({inv.f} {inv.value!r}): {e}") from None

@@ -18,7 +18,14 @@ does it:
   memo key stays small however long the history is;
 * :func:`twin_chains` — identical ops are linearized in a fixed order;
 * read-only ops are linearized greedily: if one can go next, any failure
-  after it is a failure of the state it was tried in.
+  after it is a failure of the state it was tried in;
+* an indeterminate op is never followed directly by a *blind* op (one whose
+  effect ignores the state, like a write): if it were, dropping the
+  indeterminate op — which may never have happened — changes nothing, so it
+  is only worth placing right before an op that observes it.  The memo key of
+  a state reached through an indeterminate op is marked, as fewer ops may
+  follow it;
+* for monotone models (kv appends), :func:`_doomed`.
 """
 
 from __future__ import annotations
@@ -191,16 +198,23 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
         return Outcome(True, seconds=time.monotonic() - t0)
     lk = _links(ops)
     nxt, prv, node_op, match, end = lk.nxt, lk.prv, lk.node_op, lk.match, lk.end
-    cop = [ops[i].op if i >= 0 else None for i in node_op]
+    cop: list[Any] = [ops[i].op if i >= 0 else None for i in node_op]
     twins = twin_chains(ops)
     twin = [twins[i] if i >= 0 else NEVER for i in node_op]
     ro = [model.read_only(ops[i].op) if i >= 0 else False for i in node_op]
+    blind_of = getattr(model, "blind", None)
+    # after an indeterminate op, a blind op may not go next (see _skip_useless_info)
+    skip_after_info = [
+        blind_of is not None and i >= 0 and bool(blind_of(ops[i].op)) for i in node_op
+    ]
+    info = [i >= 0 and not ops[i].definite for i in node_op]
+    after_info = False
     step = model.step
     bad = INCONSISTENT
     mono = getattr(model, "monotone", None)
     mc = _MonoCtx(lk, cop, ro, ops, model) if mono is not None else None
-    memo: set[tuple[int, int, Any]] = set()
-    top: Any = None  # the stack: (node, state before, low, rel, parent) or None
+    memo: set[tuple[Any, ...]] = set()
+    top: Any = None  # the stack: (node, state, low, rel, parent, after_info) before it, or None
     depth = 0
     partials = _Partials()
     state: Any = model.initial()
@@ -222,7 +236,7 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
         if m >= 0:  # a call
             i = node_op[e]
             tw = twin[e]
-            if tw >= low and not (rel >> (tw - low)) & 1:
+            if (tw >= low and not (rel >> (tw - low)) & 1) or (after_info and skip_after_info[e]):
                 e = nxt[e]
                 continue
             s2 = step(state, cop[e])
@@ -235,15 +249,15 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
                 else:
                     r2 = rel | (1 << (i - low))
                     l2 = low
-                key = (l2, r2, s2)
+                key = (l2, r2, s2, True) if info[e] else (l2, r2, s2)
                 if key not in memo:
                     memo.add(key)
                     if mono is not None and not ro[e] and _doomed(s2, e, m, l2, r2, mc):
                         e = nxt[e]
                         continue
-                    top = (e, state, low, rel, top)
+                    top = (e, state, low, rel, top, after_info)
                     depth += 1
-                    state, low, rel = s2, l2, r2
+                    state, low, rel, after_info = s2, l2, r2, info[e]
                     p = prv[e]
                     q = nxt[e]
                     nxt[p] = q
@@ -270,7 +284,7 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
                 out = Outcome(False, len(memo), time.monotonic() - t0)
                 _fill_partials(out, partials, node_op)
                 return out
-            e, state, low, rel, top = top
+            e, state, low, rel, top, after_info = top
             depth -= 1
             m = match[e]
             if m:
