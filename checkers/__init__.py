@@ -1,0 +1,36 @@
+"""Checkers: pure functions of (test, history) -> Result (DESIGN §3)."""
+
+from checkers.core import (
+    UNKNOWN,
+    Anomaly,
+    Checker,
+    Compose,
+    Result,
+    Verdict,
+    merge_valid,
+    safe_check,
+    verdict_word,
+)
+from checkers.linearizability import Linearizable, check_history
+from checkers.models import INCONSISTENT, MODELS, Model, ModelError, make_model
+
+__all__ = [
+    # core
+    "UNKNOWN",
+    "Anomaly",
+    "Checker",
+    "Compose",
+    "Result",
+    "Verdict",
+    "merge_valid",
+    "safe_check",
+    "verdict_word",
+    # linearizability
+    "INCONSISTENT",
+    "MODELS",
+    "Linearizable",
+    "Model",
+    "ModelError",
+    "check_history",
+    "make_model",
+]
