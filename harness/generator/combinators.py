@@ -60,7 +60,7 @@ class Limit(Gen):
     def __init__(self, n: int, gen: Generator) -> None:
         self.n = n
         self.gen = gen
-        self.needs_update = needs_update(gen)
+        self.needs_update = getattr(gen, "needs_update", True)
 
     def op(self, test: Any, ctx: Context) -> OpResult:
         if self.n <= 0:
@@ -98,7 +98,7 @@ class Repeat(Gen):
     def __init__(self, n: int | None, gen: Generator) -> None:
         self.n = n
         self.gen = gen
-        self.needs_update = needs_update(gen)
+        self.needs_update = getattr(gen, "needs_update", True)
 
     def op(self, test: Any, ctx: Context) -> OpResult:
         n = self.n
@@ -133,7 +133,7 @@ class Cycle(Gen):
         self.original = original
         self.gen = gen
         self.remaining = remaining
-        self.needs_update = needs_update(gen) or needs_update(original)
+        self.needs_update = getattr(gen, "needs_update", True) or needs_update(original)
 
     def op(self, test: Any, ctx: Context) -> OpResult:
         rem = self.remaining
@@ -174,7 +174,7 @@ class TimeLimit(Gen):
         self.dt_ns = dt_ns
         self.cutoff_ns = cutoff_ns
         self.gen = gen
-        self.needs_update = needs_update(gen)
+        self.needs_update = getattr(gen, "needs_update", True)
 
     def op(self, test: Any, ctx: Context) -> OpResult:
         cutoff = self.cutoff_ns
@@ -217,7 +217,7 @@ class Spaced(Gen):
         self.randomized = randomized
         self.next_ns = next_ns
         self.gen = gen
-        self.needs_update = needs_update(gen)
+        self.needs_update = getattr(gen, "needs_update", True)
 
     def op(self, test: Any, ctx: Context) -> OpResult:
         r = self.gen.op(test, ctx)
@@ -449,7 +449,7 @@ class Filter(Gen):
     def __init__(self, pred: Callable[[OpDict], bool], gen: Generator) -> None:
         self.pred = pred
         self.gen = gen
-        self.needs_update = needs_update(gen)
+        self.needs_update = getattr(gen, "needs_update", True)
 
     def op(self, test: Any, ctx: Context) -> OpResult:
         gen = self.gen
@@ -482,7 +482,7 @@ class Map(Gen):
     def __init__(self, fn: Callable[[OpDict], OpDict], gen: Generator) -> None:
         self.fn = fn
         self.gen = gen
-        self.needs_update = needs_update(gen)
+        self.needs_update = getattr(gen, "needs_update", True)
 
     def op(self, test: Any, ctx: Context) -> OpResult:
         r = self.gen.op(test, ctx)

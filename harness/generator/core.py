@@ -143,7 +143,10 @@ class OnceOp(Gen):
         p = ctx.some_free_process()
         if p is None:
             return (PENDING, self)
-        return (fill(self.d, p, ctx.time_ns), EMPTY)
+        return (
+            {"type": INVOKE, "value": None, **self.d, "process": p, "time_ns": ctx.time_ns},
+            EMPTY,
+        )
 
     def __repr__(self) -> str:
         return f"OnceOp({self.d!r})"
@@ -169,7 +172,10 @@ class FnGen(Gen):
             return (PENDING, self)
         x = self.fn(test, ctx)
         if type(x) is dict:
-            return (fill(x, p, ctx.time_ns), self)
+            return (
+                {"type": INVOKE, "value": None, **x, "process": p, "time_ns": ctx.time_ns},
+                self,
+            )
         if x is None:
             return None
         return Seq(lift(x), (self,), 0, True).op(test, ctx)

@@ -36,10 +36,8 @@ class SimulationError(GeneratorError):
     """The generator misbehaved under simulation (e.g. pending with nothing in flight)."""
 
 
-def _check(o: Any, ctx: Context) -> Thread:
+def _check(o: OpDict, ctx: Context) -> Thread:
     """Validate an op from the generator; returns the thread it runs on."""
-    if not isinstance(o, dict):
-        raise SimulationError(f"generator returned {o!r:.80} instead of an op dict")
     if "f" not in o and o.get("type") not in META_TYPES:
         raise SimulationError(f"op has no 'f': {o!r:.200}")
     t = o.get("time_ns")
@@ -98,16 +96,18 @@ def simulate(
         r = g.op(test, ctx) if invoked < limit else None
         if r is not None and r[0] is not PENDING:
             o, nxt = r
-            t = o["time_ns"]  # type: ignore[index]
+            if type(o) is not dict:
+                raise SimulationError(f"generator returned {o!r:.80} instead of an op dict")
+            t = o.get("time_ns", -1)
             if not in_flight or t <= in_flight[0][0]:
                 thread = _check(o, ctx)
                 ctx = ctx.with_time(t).busy_thread(thread)
-                g = nxt.update(test, ctx, o)  # type: ignore[arg-type]
+                g = nxt.update(test, ctx, o)
                 invoked += 1
-                c = _completion(o, latency_ns, complete)  # type: ignore[arg-type]
+                c = _completion(o, latency_ns, complete)
                 heapq.heappush(in_flight, (c["time_ns"], invoked, thread, c))
-                if include_meta or o["type"] not in META_TYPES:  # type: ignore[index]
-                    out.append(o)  # type: ignore[arg-type]
+                if include_meta or o["type"] not in META_TYPES:
+                    out.append(o)
                 continue
         if not in_flight:
             if r is None:

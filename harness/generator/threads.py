@@ -14,7 +14,14 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from harness.generator.combinators import Any_
-from harness.generator.context import Context, Process, Thread, _RestrictedWorkers, _thread_key
+from harness.generator.context import (
+    Context,
+    Process,
+    Thread,
+    _mk,
+    _RestrictedWorkers,
+    _thread_key,
+)
 from harness.generator.core import (
     EMPTY,
     PENDING,
@@ -64,13 +71,17 @@ class ThreadFilter:
             self._workers_key = None
         return self._allowed
 
-    def restrict(self, ctx: Context) -> Context:
-        allowed = self.allowed(ctx)
+    def view(self, ctx: Context) -> Mapping[Thread, Process]:
+        """The workers view of the restriction (call allowed(ctx) first)."""
         w = ctx.workers
         if w is not self._workers_key:
-            self._view = _RestrictedWorkers(w, allowed)
+            self._view = _RestrictedWorkers(w, self._allowed)
             self._workers_key = w
-        return ctx._restricted(allowed, self._view)
+        return self._view
+
+    def restrict(self, ctx: Context) -> Context:
+        allowed = self.allowed(ctx)
+        return ctx._restricted(allowed, self.view(ctx))
 
     def owns(self, ctx: Context, event: Event) -> bool:
         """Does the event's process run on one of our threads?"""
@@ -84,15 +95,19 @@ class OnThreads(Gen):
     def __init__(self, filt: ThreadFilter, gen: Generator) -> None:
         self.filt = filt
         self.gen = gen
-        self.needs_update = needs_update(gen)
+        self.needs_update = getattr(gen, "needs_update", True)
 
     def op(self, test: Any, ctx: Context) -> OpResult:
-        allowed = self.filt.allowed(ctx)
-        if allowed and not (ctx.free_threads & allowed):
+        filt = self.filt
+        allowed = filt.allowed(ctx)
+        free = ctx.free_threads & allowed
+        if not free and allowed:
             # None of our threads is free: nothing to emit now (exhaustion, if
             # any, is noticed once one is free again).
             return (PENDING, self)
-        r = self.gen.op(test, self.filt.restrict(ctx))
+        r = self.gen.op(
+            test, _mk(ctx.time_ns, free, filt.view(ctx), ctx.rng, allowed, ctx.concurrency)
+        )
         if r is None:
             return None
         o, g = r
@@ -292,7 +307,7 @@ class Synchronize(Gen):
 
     def __init__(self, gen: Generator) -> None:
         self.gen = gen
-        self.needs_update = needs_update(gen)
+        self.needs_update = getattr(gen, "needs_update", True)
 
     def op(self, test: Any, ctx: Context) -> OpResult:
         if len(ctx.free_threads) != len(ctx.all_threads):
