@@ -15,14 +15,14 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def campaign(tmp_path: Path, nemesis: tuple[str, ...], seed: int, bugs: tuple[str, ...] = (),
-             time_limit_s: float = 10.0) -> RunOutcome:
+             time_limit_s: float = 10.0, interval_s: float = 1.5) -> RunOutcome:
     from systems import get_system
     from workloads import WorkloadOptions, get_workload
 
     opts = Options(
         system="raftkv", workload="register", nemesis=nemesis, nodes=5, concurrency=5,
         rate=80.0, time_limit_s=time_limit_s, seed=seed, backend="docker", bugs=bugs,
-        op_timeout_s=1.5, nemesis_interval_s=1.5, recovery_s=2.0, check_budget_s=60.0,
+        op_timeout_s=1.5, nemesis_interval_s=interval_s, recovery_s=2.0, check_budget_s=60.0,
         store=tmp_path / "store", report=False,
     )
     workload = get_workload("register", WorkloadOptions(rate=opts.rate, concurrency=5,
@@ -58,9 +58,10 @@ def test_raftkv_mixed_faults_stay_valid(tmp_path: Path, node_image: str) -> None
 
 def test_stale_read_bug_is_caught_under_partitions(tmp_path: Path, node_image: str) -> None:
     verdicts = []
-    for seed in (1, 2, 3):  # a few short campaigns; one is enough to catch it
+    # partitions must outlast an election for a stale leader to serve old values
+    for seed in (3, 4, 5, 6):  # a few short campaigns; one is enough to catch it
         out = campaign(tmp_path / str(seed), ("partition",), seed=seed, bugs=("stale-read",),
-                       time_limit_s=12.0)
+                       time_limit_s=15.0, interval_s=3.0)
         verdicts.append(out.valid)
         if out.valid is False:
             break
