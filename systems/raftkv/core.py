@@ -446,6 +446,7 @@ class RaftCore:
                     pr.become_probe()
                 self._send_append(m.src)
             return
+        was_paused = pr.is_paused()
         if not pr.maybe_update(m.index):
             return
         if pr.state == PROBE:
@@ -455,8 +456,8 @@ class RaftCore:
             pr.become_replicate()
         if self._maybe_commit():
             self._bcast_append()
-        elif pr.next <= self.log.last_index():
-            self._send_append(m.src)
+        elif was_paused or pr.next <= self.log.last_index():
+            self._send_append(m.src)  # more entries, or a commit index it missed while paused
         if m.src == self.lead_transferee and pr.match == self.log.last_index():
             self._msg(TIMEOUT_NOW, m.src)
 
