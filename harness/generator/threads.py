@@ -101,7 +101,9 @@ class OnThreads(Gen):
         filt = self.filt
         allowed = filt.allowed(ctx)
         free = ctx.free_threads & allowed
-        if not free and allowed:
+        if not free:
+            if not allowed:
+                return None  # no thread of the test is ours: we can never emit
             # None of our threads is free: nothing to emit now (exhaustion, if
             # any, is noticed once one is free again).
             return (PENDING, self)
