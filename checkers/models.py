@@ -25,6 +25,7 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Protocol
 
 __all__ = [
+    "ANY_VALUE",
     "INCONSISTENT",
     "MODELS",
     "Model",
@@ -48,6 +49,21 @@ class _Inconsistent:
 
 
 INCONSISTENT = _Inconsistent()
+
+
+class _AnyValue:
+    """``produces`` of an op that could store any value (an append)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ANY_VALUE"
+
+    def __reduce__(self) -> str:
+        return "ANY_VALUE"
+
+
+ANY_VALUE = _AnyValue()
 
 COp = tuple[Any, ...]
 
@@ -157,6 +173,21 @@ class Register:
     def blind(self, op: COp) -> bool:
         """Does the op's effect ignore the state?  (A write: what came before is overwritten.)"""
         return bool(op[0] == "w")
+
+    def needs(self, read: COp) -> Any:
+        """The state a read needs (lookahead pruning)."""
+        return read[1]
+
+    def produces(self, op: COp) -> Any:
+        """The value an op may store: a write's, a cas's new one; ANY_VALUE for appends."""
+        code = op[0]
+        if code == "w":
+            return op[1]
+        if code == "c":
+            return op[2]
+        if code == "a":
+            return ANY_VALUE
+        return None
 
     def describe_op(self, op: COp) -> str:
         code = op[0]
@@ -430,6 +461,13 @@ class SetModel:
     def read_only(self, op: COp) -> bool:
         return bool(op[0] == "r")
 
+    def resets(self, op: COp) -> bool:
+        return False
+
+    def monotone(self, state: Any, read: COp) -> bool:
+        """A grow-only set: every later read includes the current set."""
+        return bool(state <= read[1])
+
     def describe_op(self, op: COp) -> str:
         if op[0] == "a":
             return f"add of {op[1]!r}"
@@ -469,6 +507,16 @@ class Counter:
 
     def read_only(self, op: COp) -> bool:
         return bool(op[0] == "r")
+
+    def resets(self, op: COp) -> bool:
+        return False
+
+    def monotone(self, state: Any, read: COp) -> bool:
+        """A grow-only counter: every later read is at least the current count."""
+        try:
+            return bool(state <= read[1])
+        except TypeError:
+            return True
 
     def describe_op(self, op: COp) -> str:
         return f"add of {op[1]!r}" if op[0] == "a" else f"read of {op[1]!r}"

@@ -25,7 +25,8 @@ does it:
   is only worth placing right before an op that observes it.  The memo key of
   a state reached through an indeterminate op is marked, as fewer ops may
   follow it;
-* for monotone models (kv appends), :func:`_doomed`.
+* :mod:`checkers.linear.lookahead` — after a state change, a pending read
+  that can no longer be satisfied dooms the state at once.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from checkers.linear.lookahead import make_lookahead
 from checkers.models import INCONSISTENT, COp, Model
 
 __all__ = ["PartOp", "Part", "Budget", "Outcome", "search", "twin_chains"]
@@ -130,13 +132,39 @@ class _Links:
     end: int
 
 
-def _links(ops: Sequence[PartOp]) -> _Links:
+def _event_order(ops: Sequence[PartOp], order: str) -> list[tuple[int, int, int]]:
+    """Events (position, 0 call / 1 return, op id) in list order.
+
+    Which calls may go next depends only on which returns precede them, so the
+    calls between two consecutive returns may be tried in any order: with
+    ``order="deadline"`` the op that must return first is tried first (it is
+    the likelier to have taken effect early), else invocation order.
+    """
     events: list[tuple[int, int, int]] = []
     for i, o in enumerate(ops):
         events.append((o.call_pos, 0, i))
         if o.definite:
             events.append((o.ret_pos, 1, i))
     events.sort()
+    if order != "deadline":
+        return events
+    never = 1 << 62
+    out: list[tuple[int, int, int]] = []
+    block: list[tuple[int, int, int]] = []
+    for ev in events:
+        if ev[1] == 0:
+            block.append(ev)
+            continue
+        block.sort(key=lambda c: ops[c[2]].ret_pos if ops[c[2]].definite else never)
+        out.extend(block)
+        block = []
+        out.append(ev)
+    out.extend(block)
+    return out
+
+
+def _links(ops: Sequence[PartOp], order: str = "deadline") -> _Links:
+    events = _event_order(ops, order)
     m = len(events)
     end = m + 1
     nxt = list(range(1, m + 2)) + [end]
@@ -211,8 +239,7 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
     after_info = False
     step = model.step
     bad = INCONSISTENT
-    mono = getattr(model, "monotone", None)
-    mc = _MonoCtx(lk, cop, ro, ops, model) if mono is not None else None
+    look = make_lookahead(nxt, match, node_op, end, ops, model)
     memo: set[tuple[Any, ...]] = set()
     top: Any = None  # the stack: (node, state, low, rel, parent, after_info) before it, or None
     depth = 0
@@ -252,9 +279,13 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
                 key = (l2, r2, s2, True) if info[e] else (l2, r2, s2)
                 if key not in memo:
                     memo.add(key)
-                    if mono is not None and not ro[e] and _doomed(s2, e, m, l2, r2, mc):
-                        e = nxt[e]
-                        continue
+                    if look is not None and not ro[e]:
+                        doomed = look.doomed(s2, l2, r2)
+                        if doomed >= 0:  # e can go next, but then that read cannot
+                            frame = (e, state, low, rel, top, after_info)
+                            partials.offer(depth + 1, frame, doomed, s2)
+                            e = nxt[e]
+                            continue
                     top = (e, state, low, rel, top, after_info)
                     depth += 1
                     state, low, rel, after_info = s2, l2, r2, info[e]
@@ -300,48 +331,6 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
                 break
         e = nxt[e]
     return Outcome(True, len(memo), time.monotonic() - t0)
-
-
-class _MonoCtx:
-    """What :func:`_doomed` needs: the list, the ops, and the ops that reset a monotone state."""
-
-    __slots__ = ("lk", "cop", "ro", "ret_pos", "resets", "mono")
-
-    def __init__(self, lk: _Links, cop: list[Any], ro: list[bool], ops: Sequence[PartOp], model: Model) -> None:
-        self.lk = lk
-        self.cop = cop
-        self.ro = ro
-        self.ret_pos = [o.ret_pos for o in ops]
-        self.resets = [(i, o.call_pos) for i, o in enumerate(ops) if model.resets(o.op)]  # type: ignore[attr-defined]
-        self.mono = model.monotone  # type: ignore[attr-defined]
-
-
-def _doomed(s2: Any, e: int, m: int, low: int, rel: int, mc: _MonoCtx | None) -> bool:
-    """Can a pending read no longer be satisfied from ``s2``?  (Monotone models only.)
-
-    In a model whose state only grows (appends, adds) except through *reset*
-    ops (put, write, cas), a read that is still to be linearized must see a
-    state that extends the current one — unless a reset that is not yet
-    linearized could come before it (was invoked before the read returned).
-    The reads checked are the first few pending ones in the event list.
-    """
-    assert mc is not None
-    nxt, match, node_op, end = mc.lk.nxt, mc.lk.match, mc.lk.node_op, mc.lk.end
-    checked = 0
-    r = nxt[0]
-    while r != end and checked < 3:
-        if match[r] == -1 and r != m and mc.ro[r]:
-            checked += 1
-            limit = mc.ret_pos[node_op[r]]
-            for j, call in mc.resets:
-                if call >= limit:
-                    break
-                if j >= low and not (rel >> (j - low)) & 1:
-                    return False  # an unlinearized reset may come first: anything goes
-            if not mc.mono(s2, mc.cop[r]):
-                return True
-        r = nxt[r]
-    return False
 
 
 def _fill_partials(out: Outcome, partials: _Partials, node_op: list[int]) -> None:

@@ -1,0 +1,130 @@
+"""Lookahead pruning: after a state change, can the pending reads still be satisfied?
+
+When the search linearizes an op that changes the state, the first few reads
+still waiting in the event list are checked.  A read that no longer can be
+satisfied dooms the new search state at once, instead of after the search has
+tried every subset and order of the ops before the read's return.
+
+Two kinds of models take part (each optional, found by attribute):
+
+* *producers* — ``needs(read) -> value`` and ``produces(op) -> value | ANY |
+  None``: a register read of v is satisfiable only if the state is v now or
+  some op not yet linearized, invoked before the read returned, can store v
+  (a write of v, a cas to v; an append could store anything);
+* *monotone* — ``monotone(state, read) -> bool`` and ``resets(op) -> bool``:
+  where the state only grows (appends, adds) except through resets (put,
+  write, cas), a pending read must see an extension of the current state
+  unless a reset not yet linearized could come before it.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from checkers.models import ANY_VALUE, COp, Model
+
+__all__ = ["Lookahead", "make_lookahead"]
+
+READS_CHECKED = 3  # pending reads looked at per state change
+
+
+class _Ids:
+    """Op ids (in call order, so sorted) and their call positions."""
+
+    __slots__ = ("ids", "calls")
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.calls: list[int] = []
+
+    def any_open(self, limit: int, low: int, rel: int) -> bool:
+        """Is some op here, invoked before ``limit``, not yet linearized?"""
+        ids, calls = self.ids, self.calls
+        k = bisect_left(ids, low)
+        while k < len(ids) and calls[k] < limit:
+            j = ids[k]
+            if not (rel >> (j - low)) & 1:
+                return True
+            k += 1
+        return False
+
+
+class Lookahead:
+    def __init__(
+        self,
+        nxt: list[int],
+        match: list[int],
+        node_op: list[int],
+        end: int,
+        ops: Sequence[PartOp_],
+        model: Model,
+    ) -> None:
+        self.nxt, self.match, self.node_op, self.end = nxt, match, node_op, end
+        self.ret_pos = [o.ret_pos for o in ops]
+        self.reads = [o.definite and model.read_only(o.op) for o in ops]
+        self.cop = [o.op for o in ops]
+        self.mono: Callable[[Any, COp], bool] | None = getattr(model, "monotone", None)
+        self.resets = _Ids()
+        needs = getattr(model, "needs", None)
+        produces = getattr(model, "produces", None)
+        self.need: list[Any] | None = None
+        self.producers: dict[Any, _Ids] = {}
+        self.wild = _Ids()
+        if needs is not None and produces is not None:
+            self.need = [needs(o.op) if r else None for o, r in zip(ops, self.reads, strict=True)]
+            for i, o in enumerate(ops):
+                v = produces(o.op)
+                if v is None:
+                    continue
+                ids = self.wild if v is ANY_VALUE else self.producers.setdefault(v, _Ids())
+                ids.ids.append(i)
+                ids.calls.append(o.call_pos)
+        if self.mono is not None:
+            for i, o in enumerate(ops):
+                if model.resets(o.op):  # type: ignore[attr-defined]
+                    self.resets.ids.append(i)
+                    self.resets.calls.append(o.call_pos)
+
+    def doomed(self, state: Any, low: int, rel: int) -> int:
+        """The id of a pending read (among the first few in the list) that ``state``
+        leaves unsatisfiable, or -1."""
+        nxt, match, node_op, end = self.nxt, self.match, self.node_op, self.end
+        checked = 0
+        r = nxt[0]
+        while r != end and checked < READS_CHECKED:
+            if match[r] == -1:
+                i = node_op[r]
+                if self.reads[i]:
+                    checked += 1
+                    if self._unsatisfiable(i, state, low, rel):
+                        return i
+            r = nxt[r]
+        return -1
+
+    def _unsatisfiable(self, i: int, state: Any, low: int, rel: int) -> bool:
+        limit = self.ret_pos[i]
+        if self.need is not None:
+            v = self.need[i]
+            if (
+                state != v
+                and not self.wild.any_open(limit, low, rel)
+                and not ((p := self.producers.get(v)) is not None and p.any_open(limit, low, rel))
+            ):
+                return True
+        if self.mono is not None and not self.resets.any_open(limit, low, rel):
+            return not self.mono(state, self.cop[i])
+        return False
+
+
+PartOp_ = Any  # checkers.linear.search.PartOp (not imported: search imports this module)
+
+
+def make_lookahead(
+    nxt: list[int], match: list[int], node_op: list[int], end: int, ops: Sequence[Any], model: Model
+) -> Lookahead | None:
+    """A Lookahead for models that offer producers or monotonicity, else None."""
+    if not (hasattr(model, "needs") or hasattr(model, "monotone")):
+        return None
+    return Lookahead(nxt, match, node_op, end, ops, model)
