@@ -18,18 +18,26 @@ with the host's tools through ``nsenter -t <pid> -n`` (root on the host,
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
+import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "NetExec",
     "NetError",
     "PART_CHAIN",
+    "PART_OUT_CHAIN",
     "SHAPE_CHAIN",
     "DUP_CHAIN",
+    "DNAT_CHAIN",
     "Runner",
     "nsenter_runner",
     "nsenter_available",
@@ -37,11 +45,14 @@ __all__ = [
     "partition_script",
     "shape_script",
     "netem_args",
+    "DelayProxy",
 ]
 
 PART_CHAIN = "FB-PART"
+PART_OUT_CHAIN = "FB-PARTOUT"
 SHAPE_CHAIN = "FB-SHAPE"
 DUP_CHAIN = "FB-DUP"
+DNAT_CHAIN = "FB-DNAT"
 
 # (argv, stdin text) -> (exit code, combined output)
 Runner = Callable[[list[str], str | None], tuple[int, str]]
@@ -63,45 +74,93 @@ def setup_script() -> str:
         "*filter\n"
         f":{PART_CHAIN} - [0:0]\n"
         f":{SHAPE_CHAIN} - [0:0]\n"
+        f":{PART_OUT_CHAIN} - [0:0]\n"
         f"-I INPUT 1 -j {PART_CHAIN}\n"
         f"-I OUTPUT 1 -j {SHAPE_CHAIN}\n"
+        f"-I OUTPUT 1 -j {PART_OUT_CHAIN}\n"
         "COMMIT\n"
         "*mangle\n"
         f":{DUP_CHAIN} - [0:0]\n"
         f"-I POSTROUTING 1 -j {DUP_CHAIN}\n"
         "COMMIT\n"
+        "*nat\n"
+        f":{DNAT_CHAIN} - [0:0]\n"
+        f"-I OUTPUT 1 -j {DNAT_CHAIN}\n"
+        "COMMIT\n"
     )
 
 
-def partition_script(drop_from: Iterable[str]) -> str:
+def partition_script(
+    drop_from: Iterable[str],
+    relay_ip: str | None = None,
+    relay_in_ports: Iterable[int] = (),
+    relay_out_ports: Iterable[int] = (),
+) -> str:
     """Replace the node's grudge: drop every packet whose source is in ``drop_from``.
 
     ``iptables-restore --noflush`` flushes a chain it declares, so applying
     the script replaces the previous grudge atomically; an empty set heals.
+    While a delaying relay stands between nodes, relayed packets are cut by
+    port instead: replies arriving from the relay ports in ``relay_in_ports``
+    and sends to the relay ports in ``relay_out_ports`` are dropped.
     """
-    lines = ["*filter", f":{PART_CHAIN} - [0:0]"]
+    lines = ["*filter", f":{PART_CHAIN} - [0:0]", f":{PART_OUT_CHAIN} - [0:0]"]
     lines += [f"-A {PART_CHAIN} -s {ip} -j DROP" for ip in sorted(set(drop_from))]
+    if relay_ip:
+        lines += [
+            f"-A {PART_CHAIN} -s {relay_ip} -p tcp --sport {p} -j DROP"
+            for p in sorted(set(relay_in_ports))
+        ]
+        lines += [
+            f"-A {PART_OUT_CHAIN} -d {relay_ip} -p tcp --dport {p} -j DROP"
+            for p in sorted(set(relay_out_ports))
+        ]
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
 
 
-def shape_script(peers: Iterable[str], loss: float = 0.0, dup: float = 0.0) -> str:
-    """Replace the node's packet shaping towards ``peers`` (loss and duplication)."""
-    ips = sorted(set(peers))
+def shape_script(
+    peers: Iterable[str],
+    loss: float = 0.0,
+    dup: float = 0.0,
+    proxied: Mapping[str, tuple[str, int]] | None = None,
+    port: int = 7000,
+) -> str:
+    """Replace the node's packet shaping towards ``peers`` (loss, duplication, relaying).
+
+    ``proxied`` maps a peer's IP to the relay address that stands for it: new
+    TCP connections to ``peer:port`` are DNAT-ed there, and packets of direct
+    connections still open to or from that peer are answered with a reset so
+    both ends reconnect through the relay. Loss and duplication apply to the
+    relayed destinations too.
+    """
+    relays = dict(proxied or {})
+    dests = [f"-d {ip}" for ip in sorted(set(peers))]
+    dests += [f"-d {h} -p tcp --dport {p}" for h, p in sorted(relays.values())]
     lines = ["*filter", f":{SHAPE_CHAIN} - [0:0]"]
+    for ip in sorted(relays):
+        lines += [
+            f"-A {SHAPE_CHAIN} -d {ip} -p tcp --dport {port} -j REJECT --reject-with tcp-reset",
+            f"-A {SHAPE_CHAIN} -d {ip} -p tcp --sport {port} -j REJECT --reject-with tcp-reset",
+        ]
     if loss > 0:
         lines += [
-            f"-A {SHAPE_CHAIN} -d {ip} -m statistic --mode random "
+            f"-A {SHAPE_CHAIN} {d} -m statistic --mode random "
             f"--probability {_prob(loss)} -j DROP"
-            for ip in ips
+            for d in dests
         ]
     lines += ["COMMIT", "*mangle", f":{DUP_CHAIN} - [0:0]"]
     if dup > 0:
         lines += [
-            f"-A {DUP_CHAIN} -d {ip} -m statistic --mode random "
-            f"--probability {_prob(dup)} -j TEE --gateway {ip}"
-            for ip in ips
+            f"-A {DUP_CHAIN} {d} -m statistic --mode random "
+            f"--probability {_prob(dup)} -j TEE --gateway {d.split()[1]}"
+            for d in dests
         ]
+    lines += ["COMMIT", "*nat", f":{DNAT_CHAIN} - [0:0]"]
+    lines += [
+        f"-A {DNAT_CHAIN} -d {ip} -p tcp --dport {port} -j DNAT --to-destination {h}:{p}"
+        for ip, (h, p) in sorted(relays.items())
+    ]
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
 
@@ -119,8 +178,6 @@ def netem_args(dev: str, delay_ms: float, loss: float, dup: float) -> list[str]:
 
 
 def nsenter_available() -> bool:
-    import os
-
     return os.geteuid() == 0 and shutil.which("nsenter") is not None and bool(
         shutil.which("iptables-restore")
     )
@@ -166,11 +223,24 @@ class NetExec:
     def setup(self) -> None:
         self._check(["iptables-restore", "--noflush"], setup_script())
 
-    def set_partition(self, drop_from: Iterable[str]) -> None:
-        self._check(["iptables-restore", "--noflush"], partition_script(drop_from))
+    def set_partition(
+        self,
+        drop_from: Iterable[str],
+        relay_ip: str | None = None,
+        relay_in_ports: Iterable[int] = (),
+        relay_out_ports: Iterable[int] = (),
+    ) -> None:
+        script = partition_script(drop_from, relay_ip, relay_in_ports, relay_out_ports)
+        self._check(["iptables-restore", "--noflush"], script)
 
-    def set_shape(self, peers: Iterable[str], loss: float, dup: float) -> None:
-        self._check(["iptables-restore", "--noflush"], shape_script(peers, loss, dup))
+    def set_shape(
+        self,
+        peers: Iterable[str],
+        loss: float,
+        dup: float,
+        proxied: Mapping[str, tuple[str, int]] | None = None,
+    ) -> None:
+        self._check(["iptables-restore", "--noflush"], shape_script(peers, loss, dup, proxied))
 
     def has_netem(self, dev: str = "eth0") -> bool:
         """Probe: can this kernel attach a netem qdisc? Leaves no qdisc behind."""
@@ -187,3 +257,159 @@ class NetExec:
 
     def rules(self) -> str:
         return self._check(["iptables-save"])
+
+
+class DelayProxy:
+    """A host-side TCP relay that delays what chosen nodes send (netem's stand-in).
+
+    One listener per ordered pair (src, dst) on ``bind_ip``; nodes reach it
+    through the DNAT rules of :func:`shape_script`. Bytes read from a sender
+    are written on ``delay_s[sender]`` later, in order. The relay honours
+    grudges itself (its traffic arrives at the receiver from the host, which
+    the receiver's INPUT rules do not drop): a connection between nodes that
+    a grudge separates is reset, and new ones are held without an upstream
+    until the grudge changes.
+    """
+
+    def __init__(self, bind_ip: str, upstream: Mapping[str, tuple[str, int]]) -> None:
+        self.bind_ip = bind_ip
+        self.upstream = dict(upstream)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="faultbox-delay-proxy")
+        self._delay_s: dict[str, float] = {}
+        self._cut: frozenset[tuple[str, str]] = frozenset()
+        self._ports: dict[tuple[str, str], int] = {}
+        self._servers: list[Any] = []
+        self._relays: dict[Any, tuple[str, str]] = {}  # transport -> (src, dst)
+        self._held: dict[Any, tuple[str, str]] = {}
+
+    def start(self) -> None:
+        self._thread.start()
+
+        async def listen() -> None:
+            for src in self.upstream:
+                for dst in self.upstream:
+                    if src != dst:
+                        srv = await asyncio.start_server(
+                            functools.partial(self._handle, src, dst), self.bind_ip, 0
+                        )
+                        self._servers.append(srv)
+                        self._ports[(src, dst)] = srv.sockets[0].getsockname()[1]
+
+        asyncio.run_coroutine_threadsafe(listen(), self._loop).result(timeout=10)
+
+    def address(self, src: str, dst: str) -> tuple[str, int]:
+        """Where ``src`` must connect to reach ``dst`` through the relay."""
+        return self.bind_ip, self._ports[(src, dst)]
+
+    def _call(self, fn: Callable[[], None]) -> None:
+        async def run() -> None:
+            fn()
+
+        asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=10)
+
+    def set_delays(self, delay_s: Mapping[str, float]) -> None:
+        """Per-sender delay in seconds; nodes not named send at once."""
+        new = {n: d for n, d in delay_s.items() if d > 0}
+
+        def apply() -> None:
+            self._delay_s = new
+
+        self._call(apply)
+
+    def set_grudge(self, grudge: Mapping[str, Iterable[str]]) -> None:
+        """Apply a grudge (receiver -> senders it drops) to relayed connections."""
+        cut = {(s, r) for r, senders in grudge.items() for s in senders}
+        cut |= {(r, s) for s, r in cut}  # TCP needs both ways
+
+        def apply() -> None:
+            self._cut = frozenset(cut)
+            for t in list(self._held):
+                t.abort()
+            for t, pair in list(self._relays.items()):
+                if pair in self._cut:
+                    t.abort()
+
+        self._call(apply)
+
+    def reset(self, nodes: Iterable[str]) -> None:
+        """Reset relayed connections touching ``nodes`` (they reconnect directly)."""
+        ns = set(nodes)
+
+        def apply() -> None:
+            for t, (s, d) in list(self._relays.items()):
+                if s in ns or d in ns:
+                    t.abort()
+
+        self._call(apply)
+
+    async def _handle(self, src: str, dst: str, reader: Any, writer: Any) -> None:
+        if (src, dst) in self._cut:
+            self._held[writer.transport] = (src, dst)
+            try:
+                while await reader.read(65536):
+                    pass
+            except OSError:
+                pass
+            finally:
+                self._held.pop(writer.transport, None)
+                writer.transport.abort()
+            return
+        try:
+            up_r, up_w = await asyncio.wait_for(asyncio.open_connection(*self.upstream[dst]), 5)
+        except (TimeoutError, OSError):
+            writer.transport.abort()
+            return
+        self._relays[writer.transport] = (src, dst)
+        self._relays[up_w.transport] = (src, dst)
+        try:
+            await asyncio.gather(self._pump(reader, up_w, src), self._pump(up_r, writer, dst))
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            for w in (writer, up_w):
+                self._relays.pop(w.transport, None)
+                w.transport.abort()
+
+    async def _pump(self, reader: Any, writer: Any, sender: str) -> None:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                due, data = await queue.get()
+                wait_s = due - loop.time()
+                if wait_s > 0:
+                    await asyncio.sleep(wait_s)
+                if not data:
+                    if writer.can_write_eof():
+                        writer.write_eof()
+                    return
+                writer.write(data)
+                await writer.drain()
+
+        task = asyncio.ensure_future(deliver())
+        try:
+            while True:
+                data = await reader.read(65536)
+                queue.put_nowait((loop.time() + self._delay_s.get(sender, 0.0), data))
+                if not data:
+                    break
+            await task
+        finally:
+            task.cancel()
+
+    def stop(self) -> None:
+        """Close every listener and connection; stop the relay's thread. Never raises."""
+        def close() -> None:
+            for srv in self._servers:
+                srv.close()
+            for t in list(self._relays) + list(self._held):
+                t.abort()
+
+        with contextlib.suppress(Exception):
+            if self._thread.is_alive():
+                self._call(close)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)

@@ -34,7 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import BackendError, Grudge
-from harness.netctl import NetError, NetExec, Runner, nsenter_available, nsenter_runner
+from harness.netctl import (
+    DelayProxy,
+    NetError,
+    NetExec,
+    Runner,
+    nsenter_available,
+    nsenter_runner,
+)
 from harness.netctl import shell_with_stdin as _shell_with_stdin
 from systems.common import wire
 from systems.common.spec import Addr, SystemSpec, server_argv
@@ -166,6 +173,8 @@ class _State:
     nodes: dict[str, _Node] = field(default_factory=dict)
     grudge: dict[str, frozenset[str]] = field(default_factory=dict)
     network: Any = None
+    gateway: str = ""
+    proxy: DelayProxy | None = None
     logs: dict[str, bytes] = field(default_factory=dict)
     log_dir: Path | None = None
 
@@ -229,7 +238,7 @@ class DockerBackend:
         if self._netem:
             return {"delay": "tc netem", "loss": "tc netem", "dup": "tc netem"}
         return {
-            "delay": "unsupported (no netem in this kernel)",
+            "delay": f"host TCP relay delaying port {PORT} (no netem in this kernel)",
             "loss": "iptables statistic DROP",
             "dup": "iptables TEE clone",
         }
@@ -309,6 +318,7 @@ class DockerBackend:
                     continue
                 raise BackendError(f"cannot create network {self.network_name}: {e}") from e
             self._st.network = net
+            self._st.gateway = f"{subnet}.1"
             return subnet
         raise BackendError(f"no free /24 left in {_SUBNET_PREFIX}.0.0/16 for the run's network")
 
@@ -419,6 +429,9 @@ class DockerBackend:
         if st.log_dir is not None and st.logs:
             with contextlib.suppress(Exception):
                 self._write_logs(st.log_dir)
+        if st.proxy is not None:
+            st.proxy.stop()
+            st.proxy = None
         if st.network is not None:
             with contextlib.suppress(Exception):
                 st.network.remove()
@@ -446,7 +459,7 @@ class DockerBackend:
         n.paused = False
         self._net(node).setup()
         self._apply_partition(node)
-        if n.shape != (0.0, 0.0, 0.0):
+        if n.shape != (0.0, 0.0, 0.0) or self._st.proxy is not None:
             self._apply_shape(node)
         offset_s, rate, set_at = n.clock
         if rate != 1.0:  # the new process restarts libfaketime's rate origin
@@ -514,10 +527,18 @@ class DockerBackend:
         return n.pid != 0
 
     def _apply_partition(self, node: str) -> None:
-        nodes = self._st.nodes
-        drop_from = [nodes[p].ip for p in self._st.grudge.get(node, frozenset()) if p in nodes]
+        nodes, grudge, proxy = self._st.nodes, self._st.grudge, self._st.proxy
+        senders = [p for p in grudge.get(node, frozenset()) if p in nodes and p != node]
+        in_ports: list[int] = []
+        out_ports: list[int] = []
+        if proxy is not None:  # relayed links are cut by relay port (see netctl)
+            in_ports = [proxy.address(node, s)[1] for s in senders]
+            out_ports = [proxy.address(node, r)[1] for r, ss in grudge.items()
+                         if node in ss and r in nodes and r != node]
         try:
-            self._net(node).set_partition(drop_from)
+            self._net(node).set_partition(
+                [nodes[p].ip for p in senders], self._st.gateway or None, in_ports, out_ports
+            )
         except NetError as e:
             raise BackendError(str(e)) from e
 
@@ -528,8 +549,12 @@ class DockerBackend:
             raise BackendError(f"grudge names unknown nodes: {sorted(unknown)}")
         old = self._st.grudge
         self._st.grudge = {n: frozenset(ps) for n, ps in grudge.items() if ps}
-        touched = sorted(set(old) | set(self._st.grudge))
-        self._each([n for n in touched if self._running(n)], self._apply_partition)
+        touched = set(old) | set(self._st.grudge)
+        if self._st.proxy is not None:  # senders carry relay rules too
+            touched |= {s for ss in list(old.values()) + list(self._st.grudge.values()) for s in ss}
+        self._each([n for n in sorted(touched) if self._running(n)], self._apply_partition)
+        if self._st.proxy is not None:
+            self._st.proxy.set_grudge(self._st.grudge)
 
     def heal(self) -> None:
         self.partition({})
@@ -542,21 +567,50 @@ class DockerBackend:
             if self.packet_mechanism()["loss"] == "tc netem":
                 net.set_netem("eth0", delay_ms, loss, dup)
                 return
-            if delay_ms > 0:
-                raise BackendError(
-                    "packet delay needs tc netem, which this kernel lacks; use loss/dup"
-                )
+            proxy = self._st.proxy
+            proxied: dict[str, tuple[str, int]] = {}
+            for name, peer in self._st.nodes.items():
+                if name == node or proxy is None:
+                    continue
+                if delay_ms > 0 or peer.shape[0] > 0:  # either end sends late
+                    proxied[peer.ip] = proxy.address(node, name)
             peers = [p.ip for name, p in self._st.nodes.items() if name != node]
-            net.set_shape(peers, loss, dup)
+            net.set_shape(peers, loss, dup, proxied)
         except NetError as e:
             raise BackendError(str(e)) from e
 
+    def _delay_proxy(self) -> DelayProxy:
+        if self._st.proxy is None:
+            proxy = DelayProxy(self._st.gateway, self.cluster())
+            try:
+                proxy.start()
+            except OSError as e:
+                proxy.stop()
+                raise BackendError(f"cannot start the delaying relay: {e}") from e
+            proxy.set_grudge(self._st.grudge)
+            self._st.proxy = proxy
+            self._each([k for k in self._st.nodes if self._running(k)], self._apply_partition)
+        return self._st.proxy
+
     def shape(self, node: str, delay_ms: float = 0, loss: float = 0, dup: float = 0) -> None:
-        """Shape packets the node sends to its peers; all zero restores the link."""
+        """Shape packets the node sends to its peers; all zero restores the link.
+
+        Without netem, delay goes through a host relay: every pair of nodes
+        with a delayed end is DNAT-ed to it (see :class:`harness.netctl.DelayProxy`).
+        """
         n = self._node(node)
+        old_delay_ms = n.shape[0]
         n.shape = (float(delay_ms), float(loss), float(dup))
-        if self._running(node):
-            self._apply_shape(node)
+        netem = self.packet_mechanism()["loss"] == "tc netem"
+        if netem or old_delay_ms == n.shape[0]:
+            if self._running(node):
+                self._apply_shape(node)
+            return
+        proxy = self._delay_proxy()
+        proxy.set_delays({k: v.shape[0] / 1000 for k, v in self._st.nodes.items()})
+        self._each([k for k in self._st.nodes if self._running(k)], self._apply_shape)
+        if n.shape[0] == 0:
+            proxy.reset([node])  # relayed connections go back to direct ones
 
     def clock(self, node: str, offset_s: float, rate: float = 1.0) -> None:
         """Set the node's wall clock to real + ``offset_s``, advancing at ``rate`` from now."""

@@ -194,9 +194,6 @@ def test_packet_loss_and_duplication(memkv3: DockerBackend) -> None:
         assert status(b, "n1") is not None  # but not those to the harness
         b.shape("n1", dup=1.0)
         assert udp_received(b, "n1", "n2") == 100  # every datagram arrives twice
-        if "unsupported" in mech["delay"]:
-            with pytest.raises(BackendError, match="netem"):
-                b.shape("n1", delay_ms=50)
     finally:
         b.shape("n1", 0, 0, 0)
     assert reach(b, "n1", "n2")
@@ -258,3 +255,59 @@ def test_clean_removes_what_a_killed_harness_left(node_image: str, tmp_path: Pat
 def test_clean_leaves_a_live_harness_alone(memkv3: DockerBackend) -> None:
     assert clean_all(memkv3.run_id) == {"containers": 0, "networks": 0}
     assert all(status(memkv3, n) is not None for n in ("n1", "n2", "n3"))
+
+
+RTT = """
+import json, socket, struct, sys, time
+def ask(s):
+    t = time.monotonic()
+    b = json.dumps({"op": "status"}).encode()
+    s.sendall(struct.pack(">I", len(b)) + b)
+    n = struct.unpack(">I", s.recv(4))[0]
+    s.recv(n)
+    return round((time.monotonic() - t) * 1000, 1)
+out = []
+s = socket.create_connection((sys.argv[1], 7000), timeout=3)
+out.append(ask(s))  # before: direct
+time.sleep(float(sys.argv[2]))  # the delay is applied meanwhile
+try:
+    out.append(ask(s))
+except OSError as e:
+    out.append("reset")
+s = socket.create_connection((sys.argv[1], 7000), timeout=3)
+out.append(ask(s))
+print(json.dumps(out))
+"""
+
+
+def rtt_ms(b: DockerBackend, src: str, dst: str) -> float:
+    rc, out = b.exec(src, ["python3", "-c", RTT, b.ip(dst), "0"])
+    return float(json.loads(out)[-1])
+
+
+def test_packet_delay_relays_and_heals(memkv3: DockerBackend) -> None:
+    b = memkv3
+    mech = b.packet_mechanism()["delay"]
+    c = b._st.nodes["n1"].container
+    # a connection open before the fault is reset, the next one is delayed
+    c.exec_run(["sh", "-c", f"python3 -c '{RTT}' {b.ip('n2')} 1.5 > /tmp/rtt"], detach=True)
+    time.sleep(0.7)
+    try:
+        b.shape("n1", delay_ms=200)
+        time.sleep(1.5)
+        before, during, after = json.loads(b.exec("n1", ["cat", "/tmp/rtt"])[1])
+        assert before < 150
+        if "relay" in mech:
+            assert during == "reset"
+        assert after >= 195
+        assert rtt_ms(b, "n2", "n1") >= 195  # n1's replies are late too
+        assert rtt_ms(b, "n2", "n3") < 150  # other pairs are not delayed
+        assert status(b, "n1") is not None
+        b.partition({"n2": frozenset({"n1"})})  # grudges still hold on relayed links
+        assert not reach(b, "n1", "n2")
+        b.heal()
+        assert reach(b, "n1", "n2")
+    finally:
+        b.heal()
+        b.shape("n1", 0, 0, 0)
+    assert rtt_ms(b, "n1", "n2") < 150
