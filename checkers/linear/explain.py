@@ -27,21 +27,57 @@ def _who(o: PartOp, model: Model) -> str:
     return f"op {o.index} (process {o.process}, {model.describe_op(o.op)}; {span})"
 
 
-def _writers(part: Part, value: Any) -> list[PartOp]:
-    found = []
-    for o in part.ops:
-        code = o.op[0]
-        if (code == "w" and o.op[1] == value) or (code == "c" and len(o.op) == 3 and o.op[2] == value):
-            found.append(o)
-    return found
+def _stores(o: PartOp) -> tuple[bool, Any]:
+    """(does the op store a value, which) for register ops: writes and cas."""
+    code = o.op[0]
+    if code == "w":
+        return True, o.op[1]
+    if code == "c" and len(o.op) == 3:
+        return True, o.op[2]
+    return False, None
+
+
+def _overwriter(part: Part, after_pos: int, read: PartOp, value: Any) -> PartOp | None:
+    """A definite store of another value invoked after ``after_pos``, done before the read began."""
+    for x in part.ops:
+        stores, v = _stores(x)
+        if stores and x.definite and v != value and x.call_pos > after_pos and x.ret_pos < read.call_pos:
+            return x
+    return None
+
+
+def _overwritten(part: Part, model: Model, read: PartOp, writers: list[PartOp]) -> str:
+    """If every store of the value was certainly overwritten before the read began, say how."""
+    value = read.op[1]
+    if any(not w.definite for w in writers):
+        return ""
+    pairs: list[tuple[str, PartOp]] = []
+    if value == getattr(model, "init", object()):
+        x = _overwriter(part, -1, read, value)
+        if x is None:
+            return ""
+        pairs.append(("the initial value", x))
+    for w in writers:
+        x = _overwriter(part, w.ret_pos, read, value)
+        if x is None:
+            return ""
+        pairs.append((f"op {w.index} (completed at {_t(w.ret_ns, w.ret_pos)})", x))
+    shown = "; ".join(
+        f"{what} by op {x.index} ({model.describe_op(x.op)}, completed at {_t(x.ret_ns, x.ret_pos)})"
+        for what, x in pairs[:3]
+    )
+    more = f"; and {len(pairs) - 3} more" if len(pairs) > 3 else ""
+    return (
+        f" Every write of {value!r} was overwritten before the read began: {shown}{more}."
+    )
 
 
 def _register_detail(part: Part, model: Model, failed: PartOp) -> str:
     """Where the value a register read returned could have come from."""
-    if failed.op[0] != "r" or not hasattr(model, "init"):
-        return ""
+    if failed.op[0] != "r" or not hasattr(model, "init") or any(o.op[0] == "a" for o in part.ops):
+        return ""  # not a register read (appends build values: no single writer to name)
     value = failed.op[1]
-    writers = _writers(part, value)
+    writers = [o for o in part.ops if _stores(o) == (True, value)]
     if not writers:
         if value == getattr(model, "init", object()):
             return (
@@ -49,41 +85,48 @@ def _register_detail(part: Part, model: Model, failed: PartOp) -> str:
                 "changed it must have taken effect before the read."
             )
         return f" No operation ever wrote {value!r}, and it is not the initial value."
-    later = [w for w in writers if w.call_pos > failed.ret_pos >= 0]
-    if later and len(later) == len(writers):
+    before = [w for w in writers if failed.ret_pos < 0 or w.call_pos < failed.ret_pos]
+    if not before:
+        first = writers[0]
         return (
             f" Every write of {value!r} was invoked only after the read had completed "
-            f"(the first at {_t(later[0].call_ns, later[0].call_pos)}): the read saw the future."
+            f"(the first at {_t(first.call_ns, first.call_pos)}): the read saw the future."
         )
-    shown = ", ".join(f"op {w.index} at {_t(w.call_ns, w.call_pos)}" for w in writers[:4])
-    more = f" and {len(writers) - 4} more" if len(writers) > 4 else ""
+    certain = _overwritten(part, model, failed, before)
+    if certain:
+        return certain
+    shown = ", ".join(f"op {w.index} at {_t(w.call_ns, w.call_pos)}" for w in before[:4])
+    more = f" and {len(before) - 4} more" if len(before) > 4 else ""
     return (
-        f" The writes of {value!r} ({shown}{more}) cannot be placed so that the read sees "
-        "one of them: each is overwritten, or ordered after the read, in every order that "
-        "respects real time and the other operations' results."
+        f" The writes of {value!r} that could precede it ({shown}{more}) cannot be placed so "
+        "that the read sees one of them: each is overwritten, or ordered after the read, in "
+        "every order that respects real time and the other operations' results."
     )
 
 
 def explain(part: Part, model: Model, outcome: Outcome, key: Hashable | None) -> str:
     """One paragraph: the op that could not be linearized and what the model held then."""
     where = "" if key is None else f" on key {key!r}"
+    head = (
+        f"The history{where} is not linearizable: no order of its {len(part.ops)} operations "
+        "respects both real time and the model."
+    )
     if outcome.failed is None:
-        return f"The history{where} is not linearizable: not even its first operation can take effect."
+        return head
     failed = part.ops[outcome.failed]
     longest = outcome.partials[0] if outcome.partials else []
-    head = f"The history{where} is not linearizable: {_who(failed, model)} cannot take effect."
+    state = model.describe_state(outcome.failed_state)
     if longest:
         last = part.ops[longest[-1]]
-        order = (
-            f" The longest order found that respects real time and the model linearizes "
-            f"{len(longest)} of the part's {len(part.ops)} operations, ending with op "
-            f"{last.index} ({model.describe_op(last.op)}), and leaves "
-            f"{model.describe_state(outcome.failed_state)};"
+        body = (
+            f" The search got furthest with {len(longest)} operation"
+            f"{'s' if len(longest) != 1 else ''} in a consistent order, "
+            f"ending with op {last.index} ({model.describe_op(last.op)}) and leaving {state}."
         )
     else:
-        order = f" In the initial state, {model.describe_state(outcome.failed_state)},"
-    order += (
-        f" from there no operation that may go next can take effect, and op {failed.index} "
-        "must take effect before the operations that follow it."
+        body = f" Even from the initial state, {state},"
+    body = body.rstrip(",.") + (
+        f"; {_who(failed, model)} then had to take effect before its completion, and neither "
+        "it nor any other operation that may go next could."
     )
-    return head + order + _register_detail(part, model, failed)
+    return head + body + _register_detail(part, model, failed)
