@@ -49,6 +49,8 @@ def test_stale_read_is_invalid_with_explanation() -> None:
     assert d["part_ops"] == [0, 2, 4]
     assert "op 4" in d["explanation"] and "read returning 1" in d["explanation"]
     assert "the value 2" in d["explanation"] and "t=0.005000 s" in d["explanation"]
+    assert "Every write of 1 was overwritten before the read began: op 0" in d["explanation"]
+    assert "by op 2 (write of 2, completed at t=0.004000 s)" in d["explanation"]
     assert r.anomalies[0].ops == (4,) and r.anomalies[0].explanation == d["explanation"]
     for k in ("model", "states_explored", "check_seconds", "ops"):
         assert k in d
@@ -125,6 +127,16 @@ def test_porcupine_kv_semantics() -> None:
         (2, "invoke", "get", ["j", None]), (2, "ok", "get", ["j", ""]),
     )  # fmt: skip
     assert verdict(h, "kv", "") is True
+    # appends in the wrong order: "yx" was never the value
+    bad = H(
+        (0, "invoke", "append", ["k", "x"]), (0, "ok", "append", ["k", "x"]),
+        (0, "invoke", "append", ["k", "y"]), (0, "ok", "append", ["k", "y"]),
+        (1, "invoke", "get", ["k", None]), (1, "ok", "get", ["k", "yx"]),
+    )  # fmt: skip
+    r = check_history(bad, "kv", "")
+    assert r.valid is False and r.details["failed_op"] == 4
+    assert "read returning 'yx'" in r.details["explanation"]
+    assert "never wrote" not in r.details["explanation"]  # appends build values
 
 
 def test_checker_protocol_and_model_error() -> None:
