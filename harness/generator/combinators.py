@@ -323,38 +323,42 @@ class Any_(Gen):
 
     def op(self, test: Any, ctx: Context) -> OpResult:
         gens = self.gens
-        best: tuple[OpDict, Generator, int] | None = None
+        best_o: OpDict | None = None
+        best_g: Generator = self
+        best_i = -1
         best_t = 0
         ties = 0
         pending = False
-        dead: list[int] = []
-        for i, g in enumerate(gens):
+        dead: list[int] | None = None
+        i = -1
+        for g in gens:
+            i += 1
             r = g.op(test, ctx)
             if r is None:
+                if dead is None:
+                    dead = []
                 dead.append(i)
                 continue
-            o, ng = r
+            o = r[0]
             if o is PENDING:
                 pending = True
                 continue
-            t = o["time_ns"]  # type: ignore[index]
-            if best is None or t < best_t:
-                best, best_t, ties = (o, ng, i), t, 1  # type: ignore[assignment]
+            t: int = o["time_ns"]  # type: ignore[index]
+            if best_o is None or t < best_t:
+                best_o, best_g, best_i, best_t, ties = o, r[1], i, t, 1  # type: ignore[assignment]
             elif t == best_t:
                 ties += 1
                 if ctx.rng.random() * ties < 1.0:
-                    best = (o, ng, i)  # type: ignore[assignment]
-        if best is None:
-            if not pending:
-                return None
-            return (PENDING, self)
-        o, ng, i = best
-        if ng is gens[i] and not dead:
-            return (o, self)
-        out = _replace(gens, i, ng)
-        if dead:
-            out = tuple(g for j, g in enumerate(out) if j not in dead)
-        return (o, Any_(out))
+                    best_o, best_g, best_i = o, r[1], i  # type: ignore[assignment]
+        if best_o is None:
+            return (PENDING, self) if pending else None
+        if dead is None:
+            if best_g is gens[best_i]:
+                return (best_o, self)
+            nu = self.needs_update or getattr(best_g, "needs_update", True)
+            return (best_o, Any_(_replace(gens, best_i, best_g), nu))
+        out = _replace(gens, best_i, best_g)
+        return (best_o, Any_(tuple(g for j, g in enumerate(out) if j not in dead)))
 
     def update(self, test: Any, ctx: Context, event: Event) -> Generator:
         if not self.needs_update:

@@ -23,7 +23,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from harness.generator.context import Context, Thread
+from harness.generator.context import Context, Thread, _mk
 from harness.generator.core import PENDING, GeneratorError, OpDict, lift
 from harness.history import INFO, OK
 
@@ -101,7 +101,14 @@ def simulate(
             t = o.get("time_ns", -1)
             if not in_flight or t <= in_flight[0][0]:
                 thread = _check(o, ctx)
-                ctx = ctx.with_time(t).busy_thread(thread)
+                ctx = _mk(
+                    t,
+                    ctx.free_threads - {thread},
+                    ctx.workers,
+                    ctx.rng,
+                    ctx.all_threads,
+                    ctx.concurrency,
+                )
                 g = nxt.update(test, ctx, o)
                 invoked += 1
                 c = _completion(o, latency_ns, complete)
@@ -114,7 +121,14 @@ def simulate(
                 return out
             raise SimulationError(f"generator is pending with nothing in flight: {g!r:.200}")
         tc, _, thread, c = heapq.heappop(in_flight)
-        ctx = ctx.with_time(tc).free_thread(thread)
+        ctx = _mk(
+            tc,
+            ctx.free_threads | {thread},
+            ctx.workers,
+            ctx.rng,
+            ctx.all_threads,
+            ctx.concurrency,
+        )
         g = g.update(test, ctx, c)
         if c.get("type") == INFO:
             ctx = ctx.retire(thread)

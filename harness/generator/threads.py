@@ -99,7 +99,7 @@ class OnThreads(Gen):
 
     def op(self, test: Any, ctx: Context) -> OpResult:
         filt = self.filt
-        allowed = filt.allowed(ctx)
+        allowed = filt._allowed if ctx.all_threads is filt._all_key else filt.allowed(ctx)
         free = ctx.free_threads & allowed
         if not free:
             if not allowed:
@@ -234,33 +234,52 @@ class Reserve(Gen):
 
     __slots__ = ("filters", "gens", "needs_update")
 
-    def __init__(self, filters: tuple[ThreadFilter, ...], gens: tuple[Generator, ...]) -> None:
+    def __init__(
+        self, filters: tuple[ThreadFilter, ...], gens: tuple[Generator, ...], nu: bool | None = None
+    ) -> None:
         self.filters = filters
         self.gens = gens
-        self.needs_update = builtins.any(needs_update(g) for g in gens)
+        self.needs_update = builtins.any(needs_update(g) for g in gens) if nu is None else nu
 
     def op(self, test: Any, ctx: Context) -> OpResult:
-        cands: list[tuple[OpDict, Generator, Any]] = []
+        best_o: OpDict | None = None
+        best_g: Generator = self
+        best_i = best_t = ties = 0
         pending = False
-        for i, (f, g) in enumerate(zip(self.filters, self.gens, strict=True)):
-            allowed = f.allowed(ctx)
+        gens = self.gens
+        i = -1
+        for f in self.filters:
+            i += 1
+            allowed = f._allowed if ctx.all_threads is f._all_key else f.allowed(ctx)
             if not allowed:
                 continue
-            if not (ctx.free_threads & allowed):
+            free = ctx.free_threads & allowed
+            if not free:
                 pending = True
                 continue
-            r = g.op(test, f.restrict(ctx))
+            c = _mk(ctx.time_ns, free, f.view(ctx), ctx.rng, allowed, ctx.concurrency)
+            r = gens[i].op(test, c)
             if r is None:
                 continue
-            if r[0] is PENDING:
+            o = r[0]
+            if o is PENDING:
                 pending = True
                 continue
-            cands.append((r[0], r[1], i))  # type: ignore[arg-type]
-        if cands:
-            o, g, i = _soonest(ctx.rng.random, cands)
-            gens = self.gens[:i] + (g,) + self.gens[i + 1 :]
-            return (o, Reserve(self.filters, gens))
-        return (PENDING, self) if pending else None
+            t: int = o["time_ns"]  # type: ignore[index]
+            # Ties go to a range with probability proportional to its thread count.
+            weight = len(allowed)
+            if best_o is None or t < best_t:
+                best_o, best_g, best_i, best_t, ties = o, r[1], i, t, weight  # type: ignore[assignment]
+            elif t == best_t:
+                ties += weight
+                if ctx.rng.random() * ties < weight:
+                    best_o, best_g, best_i = o, r[1], i  # type: ignore[assignment]
+        if best_o is None:
+            return (PENDING, self) if pending else None
+        if best_g is gens[best_i]:
+            return (best_o, self)
+        nu = self.needs_update or getattr(best_g, "needs_update", True)
+        return (best_o, Reserve(self.filters, gens[:best_i] + (best_g,) + gens[best_i + 1 :], nu))
 
     def update(self, test: Any, ctx: Context, event: Event) -> Generator:
         if not self.needs_update:
@@ -282,7 +301,9 @@ def reserve(*args: Any) -> Generator:
     """``reserve(n, gen_a, m, gen_b, ..., default)``: threads 0..n-1 run gen_a, the next m
     run gen_b, ...; every other thread of the context runs ``default`` (None for nothing).
 
-    As in Jepsen the default includes the nemesis thread unless wrapped in clients().
+    As in Jepsen the default includes the nemesis thread unless wrapped in clients(),
+    and when several ranges have an op ready at the same time, one is chosen with
+    probability proportional to its number of threads.
     """
     if len(args) % 2 != 1:
         raise GeneratorError("reserve takes pairs of (thread count, generator) then a default")

@@ -123,6 +123,11 @@ class TestReserve:
         assert procs(h, "r") == {3, 4}
         assert_well_formed(h, 5)
 
+    def test_simultaneous_ops_are_shared_in_proportion_to_threads(self) -> None:
+        g = gen.clients(gen.stagger(0.001, gen.limit(2000, gen.reserve(1, w, r))))
+        n = Counter(fs(simulate(g, concurrency=10, latency_ns=1000, seed=4)))
+        assert 140 < n["w"] < 260, n  # one thread in ten: about 10%, not 50%
+
     def test_ranges_follow_retired_processes(self) -> None:
         g = gen.clients(gen.limit(60, gen.reserve(2, w, 1, cas, r)))
         h = simulate(g, concurrency=5, seed=1, complete=always_info)
