@@ -1,8 +1,13 @@
 """raftkv clients for the harness workloads ``register`` and ``kv``.
 
-Routing: a client starts at its preferred node and follows ``not-leader``
-redirects (bounded by the op's timeout). Reads are sent to whichever node the
-client is talking to: followers serve them linearizably through ReadIndex.
+Routing: writes start at the client's preferred node and follow ``not-leader``
+redirects to the leader (bounded by the op's timeout). Reads go to the
+preferred ("home") node first — followers serve them linearizably through a
+ReadIndex round with the leader — and move on only if it fails. Spreading
+reads this way is what etcd does, and it is also what lets a campaign see the
+stale-read bug: a lagging or just-restarted follower answers from its state.
+Every op finishes within ``DEADLINE_SHARE`` of the per-op timeout so that the
+client's own verdict, not the harness's timeout, decides the op's type.
 
 Error table (what the harness records):
 
@@ -36,6 +41,7 @@ from systems.common.wire import encode, read_frame
 __all__ = ["RaftKVClient", "RegisterClient", "KVClient", "make_register_client", "make_kv_client"]
 
 ATTEMPT_TIMEOUT_S = 1.0
+DEADLINE_SHARE = 0.85
 RETRY_PAUSE_S = 0.05
 REGISTER_KEY = "r"
 
@@ -54,8 +60,9 @@ class RaftKVClient:
     def __init__(self, cluster: Cluster, node: str, timeout_s: float) -> None:
         self.cluster = dict(cluster)
         self.names = list(self.cluster)
-        self.target = node if node in self.cluster else self.names[0]
-        self.timeout_s = timeout_s
+        self.home = node if node in self.cluster else self.names[0]
+        self.target = self.home
+        self.timeout_s = timeout_s * DEADLINE_SHARE
         self.client_id = os.urandom(8).hex()
         self.seq = 0
         self._req = 0
@@ -104,6 +111,19 @@ class RaftKVClient:
         """(final reply or None, whether a write may have been applied, last error)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
+        leader_guess = self.target
+        if not write:
+            self.target = self.home
+        try:
+            return await self._attempts(msg, write, deadline)
+        finally:
+            if not write:
+                self.target = leader_guess
+
+    async def _attempts(
+        self, msg: dict[str, Any], write: bool, deadline: float
+    ) -> tuple[dict[str, Any] | None, bool, str]:
+        loop = asyncio.get_running_loop()
         maybe_applied = False
         last_error = "timeout"
         hops = 0
