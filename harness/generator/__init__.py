@@ -20,10 +20,10 @@ Decisions (what the interpreter must honour; :func:`simulate` does):
   ``phases(..., sleep(5), ...)`` pauses everything (phases wait for all
   threads).  **log** ``{"type": "log", "f": "log", "value": msg}`` is written
   to the run log and completes at once.  Neither goes into the history.
-* **Successors of PENDING, and of ops the interpreter did not dispatch, are
-  discarded**: the interpreter re-asks the *old* generator (e.g. after a
-  completion arrived while it waited for an op's time).  Generators are
-  written so that this is always correct.
+* **An op the interpreter does not dispatch is dropped with its successor**:
+  the interpreter re-asks the *old* generator (e.g. after a completion
+  arrived while it waited for an op's time).  The successor that comes with
+  PENDING may be kept or dropped; both are correct for these generators.
 * **Randomness** comes only from ``ctx.rng``; every ask may draw from it, so a
   run is reproducible given the same sequence of asks (simulate: same seed →
   same history; a real run: same choices up to timing).
@@ -41,7 +41,33 @@ Decisions (what the interpreter must honour; :func:`simulate` does):
   ``delay(dt)`` by exactly dt.  ``any``/``each_thread``/``reserve`` break
   time ties uniformly with ``ctx.rng``.
 * Thread-restricted generators (on_threads, clients, nemesis, reserve) report
-  PENDING without asking their child while none of their threads is free.
+  PENDING without asking their child while none of their threads is free, and
+  are exhausted if the test has none of their threads at all.  ``reserve``
+  breaks ties between ranges in proportion to their thread counts.
+* ``update`` must be called for every event, including sleep/log ones; a
+  generator that ignores updates sets ``needs_update = False`` so wrappers skip
+  forwarding (the hot path stays a few Python calls deep).
+
+Interpreter recipe (what :func:`simulate` does; the runner should do the same)::
+
+    ctx = Context.initial(concurrency, seed=test_seed)   # thread i = process i
+    gen = lift(gen)
+    loop:
+        deliver every completion already received, one at a time:
+            ctx = ctx.with_time(now).free_thread(thread)
+            gen = gen.update(test, ctx, completion)
+            if completion type == "info": ctx = ctx.retire(thread)
+        r = gen.op(test, ctx.with_time(now))
+        None    -> stop when nothing is in flight, else wait for a completion
+        PENDING -> wait for a completion (keep gen; the successor may be dropped)
+        (op, g) -> if op["time_ns"] > now: wait for a completion until then,
+                   and if one arrives handle it and ask the OLD gen again;
+                   else: thread = ctx.process_to_thread(op["process"])
+                         ctx = ctx.with_time(now).busy_thread(thread)
+                         gen = g.update(test, ctx, op)
+                         sleep/log ops: run them on that thread (busy for
+                         value seconds / write the run log), then complete
+                         them with the same type; others go to the client.
 """
 
 from harness.generator.combinators import (
@@ -76,7 +102,7 @@ from harness.generator.core import (
     op,
     update,
 )
-from harness.generator.simulate import SimulationError, simulate
+from harness.generator.simulate import META_TYPES, SimulationError, simulate
 from harness.generator.threads import (
     clients,
     each_thread,
@@ -129,6 +155,7 @@ __all__ = [
     "nemesis",
     "sleep",
     "log",
-    # testing
+    # testing and interpreting
     "simulate",
+    "META_TYPES",
 ]

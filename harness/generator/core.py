@@ -81,9 +81,9 @@ def event_get(event: Event, key: str) -> Any:
     """A field of an event given as a history Op or as a dict (missing → None)."""
     if type(event) is dict:
         return event.get(key)
-    if isinstance(event, Op):
-        return getattr(event, key, None)
-    return event.get(key)
+    if isinstance(event, Mapping):
+        return event.get(key)
+    return getattr(event, key, None)
 
 
 def needs_update(gen: Generator) -> bool:
