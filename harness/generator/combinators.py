@@ -294,7 +294,7 @@ class Mix(Gen):
             o, g = r
             if o is PENDING:
                 return (PENDING, self if gens is self.gens else Mix(gens, i))
-            nu = self.needs_update if g is gens[i] else None
+            nu = self.needs_update or getattr(g, "needs_update", True)
             gens = _replace(gens, i, g)
             return (o, Mix(gens, int(rand() * len(gens)), nu))
         return None

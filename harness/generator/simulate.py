@@ -62,6 +62,8 @@ def _completion(o: OpDict, latency_ns: int, complete: Callable[[OpDict], OpDict]
         c = complete(c)
         if not isinstance(c, dict) or c.get("type") not in ("ok", "fail", "info"):
             raise SimulationError(f"complete() must return an ok/fail/info op dict, got {c!r:.200}")
+        if c.get("process") != o["process"] or c.get("f") != o.get("f"):
+            raise SimulationError(f"complete() changed the op's process or f: {c!r:.200}")
         if c.get("time_ns", t0) < t0:
             c = {**c, "time_ns": t0}
     return c

@@ -165,3 +165,44 @@ def test_a_busy_process_is_rejected() -> None:
     g = [{"f": "a"}, _Bad({"f": "x", "type": "invoke", "process": 0, "time_ns": 0})]
     with pytest.raises(SimulationError, match="free process"):
         simulate(gen.clients(g), concurrency=2)
+
+
+_SCRIPT = """
+import hashlib, json
+import harness.generator as gen
+r = lambda test, ctx: {"f": "r", "value": ctx.rng.randrange(9)}
+g = gen.phases(
+    gen.time_limit(0.05, gen.nemesis(gen.cycle([gen.sleep(0.01), {"f": "kill"}]),
+                                     gen.stagger(0.001, r))),
+    gen.each_thread({"f": "final"}),
+    gen.limit(30, gen.reserve(2, r, 1, {"f": "x"}, r)),
+)
+h = gen.simulate(g, seed=3, concurrency=5, include_meta=True)
+print(len(h), hashlib.sha256(json.dumps(h).encode()).hexdigest())
+"""
+
+
+def test_history_does_not_depend_on_the_string_hash_seed() -> None:
+    import os
+    import subprocess
+    import sys
+
+    outs = set()
+    for hash_seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        p = subprocess.run(
+            [sys.executable, "-c", _SCRIPT],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        outs.add(p.stdout)
+    assert len(outs) == 1, outs
+    assert int(next(iter(outs)).split()[0]) > 50
+
+
+def test_complete_may_not_change_the_process() -> None:
+    with pytest.raises(SimulationError, match="process"):
+        simulate({"f": "read"}, complete=lambda c: {**c, "process": 7})
