@@ -102,7 +102,7 @@ from harness.generator.core import (
     op,
     update,
 )
-from harness.generator.simulate import META_TYPES, SimulationError, simulate
+from harness.generator.simulate import META_TYPES, SimulationError, simulate, validate
 from harness.generator.threads import (
     clients,
     each_thread,
@@ -157,5 +157,6 @@ __all__ = [
     "log",
     # testing and interpreting
     "simulate",
+    "validate",
     "META_TYPES",
 ]

@@ -24,10 +24,19 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.generator.context import Context, Thread, _mk
-from harness.generator.core import PENDING, GeneratorError, OpDict, lift
+from harness.generator.core import (
+    PENDING,
+    Event,
+    Gen,
+    Generator,
+    GeneratorError,
+    OpDict,
+    OpResult,
+    lift,
+)
 from harness.history import INFO, OK
 
-__all__ = ["simulate", "SimulationError", "META_TYPES"]
+__all__ = ["simulate", "validate", "SimulationError", "META_TYPES"]
 
 META_TYPES = frozenset({"sleep", "log"})
 
@@ -48,6 +57,42 @@ def _check(o: OpDict, ctx: Context) -> Thread:
     if thread is None or thread not in ctx.free_threads or ctx.workers[thread] != o["process"]:
         raise SimulationError(f"op's process is not a free process: {o!r:.200}")
     return thread
+
+
+class Validate(Gen):
+    """Checks every op its generator emits (see :func:`validate`)."""
+
+    __slots__ = ("gen", "needs_update")
+
+    def __init__(self, gen: Generator) -> None:
+        self.gen = gen
+        self.needs_update = getattr(gen, "needs_update", True)
+
+    def op(self, test: Any, ctx: Context) -> OpResult:
+        r = self.gen.op(test, ctx)
+        if r is None:
+            return None
+        if type(r) is not tuple or len(r) != 2:
+            raise GeneratorError(f"op() must return None or a pair, got {r!r:.200}")
+        o, g = r
+        if o is not PENDING:
+            if type(o) is not dict:
+                raise SimulationError(f"generator returned {o!r:.80} instead of an op dict")
+            _check(o, ctx)
+        return (o, Validate(g))
+
+    def update(self, test: Any, ctx: Context, event: Event) -> Generator:
+        if not self.needs_update:
+            return self
+        g = self.gen.update(test, ctx, event)
+        return self if g is self.gen else Validate(g)
+
+
+def validate(gen: Any) -> Generator:
+    """``gen``, raising :class:`SimulationError` (a GeneratorError) on any malformed op:
+    not a dict, no ``f``, ``time_ns`` before now, or a process that is not free.
+    For debugging an interpreter or a custom generator; costs ~2 µs per op."""
+    return Validate(lift(gen))
 
 
 def _completion(o: OpDict, latency_ns: int, complete: Callable[[OpDict], OpDict] | None) -> OpDict:

@@ -54,12 +54,13 @@ ThreadPred = Callable[[Thread], bool]
 class ThreadFilter:
     """A thread predicate plus a memo of the restriction it last computed (pure in effect)."""
 
-    __slots__ = ("pred", "_all_key", "_allowed", "_workers_key", "_view")
+    __slots__ = ("pred", "_all_key", "_allowed", "_others", "_workers_key", "_view")
 
     def __init__(self, pred: ThreadPred) -> None:
         self.pred = pred
         self._all_key: frozenset[Thread] | None = None
         self._allowed: frozenset[Thread] = frozenset()
+        self._others: frozenset[Thread] = frozenset()  # all threads minus ours
         self._workers_key: Mapping[Thread, Process] | None = None
         self._view: Mapping[Thread, Process] = {}
 
@@ -67,9 +68,19 @@ class ThreadFilter:
         a = ctx.all_threads
         if a is not self._all_key:
             self._allowed = frozenset(t for t in a if self.pred(t))
+            self._others = a - self._allowed
             self._all_key = a
             self._workers_key = None
         return self._allowed
+
+    def free(self, ctx: Context) -> frozenset[Thread]:
+        """Our free threads (call allowed(ctx) first); cheap when few threads are not ours."""
+        free = ctx.free_threads
+        others = self._others
+        if len(others) < len(self._allowed):
+            # e.g. clients(): only the nemesis is not ours, and it is often busy.
+            return free if others.isdisjoint(free) else free - others
+        return free & self._allowed
 
     def view(self, ctx: Context) -> Mapping[Thread, Process]:
         """The workers view of the restriction (call allowed(ctx) first)."""
@@ -100,16 +111,15 @@ class OnThreads(Gen):
     def op(self, test: Any, ctx: Context) -> OpResult:
         filt = self.filt
         allowed = filt._allowed if ctx.all_threads is filt._all_key else filt.allowed(ctx)
-        free = ctx.free_threads & allowed
+        free = filt.free(ctx)
         if not free:
             if not allowed:
                 return None  # no thread of the test is ours: we can never emit
             # None of our threads is free: nothing to emit now (exhaustion, if
             # any, is noticed once one is free again).
             return (PENDING, self)
-        r = self.gen.op(
-            test, _mk(ctx.time_ns, free, filt.view(ctx), ctx.rng, allowed, ctx.concurrency)
-        )
+        view = filt._view if ctx.workers is filt._workers_key else filt.view(ctx)
+        r = self.gen.op(test, _mk(ctx.time_ns, free, view, ctx.rng, allowed, ctx.concurrency))
         if r is None:
             return None
         o, g = r
@@ -253,7 +263,7 @@ class Reserve(Gen):
             allowed = f._allowed if ctx.all_threads is f._all_key else f.allowed(ctx)
             if not allowed:
                 continue
-            free = ctx.free_threads & allowed
+            free = f.free(ctx)
             if not free:
                 pending = True
                 continue

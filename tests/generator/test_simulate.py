@@ -206,3 +206,17 @@ def test_history_does_not_depend_on_the_string_hash_seed() -> None:
 def test_complete_may_not_change_the_process() -> None:
     with pytest.raises(SimulationError, match="process"):
         simulate({"f": "read"}, complete=lambda c: {**c, "process": 7})
+
+
+def test_validate_passes_good_ops_and_rejects_bad_ones() -> None:
+    g = gen.validate(gen.clients(gen.limit(5, counter_fn("r"))))
+    assert len(invokes(simulate(g))) == 5
+    ctx = Context.initial(2)
+    with pytest.raises(gen.GeneratorError):
+        gen.op(
+            gen.validate(_Bad({"f": "x", "type": "invoke", "process": 0, "time_ns": -5})), None, ctx
+        )
+    with pytest.raises(gen.GeneratorError):
+        gen.op(gen.validate(_Bad({"type": "invoke", "process": 0, "time_ns": 0})), None, ctx)
+    r = gen.op(gen.validate(_AlwaysPending()), None, ctx)
+    assert r is not None and r[0] is PENDING
