@@ -27,7 +27,7 @@ from checkers.models import ANY_VALUE, COp, Model
 
 __all__ = ["Lookahead", "make_lookahead"]
 
-READS_CHECKED = 3  # pending reads looked at per state change
+READS_CHECKED = 6  # pending reads looked at per state change
 
 
 class _Ids:
@@ -81,6 +81,10 @@ class Lookahead:
                 ids = self.wild if v is ANY_VALUE else self.producers.setdefault(v, _Ids())
                 ids.ids.append(i)
                 ids.calls.append(o.call_pos)
+        self.prod_of: list[_Ids | None] = [
+            self.producers.get(v) if self.need is not None and r else None
+            for v, r in zip(self.need or [None] * len(ops), self.reads, strict=True)
+        ]
         if self.mono is not None:
             for i, o in enumerate(ops):
                 if model.resets(o.op):  # type: ignore[attr-defined]
@@ -91,31 +95,34 @@ class Lookahead:
         """The id of a pending read (among the first few in the list) that ``state``
         leaves unsatisfiable, or -1."""
         nxt, match, node_op, end = self.nxt, self.match, self.node_op, self.end
+        reads, need, prod, ret_pos = self.reads, self.need, self.prod_of, self.ret_pos
+        wild = self.wild if self.wild.ids else None
         checked = 0
         r = nxt[0]
-        while r != end and checked < READS_CHECKED:
+        while r != end:
             if match[r] == -1:
                 i = node_op[r]
-                if self.reads[i]:
-                    checked += 1
-                    if self._unsatisfiable(i, state, low, rel):
+                if reads[i]:
+                    if need is not None and need[i] != state:
+                        limit = ret_pos[i]
+                        p = prod[i]
+                        if (p is None or not p.any_open(limit, low, rel)) and (
+                            wild is None or not wild.any_open(limit, low, rel)
+                        ):
+                            return i
+                    if self.mono is not None and self._mono_fails(i, state, low, rel):
                         return i
+                    checked += 1
+                    if checked >= READS_CHECKED:
+                        break
             r = nxt[r]
         return -1
 
-    def _unsatisfiable(self, i: int, state: Any, low: int, rel: int) -> bool:
-        limit = self.ret_pos[i]
-        if self.need is not None:
-            v = self.need[i]
-            if (
-                state != v
-                and not self.wild.any_open(limit, low, rel)
-                and not ((p := self.producers.get(v)) is not None and p.any_open(limit, low, rel))
-            ):
-                return True
-        if self.mono is not None and not self.resets.any_open(limit, low, rel):
-            return not self.mono(state, self.cop[i])
-        return False
+    def _mono_fails(self, i: int, state: Any, low: int, rel: int) -> bool:
+        assert self.mono is not None
+        if self.resets.ids and self.resets.any_open(self.ret_pos[i], low, rel):
+            return False  # an unlinearized reset may come first: anything goes
+        return not self.mono(state, self.cop[i])
 
 
 PartOp_ = Any  # checkers.linear.search.PartOp (not imported: search imports this module)
