@@ -160,3 +160,43 @@ class TestReserve:
     def test_bad_arguments(self, args: tuple[Any, ...]) -> None:
         with pytest.raises(gen.GeneratorError):
             gen.reserve(*args)
+
+
+class TestNesting:
+    def test_restrictions_compose(self) -> None:
+        h = simulate(
+            gen.clients(gen.on_threads({0, 1, "nemesis"}, gen.limit(20, r))), concurrency=4
+        )
+        assert procs(h) == {0, 1}
+
+    def test_nemesis_inside_clients_is_empty(self) -> None:
+        assert simulate(gen.clients(gen.nemesis(gen.repeat({"f": "kill"})))) == []
+
+    def test_each_thread_inside_a_reserved_range(self) -> None:
+        g = gen.clients(gen.reserve(2, gen.each_thread({"f": "init"}), gen.limit(3, r)))
+        h = simulate(g, concurrency=4)
+        assert sorted(o["process"] for o in invokes(h) if o["f"] == "init") == [0, 1]
+        assert procs(h, "r") <= {2, 3}
+
+    def test_custom_generator_with_fill(self) -> None:
+        class Countdown(gen.Gen):
+            def __init__(self, n: int) -> None:
+                self.n = n
+
+            def op(self, test: Any, ctx: gen.Context) -> Any:
+                if self.n == 0:
+                    return None
+                p = ctx.some_free_process()
+                if p is None:
+                    return (gen.PENDING, self)
+                return (
+                    gen.fill({"f": "tick", "value": self.n}, p, ctx.time_ns),
+                    Countdown(self.n - 1),
+                )
+
+        h = simulate(gen.nemesis(Countdown(3)))
+        assert [(o["value"], o["process"]) for o in invokes(h)] == [
+            (3, "nemesis"),
+            (2, "nemesis"),
+            (1, "nemesis"),
+        ]
