@@ -104,9 +104,12 @@ def _completion(o: OpDict, latency_ns: int, complete: Callable[[OpDict], OpDict]
         return dict(o)
     c: OpDict = {**o, "type": OK, "time_ns": t0 + latency_ns}
     if complete is not None:
-        c = complete(c)
-        if not isinstance(c, dict) or c.get("type") not in ("ok", "fail", "info"):
-            raise SimulationError(f"complete() must return an ok/fail/info op dict, got {c!r:.200}")
+        got = complete(dict(c))
+        if not isinstance(got, dict):
+            raise SimulationError(f"complete() must return a dict, got {got!r:.200}")
+        c = {**c, **got}  # a partial dict ({"type": "info"}) overrides the default
+        if c["type"] not in ("ok", "fail", "info"):
+            raise SimulationError(f"complete() must return an ok/fail/info op, got {c!r:.200}")
         if c.get("process") != o["process"] or c.get("f") != o.get("f"):
             raise SimulationError(f"complete() changed the op's process or f: {c!r:.200}")
         if c.get("time_ns", t0) < t0:
@@ -129,8 +132,9 @@ def simulate(
     """Run ``gen`` against a perfect fake system; the invocations and completions in order.
 
     Every op completes ``latency_ns`` after its invocation with type ``ok``;
-    ``complete(default_completion) -> completion`` may change that (another
-    type, value or time).  At most ``limit`` ops (meta ops included) are
+    ``complete(default_completion) -> dict`` may change that: the keys it
+    returns (e.g. ``{"type": "info"}``, a value, a later time_ns) override the
+    default completion.  At most ``limit`` ops (meta ops included) are
     invoked; the ones in flight then still complete.  The same seed gives the
     same list.
     """

@@ -220,3 +220,15 @@ def test_validate_passes_good_ops_and_rejects_bad_ones() -> None:
         gen.op(gen.validate(_Bad({"type": "invoke", "process": 0, "time_ns": 0})), None, ctx)
     r = gen.op(gen.validate(_AlwaysPending()), None, ctx)
     assert r is not None and r[0] is PENDING
+
+
+def test_complete_may_return_only_the_fields_it_changes() -> None:
+    h = simulate(
+        gen.clients([{"f": "w"}, {"f": "w"}]), concurrency=1, complete=lambda c: {"type": "info"}
+    )
+    assert [(o["process"], o["type"]) for o in h] == [
+        (0, "invoke"),
+        (0, "info"),
+        (1, "invoke"),
+        (1, "info"),
+    ]
