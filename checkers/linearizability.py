@@ -21,7 +21,7 @@ from typing import Any
 from checkers.core import UNKNOWN, Anomaly, Result
 from checkers.linear.explain import explain
 from checkers.linear.prepare import Prepared, prepare
-from checkers.linear.search import Budget, Outcome, Part, search
+from checkers.linear.wgl import Budget, Outcome, Part, search
 from checkers.models import Model, ModelError, make_model
 from harness.history import History, Op
 

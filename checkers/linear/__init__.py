@@ -2,6 +2,6 @@
 
 from checkers.linear.explain import explain
 from checkers.linear.prepare import Prepared, prepare
-from checkers.linear.search import Budget, Outcome, Part, PartOp, search
+from checkers.linear.wgl import Budget, Outcome, Part, PartOp, search
 
 __all__ = ["Budget", "Outcome", "Part", "PartOp", "Prepared", "explain", "prepare", "search"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from checkers.linear.search import Outcome, Part, PartOp
+from checkers.linear.wgl import Outcome, Part, PartOp
 from checkers.models import Model
 
 __all__ = ["explain"]

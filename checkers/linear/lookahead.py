@@ -125,7 +125,7 @@ class Lookahead:
         return not self.mono(state, self.cop[i])
 
 
-PartOp_ = Any  # checkers.linear.search.PartOp (not imported: search imports this module)
+PartOp_ = Any  # checkers.linear.wgl.PartOp (not imported: search imports this module)
 
 
 def make_lookahead(

@@ -12,7 +12,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from checkers.linear.search import Part, PartOp
+from checkers.linear.wgl import Part, PartOp
 from checkers.models import Model, ModelError, Partitioned
 from harness.history import FAIL, INVOKE, NEMESIS, OK, Op
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+import checkers.linear.wgl as search_mod
 from checkers.core import UNKNOWN, Checker
-from checkers.linear.search import PartOp, twin_chains
 from checkers.linear.synth import random_kv_history, random_register_history
+from checkers.linear.wgl import PartOp, twin_chains
 from checkers.linearizability import Linearizable, check_history
 from harness.formats import load_history
 from harness.history import History, Op
@@ -213,7 +214,14 @@ def test_memory_budget() -> None:
     assert r.details["check_seconds"] < 5
 
 
-def test_parallel_parts_agree_with_sequential() -> None:
+def test_parallel_parts_agree_with_sequential(monkeypatch: pytest.MonkeyPatch) -> None:
+    import checkers.linearizability as lin
+
+    monkeypatch.setattr(lin, "FIRST_STATE_CAP", 20)  # every part reaches the worker pool
+    monkeypatch.setattr(search_mod, "CHECK_EVERY", 0xF)
+    pooled: list[int] = []
+    real = lin._batch_parallel
+    monkeypatch.setattr(lin, "_batch_parallel", lambda todo, *a: (pooled.append(len(todo)), real(todo, *a)))
     h = random_kv_history(keys=4, n_per_key=500, concurrency=5, seed=1)
     seq = check_history(h, "kv", 0, processes=1)
     par = check_history(h, "kv", 0, processes=2)
@@ -226,6 +234,7 @@ def test_parallel_parts_agree_with_sequential() -> None:
         r = check_history(bad, "kv", 0, processes=procs)
         assert r.valid is False and r.details["failing_key"] == "k2"
         assert r.details["failed_op"] == bad.invocation(last_read).index  # type: ignore[union-attr]
+    assert pooled and pooled[0] == 4  # the second pass ran all four parts in workers
 
 
 @pytest.mark.skipif(not (SHARED / "porcupine").exists(), reason=f"peer histories not found at {SHARED}")

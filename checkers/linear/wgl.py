@@ -249,10 +249,11 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
     rel = 0  # bit k: op low+k is linearized
     rss0 = _rss_bytes()
     it = 0
+    check_every = CHECK_EVERY
     e = nxt[0]
     while e != end:
         it += 1
-        if not it & CHECK_EVERY:
+        if not it & check_every:
             reason = _over_budget(budget, rss0, len(memo))
             if reason:
                 out = Outcome("unknown", len(memo), time.monotonic() - t0, reason)
