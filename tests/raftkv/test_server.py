@@ -102,3 +102,37 @@ def test_no_acknowledged_write_is_lost_across_sigkills(tmp_path):
             return missing
 
         assert asyncio.run(verify()) == []
+
+
+@pytest.mark.slow
+def test_no_fsync_server_loses_acknowledged_writes_when_all_nodes_are_killed(tmp_path):
+    """The real shell's no-fsync switch: acknowledged writes still sit in a process
+    buffer; SIGKILL of every node within the lazy-flush period loses them."""
+    with LocalCluster(3, tmp_path, bugs=("no-fsync",)) as cl:
+        cl.up()
+
+        async def write_some() -> dict:
+            client = make_kv_client(cl.addrs, cl.wait_leader(), 2.0)
+            acked = {}
+            for i in range(20):
+                typ, _, _ = await client.invoke("write", [f"k{i}", i])
+                if typ == "ok":
+                    acked[f"k{i}"] = i
+            await client.close()
+            return acked
+
+        acked = asyncio.run(write_some())
+        assert len(acked) == 20
+        cl.down()  # immediately: well inside the 0.5 s lazy flush period
+        cl.up()
+
+        async def count_lost() -> int:
+            client = make_kv_client(cl.addrs, "n1", 2.0)
+            lost = 0
+            for key, v in acked.items():
+                typ, got, _ = await client.invoke("read", [key, None])
+                lost += typ == "ok" and got != [key, v]
+            await client.close()
+            return lost
+
+        assert asyncio.run(count_lost()) > 0, "no-fsync must lose acknowledged writes"
