@@ -38,8 +38,8 @@ Decisions (what the interpreter must honour; :func:`simulate` does):
 * ``time_limit`` counts from the time of its first op and also stops as soon
   as ``ctx.time_ns`` passes its deadline. ``stagger(dt)`` spaces ops by
   uniform [0, 2·dt) gaps over all threads together (total rate 1/dt);
-  ``delay(dt)`` by exactly dt.  ``any``/``each_thread``/``reserve`` break
-  time ties uniformly with ``ctx.rng``.
+  ``delay(dt)`` by exactly dt.  ``any`` and ``each_thread`` break time
+  ties uniformly with ``ctx.rng``.
 * Thread-restricted generators (on_threads, clients, nemesis, reserve) report
   PENDING without asking their child while none of their threads is free, and
   are exhausted if the test has none of their threads at all.  ``reserve``
@@ -59,7 +59,10 @@ Interpreter recipe (what :func:`simulate` does; the runner should do the same)::
             if completion type == "info": ctx = ctx.retire(thread)
         r = gen.op(test, ctx.with_time(now))
         None    -> stop when nothing is in flight, else wait for a completion
-        PENDING -> wait for a completion (keep gen; the successor may be dropped)
+        PENDING -> wait for a completion, or poll again after ~1 ms (keep gen;
+                   the successor may be dropped).  PENDING with nothing in
+                   flight never happens with these combinators (simulate
+                   raises SimulationError): treat it as a generator bug.
         (op, g) -> if op["time_ns"] > now: wait for a completion until then,
                    and if one arrives handle it and ask the OLD gen again;
                    else: thread = ctx.process_to_thread(op["process"])
