@@ -28,6 +28,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -46,6 +47,8 @@ __all__ = [
     "shape_script",
     "netem_args",
     "DelayProxy",
+    "process_age_s",
+    "process_token",
 ]
 
 PART_CHAIN = "FB-PART"
@@ -175,6 +178,28 @@ def netem_args(dev: str, delay_ms: float, loss: float, dup: float) -> list[str]:
     if dup > 0:
         argv += ["duplicate", f"{dup * 100:g}%"]
     return argv
+
+
+def _proc_start_ticks(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def process_token(pid: int) -> str:
+    """``<pid>:<start ticks>`` — stays the same only while that very process lives."""
+    return f"{pid}:{_proc_start_ticks(pid) or '?'}"
+
+
+def process_age_s(pid: int) -> float:
+    """Seconds since ``pid`` started (host view, 10 ms resolution), 0 if unknown."""
+    ticks = _proc_start_ticks(pid)
+    try:
+        uptime_s = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime_s - int(ticks or 0) / os.sysconf("SC_CLK_TCK")) if ticks else 0.0
+    except (OSError, ValueError):
+        return 0.0
 
 
 def nsenter_available() -> bool:

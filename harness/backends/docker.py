@@ -41,6 +41,8 @@ from harness.netctl import (
     Runner,
     nsenter_available,
     nsenter_runner,
+    process_age_s,
+    process_token,
 )
 from harness.netctl import shell_with_stdin as _shell_with_stdin
 from systems.common import wire
@@ -83,20 +85,13 @@ def docker_available() -> bool:
 
 
 def owner_token(pid: int | None = None) -> str:
-    """``<pid>:<start ticks>`` of a process: names the harness that owns a run's containers."""
-    pid = os.getpid() if pid is None else pid
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return f"{pid}:{fields[19]}"
-    except (OSError, IndexError):
-        return f"{pid}:?"
+    """``<pid>:<start ticks>``: names the harness process that owns a run's containers."""
+    return process_token(os.getpid() if pid is None else pid)
 
 
 def _owner_alive(token: str | None) -> bool:
-    if not token or ":" not in token:
-        return False
-    pid, _, _ = token.partition(":")
-    return pid.isdigit() and owner_token(int(pid)) == token
+    pid, _, ticks = (token or "").partition(":")
+    return pid.isdigit() and ticks.isdigit() and process_token(int(pid)) == token
 
 
 def clean_all(run_id: str | None = None, force: bool = False) -> dict[str, int]:
@@ -130,17 +125,6 @@ def clean_all(run_id: str | None = None, force: bool = False) -> dict[str, int]:
 def _safe_name(run_id: str) -> str:
     name = re.sub(r"[^a-zA-Z0-9_.-]", "-", run_id).strip("-.")
     return name or "run"
-
-
-def _process_age_s(pid: int) -> float:
-    """Seconds since ``pid`` started (host view), from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        start_ticks = int(fields[19])
-        uptime_s = float(Path("/proc/uptime").read_text().split()[0])
-        return max(0.0, uptime_s - start_ticks / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, IndexError):
-        return 0.0
 
 
 def faketime_spec(offset_s: float, rate: float, process_age_s: float) -> str:
@@ -619,7 +603,7 @@ class DockerBackend:
         if not self.faketime:
             raise BackendError("this backend was started without libfaketime")
         n = self._node(node)
-        age_s = _process_age_s(n.pid) if n.pid else 0.0
+        age_s = process_age_s(n.pid) if n.pid else 0.0
         spec = faketime_spec(offset_s, rate, age_s)
         tmp = n.ctl_dir / f".{_FAKETIME_FILE}.tmp"
         tmp.write_text(spec + "\n")
