@@ -72,8 +72,13 @@ class ModelError(ValueError):
     """An operation the model does not understand (unknown f or bad value)."""
 
 
+_SCALARS = frozenset({int, str, float, bool, bytes})
+
+
 def freeze(v: Any) -> Any:
     """A hashable copy of a JSON-ish value (lists become tuples, dicts sorted item tuples)."""
+    if v is None or type(v) in _SCALARS:
+        return v
     if isinstance(v, list | tuple):
         return tuple(freeze(x) for x in v)
     if isinstance(v, dict):

@@ -32,6 +32,7 @@ from harness.history import NEMESIS, TYPES, History, HistoryError, Op, read_json
 
 __all__ = [
     "FORMATS",
+    "check_path",
     "Keyword",
     "Symbol",
     "EdnError",
@@ -393,3 +394,32 @@ def load_history(path: str | Path, fmt: str | None = None) -> LoadedHistory:
     h = _edn_ops(p, text, keyed=False)
     model, init = _suggest_edn_model(h)
     return LoadedHistory(h, fmt, model, init)
+
+
+_NO_INIT: Any = object()
+
+
+def check_path(
+    path: str | Path,
+    fmt: str | None = None,
+    model: str | None = None,
+    init: Any = _NO_INIT,
+    **budget: Any,
+) -> tuple[LoadedHistory, Any]:
+    """Load a history file and check it for linearizability (the ``faultbox check`` glue).
+
+    ``model``/``init`` override what the format suggests; ``budget`` goes to
+    :func:`checkers.linearizability.check_history` (time_budget_s,
+    memory_budget_mb, processes).  Returns the loaded history and the Result;
+    raises HistoryError when the file is malformed or no model is known.
+    """
+    from checkers.linearizability import check_history  # harness -> checkers, not the reverse
+
+    lh = load_history(path, fmt)
+    name = model or lh.model
+    if name is None:
+        raise HistoryError(f"{path}: the {lh.format} format suggests no model; pass one")
+    start = lh.init if init is _NO_INIT else init
+    if model is not None and model != lh.model and init is _NO_INIT:
+        start = None  # the suggested initial value belongs to the suggested model
+    return lh, check_history(lh.history, name, start, **budget)

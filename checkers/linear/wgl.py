@@ -155,9 +155,10 @@ def _event_order(ops: Sequence[PartOp], order: str) -> list[tuple[int, int, int]
         if ev[1] == 0:
             block.append(ev)
             continue
-        block.sort(key=lambda c: ops[c[2]].ret_pos if ops[c[2]].definite else never)
+        if len(block) > 1:
+            block.sort(key=lambda c: ops[c[2]].ret_pos if ops[c[2]].definite else never)
         out.extend(block)
-        block = []
+        block.clear()
         out.append(ev)
     out.extend(block)
     return out
