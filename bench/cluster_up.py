@@ -58,6 +58,7 @@ def bench_faults(system: str, repeat: int, image: str) -> None:
     b = DockerBackend("benchfaults", image=image)
     nodes = ["n1", "n2", "n3"]
     rows: dict[str, tuple[list[float], list[float]]] = {}
+    mech: dict[str, str] = {}
 
     def add(name: str, apply: Callable[[], None], heal: Callable[[], None]) -> None:
         a, h = rows.setdefault(name, ([], []))
@@ -67,6 +68,7 @@ def bench_faults(system: str, repeat: int, image: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             b.up(spec, nodes, Path(tmp))
+            mech = b.packet_mechanism()
             for _ in range(repeat):
                 add("partition halves (nsenter iptables)",
                     lambda: b.partition({"n1": frozenset({"n2", "n3"}), "n2": frozenset({"n1"}),
@@ -81,7 +83,7 @@ def bench_faults(system: str, repeat: int, image: str) -> None:
                     lambda: b.shape("n1", 0, 0, 0))
                 add("packet dup / clear (iptables TEE)", lambda: b.shape("n1", dup=0.5),
                     lambda: b.shape("n1", 0, 0, 0))
-                if "unsupported" not in b.packet_mechanism()["delay"]:
+                if "unsupported" not in mech["delay"]:
                     add("packet delay / clear", lambda: b.shape("n1", delay_ms=50),
                         lambda: b.shape("n1", 0, 0, 0))
         finally:
@@ -91,7 +93,8 @@ def bench_faults(system: str, repeat: int, image: str) -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, (a, h) in rows.items():
         print(f"| {name} | {_stats(a)} | {_stats(h)} |")
-    print(f"\npacket mechanism: {b.packet_mechanism() if b._st.nodes else 'see above'}")
+    print(f"\npartition: {b.partition_mechanism()}")
+    print("packet: " + "; ".join(f"{k} = {v}" for k, v in mech.items()))
 
 
 def main() -> None:
