@@ -115,7 +115,7 @@ class Server:
             self.storage,
             rng,
             args.bug,
-            NodeConfig(),
+            NodeConfig(snapshot_every=args.snapshot_every),
             ctx_prefix=f"{self.name}.{boot}:",
         )
         self.links = {p: PeerLink(p, a) for p, a in self.peers.items() if p != self.name}
@@ -246,6 +246,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", required=True)
     p.add_argument("--bug", action="append", default=[], choices=sorted(BUGS))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--snapshot-every",
+        type=int,
+        default=NodeConfig().snapshot_every,
+        help="compact the log after this many applied entries (tests use small values)",
+    )
     args = p.parse_args(argv)
     peers: dict[str, tuple[str, int]] = {}
     for item in args.peers.split(","):

@@ -28,7 +28,15 @@ def free_ports(n: int) -> list[int]:
 
 
 class LocalCluster:
-    def __init__(self, size: int, root: Path, bugs: tuple[str, ...] = (), seed: int = 0) -> None:
+    def __init__(
+        self,
+        size: int,
+        root: Path,
+        bugs: tuple[str, ...] = (),
+        seed: int = 0,
+        extra: tuple[str, ...] = (),
+    ) -> None:
+        self.extra = extra
         self.names = [f"n{i}" for i in range(1, size + 1)]
         self.addrs = dict(zip(self.names, (("127.0.0.1", p) for p in free_ports(size)), strict=True))
         self.root = root
@@ -43,7 +51,7 @@ class LocalCluster:
                 f"{h}:{p}", "--peers", peers, "--data", str(self.root / n), "--seed", str(self.seed)]
         for b in self.bugs:
             argv += ["--bug", b]
-        return argv
+        return argv + list(self.extra)
 
     def start(self, n: str) -> None:
         log = open(self.root / f"{n}.log", "ab")  # noqa: SIM115 - owned by the child

@@ -67,7 +67,9 @@ async def _writer(cluster: LocalCluster, wid: int, stop: asyncio.Event, acked: d
 @pytest.mark.slow
 def test_no_acknowledged_write_is_lost_across_sigkills(tmp_path):
     rng = random.Random(int(os.environ.get("FAULTBOX_SEED", "0")))
-    with LocalCluster(3, tmp_path) as cl:
+    # frequent compaction so restarted nodes recover from snapshots and catch up
+    # through InstallSnapshot over the wire
+    with LocalCluster(3, tmp_path, extra=("--snapshot-every", "40")) as cl:
         cl.up()
 
         async def run() -> dict:
@@ -102,6 +104,8 @@ def test_no_acknowledged_write_is_lost_across_sigkills(tmp_path):
             return missing
 
         assert asyncio.run(verify()) == []
+        snaps = [n for n in cl.names if (tmp_path / n / "snapshot.json").exists()]
+        assert snaps, "compaction ran on some node"
 
 
 @pytest.mark.slow

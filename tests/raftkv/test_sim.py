@@ -168,3 +168,20 @@ def test_follower_reads_go_through_the_leader_and_see_the_latest_write():
     s.stabilize()
     s.run(3)
     assert s.replies[r] == {"ok": True, "value": 1}
+
+
+def test_messages_survive_the_wire_encoding():
+    import json
+
+    from systems.raftkv.types import Entry, Message, Snapshot
+
+    m = Message(
+        "app", "n1", "n2", 7, log_term=6, index=9,
+        entries=(Entry(7, 10, {"op": "put", "k": "x", "v": [1, None]}), Entry(7, 11, None)),
+        commit=8, reject=True, hint_index=3, hint_term=2,
+        snapshot=Snapshot(5, 4, {"data": {"x": 1}, "sessions": {"c": [1, {"ok": True}]}}),
+        context="n2.ab:1",
+    )
+    assert Message.from_wire(json.loads(json.dumps(m.to_wire()))) == m
+    bare = Message("heartbeat", "n1", "n3", 1)
+    assert Message.from_wire(json.loads(json.dumps(bare.to_wire()))) == bare
