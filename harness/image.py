@@ -264,6 +264,8 @@ def ensure_image(rebuild: bool = False, progress: Progress | None = None) -> str
             _build_base(client, base, say)
         say(f"building node image {tag} from {base}")
         _build_node(client, base, tag, say)
+        with contextlib.suppress(Exception):  # images a rebuild replaced
+            client.images.prune(filters={"dangling": True, "label": LABEL})
     return tag
 
 

@@ -26,6 +26,7 @@ import atexit
 import contextlib
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -174,11 +175,13 @@ class DockerBackend:
         image: str | None = None,
         ready_timeout_s: float = 30.0,
         faketime: bool = True,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.run_id = _safe_name(run_id)
         self.image = image
         self.ready_timeout_s = ready_timeout_s
         self.faketime = faketime
+        self.progress = progress or (lambda msg: print(f"faultbox: {msg}", file=sys.stderr))
         self.fast_path = nsenter_available()
         self._client: Any = None
         self._st = _State()
@@ -257,7 +260,7 @@ class DockerBackend:
             from harness.image import ImageError, ensure_image
 
             try:
-                self.image = ensure_image()
+                self.image = ensure_image(progress=self.progress)
             except ImageError as e:
                 raise BackendError(str(e)) from e
         if not self._atexit:
