@@ -156,6 +156,11 @@ def test_server_process_sees_skewed_clock(memkv3: DockerBackend) -> None:
     b = memkv3
     rc, out = b.exec("n1", ["sh", "-c", "tr '\\0' '\\n' < /proc/1/environ | grep -c FAKETIME"])
     assert int(out.strip()) >= 3
+    # time.sleep works under libfaketime thanks to images/sitecustomize.py, and fails without it
+    sleep = ["python3", "-c", "import time; time.sleep(0.02); print('slept')"]
+    assert b.exec("n1", sleep)[1].strip() == "slept"
+    rc, out = b.exec("n1", ["python3", "-S", *sleep[1:]])
+    assert "slept" not in out and "Invalid argument" in out
 
 
 UDP_COUNT = (
