@@ -179,9 +179,11 @@ class Register:
         """Does the op's effect ignore the state?  (A write: what came before is overwritten.)"""
         return bool(op[0] == "w")
 
-    def needs(self, read: COp) -> Any:
-        """The state a read needs (lookahead pruning)."""
-        return read[1]
+    def needs(self, op: COp) -> Any:
+        """The state an op needs to take effect (ANY_VALUE: any will do); for lookahead."""
+        if op[0] in ("r", "c"):
+            return op[1]
+        return ANY_VALUE
 
     def produces(self, op: COp) -> Any:
         """The value an op may store: a write's, a cas's new one; ANY_VALUE for appends."""

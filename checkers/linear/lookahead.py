@@ -7,10 +7,11 @@ tried every subset and order of the ops before the read's return.
 
 Two kinds of models take part (each optional, found by attribute):
 
-* *producers* — ``needs(read) -> value`` and ``produces(op) -> value | ANY |
-  None``: a register read of v is satisfiable only if the state is v now or
-  some op not yet linearized, invoked before the read returned, can store v
-  (a write of v, a cas to v; an append could store anything);
+* *producers* — ``needs(op) -> value | ANY_VALUE`` and ``produces(op) ->
+  value | ANY_VALUE | None``: a register read of v (or a cas from v) can
+  take effect only if the state is v now or some op not yet linearized,
+  invoked before it returned, can store v (a write of v, a cas to v; an
+  append could store anything);
 * *monotone* — ``monotone(state, read) -> bool`` and ``resets(op) -> bool``:
   where the state only grows (appends, adds) except through resets (put,
   write, cas), a pending read must see an extension of the current state
@@ -72,8 +73,10 @@ class Lookahead:
         self.need: list[Any] | None = None
         self.producers: dict[Any, _Ids] = {}
         self.wild = _Ids()
-        if needs is not None and produces is not None:
-            self.need = [needs(o.op) if r else None for o, r in zip(ops, self.reads, strict=True)]
+        self.watch = list(self.reads)  # ops whose needs are checked: reads, and for
+        if needs is not None and produces is not None:  # producer models, definite cas too
+            self.need = [needs(o.op) if o.definite else ANY_VALUE for o in ops]
+            self.watch = [w or v is not ANY_VALUE for w, v in zip(self.reads, self.need, strict=True)]
             for i, o in enumerate(ops):
                 v = produces(o.op)
                 if v is None:
@@ -82,8 +85,8 @@ class Lookahead:
                 ids.ids.append(i)
                 ids.calls.append(o.call_pos)
         self.prod_of: list[_Ids | None] = [
-            self.producers.get(v) if self.need is not None and r else None
-            for v, r in zip(self.need or [None] * len(ops), self.reads, strict=True)
+            self.producers.get(v) if self.need is not None and w else None
+            for v, w in zip(self.need or [None] * len(ops), self.watch, strict=True)
         ]
         if self.mono is not None:
             for i, o in enumerate(ops):
@@ -95,22 +98,22 @@ class Lookahead:
         """The id of a pending read (among the first few in the list) that ``state``
         leaves unsatisfiable, or -1."""
         nxt, match, node_op, end = self.nxt, self.match, self.node_op, self.end
-        reads, need, prod, ret_pos = self.reads, self.need, self.prod_of, self.ret_pos
+        watch, need, prod, ret_pos = self.watch, self.need, self.prod_of, self.ret_pos
         wild = self.wild if self.wild.ids else None
         checked = 0
         r = nxt[0]
         while r != end:
             if match[r] == -1:
                 i = node_op[r]
-                if reads[i]:
-                    if need is not None and need[i] != state:
+                if watch[i] and (i >= low and not (rel >> (i - low)) & 1):
+                    if need is not None and need[i] != state and need[i] is not ANY_VALUE:
                         limit = ret_pos[i]
                         p = prod[i]
                         if (p is None or not p.any_open(limit, low, rel)) and (
                             wild is None or not wild.any_open(limit, low, rel)
                         ):
                             return i
-                    if self.mono is not None and self._mono_fails(i, state, low, rel):
+                    if self.mono is not None and self.reads[i] and self._mono_fails(i, state, low, rel):
                         return i
                     checked += 1
                     if checked >= READS_CHECKED:
