@@ -99,7 +99,13 @@ def _nemesis_package(opts: Options) -> Any:
 
 def _schedule(opts: Options, workload: Any, pkg: Any) -> Any:
     clients = g.clients(workload.generator)
-    main = g.any(g.nemesis(pkg.generator), clients) if pkg is not None else clients
+    # The first fault waits one interval: the system is warm and holds acknowledged
+    # writes before anything breaks (a fault at t=0 exercises nothing).
+    main = (
+        g.any(g.nemesis([g.sleep(opts.nemesis_interval_s), pkg.generator]), clients)
+        if pkg is not None
+        else clients
+    )
     phases: list[Any] = [g.log("main phase"), g.time_limit(opts.time_limit_s, main)]
     if pkg is not None and pkg.final_generator is not None:
         phases += [g.log("healing"), g.nemesis(pkg.final_generator)]

@@ -20,15 +20,18 @@ def fb(*args, timeout=120):
                           text=True, timeout=timeout, cwd=REPO)
 
 
-def _node_pids():
+def _node_pids(under):
+    """Marked node processes whose command line names a folder under ``under``."""
     pids = []
     for p in Path("/proc").iterdir():
         if p.name.isdigit():
             try:
-                if f"{NODE_MARKER}=1".encode() in (p / "environ").read_bytes().split(b"\0"):
-                    pids.append(int(p.name))
+                marked = f"{NODE_MARKER}=1".encode() in (p / "environ").read_bytes().split(b"\0")
+                ours = str(under).encode() in (p / "cmdline").read_bytes()
             except OSError:
-                pass
+                continue
+            if marked and ours:
+                pids.append(int(p.name))
     return pids
 
 
@@ -103,7 +106,7 @@ def test_sigkilled_harness_leaves_a_checkable_prefix_and_no_nodes(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     time.sleep(0.5)
-    leftovers = _node_pids()
+    leftovers = _node_pids(tmp_path)
     fb("clean")
     assert leftovers == [], "node processes survived the SIGKILLed harness"
     r = fb("check", str(store / "latest"))
