@@ -73,9 +73,10 @@ def test_memkv_kill_loses_writes_and_the_checker_says_so(tmp_path):
     from workloads import WorkloadOptions, get_workload
 
     opts = Options(system="memkv", workload="register", nemesis=("kill",), nodes=1,
-                   time_limit_s=3, backend="local", recovery_s=0.3, seed=11, store=tmp_path)
+                   time_limit_s=3, backend="local", recovery_s=0.3, seed=11, store=tmp_path,
+                   nemesis_interval_s=0.5)
     pkg = nemesis.PACKAGES["kill"](nemesis.NemesisOptions(interval_s=1))
-    pkg = replace(pkg, generator=[g.sleep(1.5), {"f": "start-kill", "value": "all"}])
+    pkg = replace(pkg, generator=[g.sleep(1.0), {"f": "start-kill", "value": "all"}])
     wl = get_workload("register", WorkloadOptions(rate=100, concurrency=5))
     out = run_test(opts, SYSTEM, wl, notice=lambda m: None, package=pkg)
     assert out.exit_code == 1
