@@ -24,8 +24,8 @@ from harness.history import HistoryError, Op
 
 __all__ = ["main", "cli"]
 
-console = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
 
 
 def fail(msg: str) -> NoReturn:
