@@ -1,11 +1,12 @@
 """raftkv clients for the harness workloads ``register`` and ``kv``.
 
 Routing: writes start at the client's preferred node and follow ``not-leader``
-redirects to the leader (bounded by the op's timeout). Reads go to the
-preferred ("home") node first — followers serve them linearizably through a
-ReadIndex round with the leader — and move on only if it fails. Spreading
-reads this way is what etcd does, and it is also what lets a campaign see the
-stale-read bug: a lagging or just-restarted follower answers from its state.
+redirects to the leader (bounded by the op's timeout). Reads are spread
+round-robin over all nodes, starting at the preferred one, and move on when a
+node fails; followers serve them linearizably through a ReadIndex round with
+the leader. Balancing reads over replicas is what etcd's clients do, and it is
+also what lets a campaign see the stale-read bug: a lagging, resumed or
+just-restarted follower answers from its own state.
 Every op finishes within ``DEADLINE_SHARE`` of the per-op timeout so that the
 client's own verdict, not the harness's timeout, decides the op's type.
 
@@ -60,8 +61,9 @@ class RaftKVClient:
     def __init__(self, cluster: Cluster, node: str, timeout_s: float) -> None:
         self.cluster = dict(cluster)
         self.names = list(self.cluster)
-        self.home = node if node in self.cluster else self.names[0]
-        self.target = self.home
+        home = node if node in self.cluster else self.names[0]
+        self.target = home
+        self._read_turn = self.names.index(home)
         self.timeout_s = timeout_s * DEADLINE_SHARE
         self.client_id = os.urandom(8).hex()
         self.seq = 0
@@ -113,7 +115,8 @@ class RaftKVClient:
         deadline = loop.time() + self.timeout_s
         leader_guess = self.target
         if not write:
-            self.target = self.home
+            self.target = self.names[self._read_turn % len(self.names)]
+            self._read_turn += 1
         try:
             return await self._attempts(msg, write, deadline)
         finally:
