@@ -37,7 +37,7 @@ from .types import Message
 __all__ = ["main", "Server", "parse_args", "TICK_S"]
 
 TICK_S = 0.015
-LAZY_FLUSH_S = 0.5  # no-fsync bug: how often buffered log records reach the OS
+LAZY_FLUSH_S = 2.0  # no-fsync bug: how often buffered log records reach the OS
 PEER_BUFFER_LIMIT = 4 << 20  # drop a peer link whose unsent bytes exceed this (peer stalled)
 CLIENT_OPS = {"get", "put", "cas", "delete", "append", "transfer", "status"}
 

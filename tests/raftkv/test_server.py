@@ -127,7 +127,7 @@ def test_no_fsync_server_loses_acknowledged_writes_when_all_nodes_are_killed(tmp
 
         acked = asyncio.run(write_some())
         assert len(acked) == 20
-        cl.down()  # immediately: well inside the 0.5 s lazy flush period
+        cl.down()  # immediately: well inside the 2 s lazy flush period
         cl.up()
 
         async def count_lost() -> int:
