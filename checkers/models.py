@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "ANY_VALUE",
+    "NOTHING",
     "INCONSISTENT",
     "MODELS",
     "Model",
@@ -64,6 +65,7 @@ class _AnyValue:
 
 
 ANY_VALUE = _AnyValue()
+NOTHING: Any = ("?nothing?",)  # ``effect`` of an op that places no value
 
 COp = tuple[Any, ...]
 
@@ -185,6 +187,17 @@ class Register:
             return op[1]
         return ANY_VALUE
 
+    def effect(self, op: COp) -> Any:
+        """The value an op places (NOTHING for reads); see prepare._drop_unseen."""
+        v = self.produces(op)
+        return NOTHING if v is None or v is ANY_VALUE else v
+
+    def observes(self, op: COp) -> tuple[Any, ...]:
+        """Values an op reveals or depends on: a read's, a cas's old value."""
+        if op[0] in ("r", "c"):
+            return (op[1],)
+        return ()
+
     def produces(self, op: COp) -> Any:
         """The value an op may store: a write's, a cas's new one; ANY_VALUE for appends."""
         code = op[0]
@@ -253,6 +266,8 @@ class AppendRegister(Register):
 
     def resets(self, op: COp) -> bool:
         return op[0] in ("w", "c")
+
+    effect = None  # type: ignore[assignment]  # appends build on unseen values: never drop
 
     def monotone(self, state: Any, read: COp) -> bool:
         """Can a value that only grows by appends go from ``state`` to what ``read`` saw?"""
@@ -405,6 +420,14 @@ class FifoQueue:
     def read_only(self, op: COp) -> bool:
         return False
 
+    def effect(self, op: COp) -> Any:
+        return op[1] if op[0] == "e" else NOTHING
+
+    def observes(self, op: COp) -> tuple[Any, ...]:
+        if op[0] == "d" and op[1] is not _UNKNOWN_VALUE and op[1] is not None:
+            return (op[1],)
+        return ()
+
     def describe_op(self, op: COp) -> str:
         if op[0] == "e":
             return f"enqueue of {op[1]!r}"
@@ -415,29 +438,46 @@ class FifoQueue:
 
 
 class UnorderedQueue(FifoQueue):
-    """A queue that may deliver its elements in any order (a multiset)."""
+    """A queue that may deliver its elements in any order (a multiset).
+
+    A dequeue whose outcome is unknown removed *some* element, so the state is
+    the set of multisets the queue may hold (each a tuple sorted by repr):
+    usually one, more after indeterminate dequeues.  A step maps every
+    possibility and keeps the consistent ones.
+    """
 
     name = "unordered-queue"
 
     def __init__(self, init: Any = None) -> None:
         super().__init__(init)
-        self.init = tuple(sorted(self.init, key=repr))
+        self.init = frozenset({tuple(sorted(self.init, key=repr))})  # type: ignore[assignment]
 
     def step(self, state: Any, op: COp) -> Any:
+        out = set()
+        for m in state:
+            out.update(self._one(m, op))
+        return frozenset(out) if out else INCONSISTENT
+
+    @staticmethod
+    def _one(m: tuple[Any, ...], op: COp) -> list[tuple[Any, ...]]:
         if op[0] == "e":
-            s = list(state)
+            s = list(m)
             insort(s, op[1], key=repr)
-            return tuple(s)
+            return [tuple(s)]
         v = op[1]
-        if v is _UNKNOWN_VALUE:
-            return state  # an unknown dequeue constrains nothing we can name; keep the multiset
+        if v is _UNKNOWN_VALUE:  # removed any one element (or found the queue empty)
+            return [m[:k] + m[k + 1 :] for k in range(len(m)) if k == 0 or m[k] != m[k - 1]] or [m]
         if v is None:
-            return state if not state else INCONSISTENT
-        if v not in state:
-            return INCONSISTENT
-        s = list(state)
-        s.remove(v)
-        return tuple(s)
+            return [m] if not m else []
+        if v not in m:
+            return []
+        k = m.index(v)
+        return [m[:k] + m[k + 1 :]]
+
+    def describe_state(self, state: Any) -> str:
+        if len(state) == 1:
+            return f"the queue holding {sorted(next(iter(state)), key=repr)!r}"
+        return f"the queue holding one of {sorted((list(m) for m in state), key=repr)!r}"
 
 
 class SetModel:
@@ -470,6 +510,12 @@ class SetModel:
 
     def resets(self, op: COp) -> bool:
         return False
+
+    def effect(self, op: COp) -> Any:
+        return op[1] if op[0] == "a" else NOTHING
+
+    def observes(self, op: COp) -> tuple[Any, ...]:
+        return tuple(op[1]) if op[0] == "r" else ()
 
     def monotone(self, state: Any, read: COp) -> bool:
         """A grow-only set: every later read includes the current set."""

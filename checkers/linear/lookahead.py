@@ -88,6 +88,16 @@ class Lookahead:
             self.producers.get(v) if self.need is not None and w else None
             for v, w in zip(self.need or [None] * len(ops), self.watch, strict=True)
         ]
+        # watched ops no producer can ever serve: satisfiable only while the state already fits
+        self.hopeless = [
+            i
+            for i, p in enumerate(self.prod_of)
+            if self.need is not None
+            and self.watch[i]
+            and self.need[i] is not ANY_VALUE
+            and not self.wild.ids
+            and (p is None or p.calls[0] >= self.ret_pos[i])
+        ]
         if self.mono is not None:
             for i, o in enumerate(ops):
                 if model.resets(o.op):  # type: ignore[attr-defined]
@@ -100,6 +110,9 @@ class Lookahead:
         nxt, match, node_op, end = self.nxt, self.match, self.node_op, self.end
         watch, need, prod, ret_pos = self.watch, self.need, self.prod_of, self.ret_pos
         wild = self.wild if self.wild.ids else None
+        for i in self.hopeless:
+            if i >= low and not (rel >> (i - low)) & 1 and need[i] != state:  # type: ignore[index]
+                return i
         checked = 0
         r = nxt[0]
         while r != end:

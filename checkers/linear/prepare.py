@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from checkers.linear.wgl import Part, PartOp
+from checkers.models import NOTHING as _NOTHING
 from checkers.models import Model, ModelError, Partitioned
 from harness.history import FAIL, INVOKE, NEMESIS, OK, Op
 
@@ -99,7 +100,34 @@ def prepare(ops: Iterable[Op], model: Model | Partitioned) -> Prepared:
             )
         )
     parts = tuple(
-        (Part(key if splitter is not None else None, tuple(pops)), models[key])
+        (Part(key if splitter is not None else None, _drop_unseen(pops, models[key])), models[key])
         for key, pops in by_key.items()
     )
     return Prepared(parts, n_client, index)
+
+
+def _drop_unseen(ops: list[PartOp], model: Model) -> tuple[PartOp, ...]:
+    """Drop indeterminate ops whose effect no op ever observes.
+
+    An indeterminate write (enqueue, add) of a value that no read, cas or
+    dequeue ever sees can only get in the way: any linearization that
+    includes it stays valid without it (and without the indeterminate op, if
+    any, that consumed it), and it may never have happened.  Models opt in
+    with ``effect(op)`` (the value an op places) and ``observes(op)``.
+    """
+    effect = getattr(model, "effect", None)
+    observes = getattr(model, "observes", None)
+    if effect is None or observes is None or all(o.definite for o in ops):
+        return tuple(ops)
+    seen: set[Any] = set()
+    for o in ops:
+        seen.update(observes(o.op))
+    keep = []
+    for o in ops:
+        if not o.definite:
+            placed = effect(o.op)
+            if placed is not _NOTHING and placed not in seen:
+                continue
+        keep.append(o)
+    return tuple(keep)
+

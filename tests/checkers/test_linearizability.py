@@ -165,18 +165,19 @@ def test_twin_chains_order_identical_ops() -> None:
 
 def adversarial(n_procs: int = 50, rounds: int = 2, seed: int = 7) -> History:
     """50 concurrent processes, nine in ten of them indeterminate cas ops over five values,
-    a few reads, then a read of a value nothing wrote: refuting it means trying every
-    subset and order of the indeterminate ops."""
+    a few reads, and a final read of 7 that only a chain of cas ops from 5 could produce,
+    and nothing ever produces 5: refuting it means trying every subset and order of the
+    indeterminate ops (no producer check can tell, as the chain's ops exist)."""
     rng = random.Random(seed)
     ev: list[tuple[Any, str, str, Any]] = []
     for r in range(rounds):
-        casv = {}
+        casv: dict[int, list[int]] = {}
         for p in range(n_procs):
             pid = r * n_procs + p
             if p % 10 == 0:
                 ev.append((pid, "invoke", "read", None))
             else:
-                casv[pid] = [rng.randrange(5), rng.randrange(5)]
+                casv[pid] = [rng.randrange(5), rng.randrange(5)] if p > 2 else [4 + p, 5 + p]
                 ev.append((pid, "invoke", "cas", casv[pid]))
         for p in range(n_procs):
             pid = r * n_procs + p
@@ -185,7 +186,7 @@ def adversarial(n_procs: int = 50, rounds: int = 2, seed: int = 7) -> History:
             else:
                 ev.append((pid, "info", "cas", casv[pid]))
     base = rounds * n_procs
-    ev += [(base, "invoke", "read", None), (base, "ok", "read", 99)]
+    ev += [(base, "invoke", "read", None), (base, "ok", "read", 7)]
     return H(*ev)
 
 
