@@ -26,7 +26,15 @@ does it:
   a state reached through an indeterminate op is marked, as fewer ops may
   follow it;
 * :mod:`checkers.linear.lookahead` — after a state change, a pending read
-  that can no longer be satisfied dooms the state at once.
+  (or cas) that can no longer be satisfied dooms the state at once;
+* before the search, :func:`checkers.linear.prepare.prepare` drops
+  indeterminate ops whose effect nothing observes, and reads whose value is
+  unknown.
+
+All rules only remove orders that some remaining order can stand in for, so
+the verdict is the plain WGL verdict (the peer corpus and property tests hold
+the search to that); they change how many states it takes.  The loop is one
+long function on purpose: locals, no calls it can avoid.
 """
 
 from __future__ import annotations
