@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from checkers.linear.wgl import Part, PartOp
 from checkers.models import NOTHING as _NOTHING
-from checkers.models import Model, ModelError, Partitioned
+from checkers.models import Model, ModelError, Partitioned, freeze
 from harness.history import FAIL, INVOKE, NEMESIS, OK, Op
 
 __all__ = ["Prepared", "prepare"]
@@ -53,6 +53,18 @@ def _pairs(ops: Iterable[Op]) -> Iterable[tuple[int, Op, int, Op | None]]:
     return done
 
 
+def _split(splitter: Partitioned, inv: Op, comp: Op | None, definite: bool) -> tuple[Hashable, Any]:
+    """(key, value) of a partitioned op: the key from the invocation; the value from the
+    completion when it is ok, whether it repeats the key (``[k, v]``) or not (``v``)."""
+    key, value = splitter.split(inv.f, inv.value)
+    if definite and comp is not None and comp.value is not None:
+        done = comp.value
+        if isinstance(done, list | tuple) and len(done) == 2 and freeze(done[0]) == key:
+            return key, done[1]
+        return key, done
+    return key, value
+
+
 def _value(inv: Op, comp: Op | None) -> Any:
     if comp is not None and comp.type == OK and comp.value is not None:
         return comp.value
@@ -77,7 +89,7 @@ def prepare(ops: Iterable[Op], model: Model | Partitioned) -> Prepared:
         key: Hashable = None
         try:
             if splitter is not None:
-                key, value = splitter.split(inv.f, value)
+                key, value = _split(splitter, inv, comp, definite)
             sub = models.get(key)
             if sub is None:
                 sub = models[key] = splitter.part_model(key) if splitter is not None else whole  # type: ignore[assignment]

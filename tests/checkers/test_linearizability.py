@@ -121,6 +121,13 @@ def test_kv_parts_and_smallest_failing_key() -> None:
     assert r.details["part_ops"] == [4, 6] and "on key 'b'" in r.details["explanation"]
 
 
+def test_kv_completion_may_omit_the_key() -> None:
+    ok = H((0, "invoke", "write", ["a", 1]), (0, "ok", "write", ["a", 1]), (1, "invoke", "read", ["a", None]), (1, "ok", "read", 1))
+    assert verdict(ok, "kv", None) is True
+    bad = H((0, "invoke", "write", ["a", 1]), (0, "ok", "write", ["a", 1]), (1, "invoke", "read", ["a", None]), (1, "ok", "read", 2))
+    assert verdict(bad, "kv", None) is False
+
+
 def test_porcupine_kv_semantics() -> None:
     h = H(
         (0, "invoke", "append", ["k", "x"]), (0, "ok", "append", ["k", "x"]),
