@@ -7,7 +7,7 @@
 2. Synthetic register histories: 1k/10k/100k ops x concurrency 5/20/50 x
    0/10 % indeterminate ops, each check bounded by --budget seconds.
 
-    python bench/linearizability.py [--repeat 3] [--budget 10] [--skip-synthetic]
+    python bench/linearizability.py [--repeat 3] [--budget 10] [--skip-synthetic] [--summary]
 """
 
 from __future__ import annotations
@@ -129,13 +129,13 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--skip-synthetic", action="store_true")
     ap.add_argument("--skip-peer", action="store_true")
-    ap.add_argument("--verbose", "-v", action="store_true", help="one line per peer file")
+    ap.add_argument("--summary", action="store_true", help="totals only, no line per peer file")
     a = ap.parse_args()
     if not a.skip_peer:
         if not SHARED.exists():
             print(f"peer histories not found at {SHARED}; skipping the corpus table")
         else:
-            print_peer(peer_rows(a.repeat, a.processes), a.verbose)
+            print_peer(peer_rows(a.repeat, a.processes), not a.summary)
     if not a.skip_synthetic:
         synthetic(a.budget, [int(s) for s in a.sizes.split(",")])
 
