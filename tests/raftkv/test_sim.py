@@ -185,3 +185,33 @@ def test_messages_survive_the_wire_encoding():
     assert Message.from_wire(json.loads(json.dumps(m.to_wire()))) == m
     bare = Message("heartbeat", "n1", "n3", 1)
     assert Message.from_wire(json.loads(json.dumps(bare.to_wire()))) == bare
+
+
+def test_a_granted_vote_is_durable_before_the_grant_leaves():
+    s = SimCluster(3, seed=11)
+    s.campaign("n1")
+    s.stabilize()  # prevote round, then the vote requests
+    assert s.nodes["n1"].core.role == LEADER
+    # n2's grant has been sent; kill n2 now and bring it back from its disk
+    s.crash("n2")
+    s.restart("n2")
+    assert s.storages["n2"].hard_state.vote == "n1"
+    assert s.nodes["n2"].core.vote == "n1" and s.nodes["n2"].core.term == 1
+    # so n2 cannot vote again in term 1 for someone else
+    from systems.raftkv.types import VOTE, Message
+
+    s.nodes["n2"].step(Message(VOTE, "n3", "n2", 1, index=9, log_term=9))
+    out = s.nodes["n2"].process()
+    assert [m.reject for m in out.messages] == [True]
+
+
+def test_entries_are_durable_before_the_append_is_acknowledged():
+    s = cluster(seed=12)
+    lead = s.leader()
+    s.put(lead, "x", 1)
+    f = next(n for n in s.names if n != lead)
+    while not any(m.type == "app_resp" and m.src == f and m.index >= 2 for m in s.inflight):
+        s.deliver(0)
+    s.crash(f)
+    s.restart(f)
+    assert s.nodes[f].core.log.last_index() >= 2
