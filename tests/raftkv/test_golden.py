@@ -86,18 +86,9 @@ class Script:
             s.nodes[args[0]].transfer(args[1])
             s.process(args[0])
         elif cmd == "status":
-            for n in s.names:
-                st = s.nodes[n].status() if n in s.nodes else None
-                extra.append(
-                    f"{n}: down" if st is None else
-                    f"{n}: {st['role']} term={st['term']} leader={st['leader']} "
-                    f"commit={st['commit']} applied={st['applied']} last={st['last_index']}"
-                )
+            extra = status_lines(s)
         elif cmd == "log":
-            core = s.nodes[args[0]].core
-            snap = core.log.snapshot
-            extra.append(f"snapshot={snap.index}/{snap.term} " + " ".join(
-                f"{e.index}/{e.term}" for e in core.log.entries))
+            extra = [log_line(s, args[0])]
         elif cmd != "replies":
             raise ValueError(f"unknown command {cmd!r}")
         out, s.trace = s.trace, []
@@ -107,6 +98,28 @@ class Script:
             self.seen_replies.add(token)
             out.append(f"reply #{token}: {s.replies[token]}")
         return out + extra
+
+
+def status_lines(s: SimCluster) -> list[str]:
+    out = []
+    for n in s.names:
+        if n not in s.nodes:
+            out.append(f"{n}: down")
+            continue
+        st = s.nodes[n].status()
+        out.append(
+            f"{n}: {st['role']} term={st['term']} leader={st['leader']} "
+            f"commit={st['commit']} applied={st['applied']} last={st['last_index']}"
+        )
+    return out
+
+
+def log_line(s: SimCluster, n: str) -> str:
+    log = s.nodes[n].core.log
+    snap = log.snapshot
+    return f"snapshot={snap.index}/{snap.term} " + " ".join(
+        f"{e.index}/{e.term}" for e in log.entries
+    )
 
 
 def render(text: str) -> str:
