@@ -28,6 +28,8 @@ from harness.history import History, Op
 __all__ = ["Linearizable", "check_history"]
 
 FIRST_STATE_CAP = 5_000  # states per part in the first pass over several parts (~20 ms)
+NO_ANSWER = "a worker process did not answer (killed?); its part was not decided"
+WORKER_GRACE_S = 10.0  # past the deadline, how long to wait for a worker's answer
 LAST_STATE_CAP = 50_000_000  # past this the pass is uncapped (bounded by the budget only)
 
 
@@ -62,6 +64,7 @@ class _Runs:
 
     outcomes: list[Outcome | None]
     states: int = 0
+    broken: bool = False  # the worker pool lost a worker: no further passes
 
 
 def _batch_sequential(
@@ -79,7 +82,21 @@ def _batch_parallel(
     todo: list[int], parts: Sequence[tuple[Part, Model]], budget: Budget, runs: _Runs, pool: Any
 ) -> None:
     jobs = [(i, parts[i][0], parts[i][1], budget) for i in todo]
-    for i, out in pool.imap_unordered(_search_job, jobs):
+    results = pool.imap_unordered(_search_job, jobs)
+    pending = set(todo)
+    while pending:
+        # every job stops itself at the deadline; a worker that died (killed, out of
+        # memory) never answers, so waiting is bounded too
+        wait_s = max(0.0, budget.deadline - time.monotonic()) + WORKER_GRACE_S
+        try:
+            i, out = results.next(timeout=wait_s)
+        except multiprocessing.TimeoutError:
+            for j in pending:
+                runs.outcomes[j] = Outcome("unknown", reason=NO_ANSWER)
+            pool.terminate()
+            runs.broken = True
+            return
+        pending.discard(i)
         runs.outcomes[i] = out
         runs.states += out.states
         if out.valid is False:
@@ -115,6 +132,11 @@ def _run_parts(parts: Sequence[tuple[Part, Model]], budget: Budget, processes: i
                 _batch_sequential(todo, parts, capped, runs)
             outs = [runs.outcomes[i] for i in todo]
             if any(o is not None and o.valid is False for o in outs) or not cap:
+                break
+            if runs.broken:
+                for o in outs:
+                    if o is not None and o.capped:
+                        o.reason, o.capped = NO_ANSWER, False
                 break
             todo = [i for i in todo if (o := runs.outcomes[i]) is not None and o.capped]
             cap = cap * 10 if cap * 10 < LAST_STATE_CAP else 0

@@ -253,3 +253,28 @@ def test_invalid_etcd_log_is_explained() -> None:
     text = r.details["explanation"]
     assert f"op {r.details['failed_op']}" in text and "read returning" in text
     assert "event " in text  # the log has no clock: positions are named instead
+
+
+def _die_on_k1(args: Any) -> Any:
+    import os
+
+    if args[1].key == "k1":
+        os._exit(3)  # a worker killed mid-check (OOM killer, signal)
+    import checkers.linearizability as lin
+
+    return lin._search_job_real(args)  # type: ignore[attr-defined]
+
+
+def test_dead_worker_gives_unknown_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    import checkers.linearizability as lin
+
+    monkeypatch.setattr(lin, "FIRST_STATE_CAP", 20)
+    monkeypatch.setattr(search_mod, "CHECK_EVERY", 0xF)
+    monkeypatch.setattr(lin, "WORKER_GRACE_S", 0.5)
+    monkeypatch.setattr(lin, "_search_job_real", lin._search_job, raising=False)
+    monkeypatch.setattr(lin, "_search_job", _die_on_k1)
+    h = random_kv_history(keys=3, n_per_key=300, concurrency=5, seed=2)
+    t0 = time.monotonic()
+    r = check_history(h, "kv", 0, processes=2, time_budget_s=1.0)
+    assert time.monotonic() - t0 < 10
+    assert r.valid == UNKNOWN and "did not answer" in r.details["reason"]
