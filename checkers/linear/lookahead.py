@@ -55,14 +55,13 @@ class _Ids:
 class Lookahead:
     def __init__(
         self,
-        nxt: list[int],
-        match: list[int],
+        rnxt: list[int],
         node_op: list[int],
         end: int,
         ops: Sequence[PartOp_],
         model: Model,
     ) -> None:
-        self.nxt, self.match, self.node_op, self.end = nxt, match, node_op, end
+        self.rnxt, self.node_op, self.end = rnxt, node_op, end
         self.ret_pos = [o.ret_pos for o in ops]
         self.reads = [o.definite and model.read_only(o.op) for o in ops]
         self.cop = [o.op for o in ops]
@@ -107,31 +106,30 @@ class Lookahead:
     def doomed(self, state: Any, low: int, rel: int) -> int:
         """The id of a pending read (among the first few in the list) that ``state``
         leaves unsatisfiable, or -1."""
-        nxt, match, node_op, end = self.nxt, self.match, self.node_op, self.end
+        rnxt, node_op, end = self.rnxt, self.node_op, self.end
         watch, need, prod, ret_pos = self.watch, self.need, self.prod_of, self.ret_pos
         wild = self.wild if self.wild.ids else None
         for i in self.hopeless:
             if i >= low and not (rel >> (i - low)) & 1 and need[i] != state:  # type: ignore[index]
                 return i
         checked = 0
-        r = nxt[0]
+        r = rnxt[0]
         while r != end:
-            if match[r] == -1:
-                i = node_op[r]
-                if watch[i] and (i >= low and not (rel >> (i - low)) & 1):
-                    if need is not None and need[i] != state and need[i] is not ANY_VALUE:
-                        limit = ret_pos[i]
-                        p = prod[i]
-                        if (p is None or not p.any_open(limit, low, rel)) and (
-                            wild is None or not wild.any_open(limit, low, rel)
-                        ):
-                            return i
-                    if self.mono is not None and self.reads[i] and self._mono_fails(i, state, low, rel):
+            i = node_op[r]
+            if watch[i] and (i >= low and not (rel >> (i - low)) & 1):
+                if need is not None and need[i] != state and need[i] is not ANY_VALUE:
+                    limit = ret_pos[i]
+                    p = prod[i]
+                    if (p is None or not p.any_open(limit, low, rel)) and (
+                        wild is None or not wild.any_open(limit, low, rel)
+                    ):
                         return i
-                    checked += 1
-                    if checked >= READS_CHECKED:
-                        break
-            r = nxt[r]
+                if self.mono is not None and self.reads[i] and self._mono_fails(i, state, low, rel):
+                    return i
+                checked += 1
+                if checked >= READS_CHECKED:
+                    break
+            r = rnxt[r]
         return -1
 
     def _mono_fails(self, i: int, state: Any, low: int, rel: int) -> bool:
@@ -145,9 +143,12 @@ PartOp_ = Any  # checkers.linear.wgl.PartOp (not imported: search imports this m
 
 
 def make_lookahead(
-    nxt: list[int], match: list[int], node_op: list[int], end: int, ops: Sequence[Any], model: Model
+    rnxt: list[int], node_op: list[int], end: int, ops: Sequence[Any], model: Model
 ) -> Lookahead | None:
-    """A Lookahead for models that offer producers or monotonicity, else None."""
+    """A Lookahead for models that offer producers or monotonicity, else None.
+
+    ``rnxt`` links the return events still pending, in order (the search keeps it).
+    """
     if not (hasattr(model, "needs") or hasattr(model, "monotone")):
         return None
-    return Lookahead(nxt, match, node_op, end, ops, model)
+    return Lookahead(rnxt, node_op, end, ops, model)

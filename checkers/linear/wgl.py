@@ -138,6 +138,8 @@ class _Links:
     node_op: list[int]
     match: list[int]  # call node -> its return node (0: none); return node -> -1
     end: int
+    rnxt: list[int]  # the return nodes alone, linked the same way (for the lookahead)
+    rprv: list[int]
 
 
 def _event_order(ops: Sequence[PartOp], order: str) -> list[tuple[int, int, int]]:
@@ -189,7 +191,17 @@ def _links(ops: Sequence[PartOp], order: str = "deadline") -> _Links:
     for k in range(1, m + 1):
         if match[k] == 0:
             match[k] = ret_node.get(node_op[k], 0)
-    return _Links(nxt, prv, node_op, match, end)
+    rnxt = [end] * (m + 2)
+    rprv = [0] * (m + 2)
+    last = 0
+    for k in range(1, m + 1):
+        if match[k] == -1:
+            rnxt[last] = k
+            rprv[k] = last
+            last = k
+    rnxt[last] = end
+    rprv[end] = last
+    return _Links(nxt, prv, node_op, match, end, rnxt, rprv)
 
 
 class _Partials:
@@ -248,7 +260,8 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
     after_info = False
     step = model.step
     bad = INCONSISTENT
-    look = make_lookahead(nxt, match, node_op, end, ops, model)
+    rnxt, rprv = lk.rnxt, lk.rprv
+    look = make_lookahead(rnxt, node_op, end, ops, model)
     memo: set[tuple[Any, ...]] = set()
     top: Any = None  # the stack: (node, state, low, rel, parent, after_info) before it, or None
     depth = 0
@@ -308,6 +321,10 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
                         q = nxt[m]
                         nxt[p] = q
                         prv[q] = p
+                        p = rprv[m]
+                        q = rnxt[m]
+                        rnxt[p] = q
+                        rprv[q] = p
                     e = nxt[0]
                     continue
                 if not ro[e]:
@@ -333,6 +350,10 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
                 q = nxt[m]
                 nxt[p] = m
                 prv[q] = m
+                p = rprv[m]
+                q = rnxt[m]
+                rnxt[p] = m
+                rprv[q] = m
             p = prv[e]
             q = nxt[e]
             nxt[p] = e
