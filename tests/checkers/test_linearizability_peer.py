@@ -49,7 +49,8 @@ def test_peer_corpus_present_or_skipped() -> None:
 @pytest.mark.skipif(not CASES, reason=f"peer histories not found at {SHARED}")
 @pytest.mark.parametrize(("corpus", "row"), CASES)
 def test_peer_verdict(corpus: str, row: dict[str, str]) -> None:
-    lh = load_history(SHARED / corpus / row["file"], row["format"])
+    lh = load_history(SHARED / corpus / row["file"])  # the format is detected
+    assert lh.format == row["format"]
     model, init = model_spec(row["model"]) if "model" in row else (lh.model, lh.init)
     assert model is not None
     res = check_history(lh.history, model, init, time_budget_s=60)
