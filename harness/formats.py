@@ -23,6 +23,7 @@ dropped, the value kept).
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,14 +72,14 @@ class EdnError(ValueError):
 
 
 _TOKEN = re.compile(
-    r"""(?P<ws>(?:[\s,]+|;[^\n]*)+)
-    |(?P<str>"(?:[^"\\]|\\.)*")
+    r"""(?:[\s,]+|;[^\n]*)*
+    (?:(?P<str>"(?:[^"\\]|\\.)*")
     |(?P<open>\#\{|[\[({])
     |(?P<close>[\])}])
     |(?P<disc>\#_)
     |(?P<tag>\#[A-Za-z][^\s,\[\](){}";]*)
     |(?P<char>\\(?:newline|space|tab|return|u[0-9a-fA-F]{4}|.))
-    |(?P<atom>[^\s,\[\](){}";\\]+)""",
+    |(?P<atom>[^\s,\[\](){}";\\]+)|(?P<eof>\Z))""",
     re.X | re.S,
 )
 _INT = re.compile(r"[+-]?\d+N?")
@@ -170,28 +171,46 @@ def _value_of(kind: str, tok: str) -> Any:
 def parse_edn_all(text: str) -> tuple[list[Any], list[int]]:
     """All top-level forms of an EDN text, and the 1-based line where each starts."""
     forms, starts, _ = _parse(text)
-    return forms, [_line(text, s) for s in starts]
+    return forms, _lines(text, starts)
+
+
+def _lines(text: str, offsets: list[int]) -> list[int]:
+    """1-based line numbers of many offsets, in one pass over the text."""
+    newlines = [m.start() for m in re.finditer("\n", text)]
+    return [bisect_right(newlines, off - 1) + 1 for off in offsets]
 
 
 def _parse(text: str) -> tuple[list[Any], list[int], list[list[int]]]:
     root = _Frame("", 0)
     stack = [root]
     pos = 0
+    n = len(text)
     for m in _TOKEN.finditer(text):
-        if m.start() != pos:
+        if m.start() != pos or pos == n:
             break
         pos = m.end()
         kind = m.lastgroup or ""
-        if kind == "ws":
-            continue
-        tok = m.group()
+        if kind == "eof":
+            break
+        tok = m.group(kind)
+        at = m.start(kind)
         top = stack[-1]
+        if kind == "atom" and not top.pending:  # the common case, inlined
+            c = tok[0]
+            if c == ":":
+                top.items.append(Keyword(tok[1:]))
+                top.starts.append(at)
+                continue
+            if c.isdigit() and tok.isdigit():
+                top.items.append(int(tok))
+                top.starts.append(at)
+                continue
         try:
             if kind == "open":
-                stack.append(_Frame(tok, m.start()))
+                stack.append(_Frame(tok, at))
                 continue
             if kind in ("disc", "tag"):
-                top.pending.append((tok, m.start()))
+                top.pending.append((tok, at))
                 continue
             if kind == "close":
                 if top is root or _CLOSE[top.kind] != tok:
@@ -203,9 +222,9 @@ def _parse(text: str) -> tuple[list[Any], list[int], list[list[int]]]:
                     root.inner.append(top.starts)
                 stack[-1].add(_finish(top.kind, top.items), top.start)
             else:
-                top.add(_value_of(kind, tok), m.start())
+                top.add(_value_of(kind, tok), at)
         except ValueError as e:
-            raise EdnError(str(e), _line(text, m.start())) from None
+            raise EdnError(str(e), _line(text, at)) from None
     if pos != len(text):
         raise EdnError(f"cannot read {text[pos:pos + 20]!r}", _line(text, pos))
     if len(stack) > 1:
