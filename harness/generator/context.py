@@ -125,14 +125,19 @@ class Context:
         return tuple(w[t] for t in sorted(self.free_threads, key=_thread_key))
 
     def some_free_process(self) -> Process | None:
-        """The process of the lowest-numbered free client thread (nemesis last), or None."""
+        """The process of a free client thread drawn with ``rng`` (nemesis only if alone), or None.
+
+        Drawing at random (as Jepsen does) spreads ops over every thread, hence
+        over every node the threads' clients talk to; the lowest free thread
+        would take nearly every op when clients are fast and the rate is low.
+        Deterministic under the seed: int threads iterate in a fixed order.
+        """
         free = self.free_threads
         if not free:
             return None
-        # Fast path: with quick clients the lowest threads are usually free.
-        for t in _FIRST_THREADS:
-            if t in free:
-                break
+        ints = [t for t in free if type(t) is int]
+        if ints:
+            t: Thread = ints[int(self.rng.random() * len(ints))] if len(ints) > 1 else ints[0]
         else:
             t = _lowest(free)
         w = self.workers
