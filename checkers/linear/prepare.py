@@ -29,7 +29,6 @@ class _Splits(Protocol):
 class Prepared:
     parts: tuple[tuple[Part, Model], ...]
     client_ops: int  # client invocations in the history
-    ops_by_index: dict[int, tuple[Op, Op | None]]  # invocation index -> (invoke, completion)
 
 
 def _pairs(ops: Iterable[Op]) -> Iterable[tuple[int, Op, int, Op | None]]:
@@ -75,13 +74,11 @@ def prepare(ops: Iterable[Op], model: Model | Partitioned) -> Prepared:
     """Split and compile a history; raises ModelError naming the op the model rejects."""
     by_key: dict[Hashable, list[PartOp]] = {}
     models: dict[Hashable, Model] = {}
-    index: dict[int, tuple[Op, Op | None]] = {}
     n_client = 0
     splitter: Partitioned | None = model if isinstance(model, _Splits) else None
     whole: Model | None = None if splitter is not None else model  # type: ignore[assignment]
     for call_pos, inv, ret_pos, comp in _pairs(ops):
         n_client += 1
-        index[inv.index] = (inv, comp)
         if comp is not None and comp.type == FAIL:
             continue
         definite = comp is not None and comp.type == OK
@@ -115,7 +112,7 @@ def prepare(ops: Iterable[Op], model: Model | Partitioned) -> Prepared:
         (Part(key if splitter is not None else None, _drop_unseen(pops, models[key])), models[key])
         for key, pops in by_key.items()
     )
-    return Prepared(parts, n_client, index)
+    return Prepared(parts, n_client)
 
 
 def _drop_unseen(ops: list[PartOp], model: Model) -> tuple[PartOp, ...]:
