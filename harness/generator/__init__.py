@@ -30,9 +30,11 @@ Decisions (what the interpreter must honour; :func:`simulate` does):
 * A dict or callable op gets ``type`` "invoke" and ``value`` None unless it
   sets them; ``process`` and ``time_ns`` are always overwritten (use
   stagger/delay to move ops in time, on_threads/clients/nemesis to pick threads).
-* Processes are picked deterministically: the lowest-numbered free client
-  thread's process, the nemesis last.  After an ``info`` the interpreter calls
-  ``ctx.retire(thread)`` *after* updating the generator with the completion.
+* Processes are picked with ``ctx.rng`` (as Jepsen does): a free client
+  thread drawn at random, so ops spread over all threads; the nemesis only
+  when no client thread is free.  Same seed, same picks.  After an ``info``
+  the interpreter calls ``ctx.retire(thread)`` *after* updating the generator
+  with the completion.
 * Ops returned by ``op`` are fresh dicts owned by the caller; wrappers may set
   fields in place.  Leaves copy the user's dict each time.
 * ``time_limit`` counts from the time of its first op and also stops as soon

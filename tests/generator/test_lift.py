@@ -22,16 +22,22 @@ def test_none_is_exhausted() -> None:
 def test_dict_is_one_op_filled_in() -> None:
     d = {"f": "read"}
     h = simulate(d, latency_ns=5 * MS)
+    p = h[0]["process"]
+    assert p in (0, 1, 2), "some free client thread's process, never the nemesis"
     assert h == [
-        {"type": "invoke", "value": None, "f": "read", "process": 0, "time_ns": 0},
-        {"type": "ok", "value": None, "f": "read", "process": 0, "time_ns": 5 * MS},
+        {"type": "invoke", "value": None, "f": "read", "process": p, "time_ns": 0},
+        {"type": "ok", "value": None, "f": "read", "process": p, "time_ns": 5 * MS},
     ]
     assert d == {"f": "read"}, "the user's dict must not be mutated"
 
 
 def test_dict_keeps_its_value_and_type_but_not_process_or_time() -> None:
-    h = simulate({"f": "w", "value": 3, "process": 99, "time_ns": 123})
+    d = {"f": "w", "value": 3, "process": 99, "time_ns": 123}
+    # With one client thread the op must go to it (the nemesis is free too).
+    h = simulate(d, concurrency=1)
     assert invokes(h) == [{"type": "invoke", "value": 3, "f": "w", "process": 0, "time_ns": 0}]
+    (o,) = invokes(simulate(d, concurrency=3))
+    assert o["process"] in (0, 1, 2) and (o["value"], o["time_ns"]) == (3, 0)
 
 
 def test_list_runs_in_order_and_nests() -> None:
@@ -42,13 +48,20 @@ def test_list_runs_in_order_and_nests() -> None:
 def test_list_ops_use_free_threads_concurrently() -> None:
     ops = [{"f": "a"}, {"f": "b"}, {"f": "c"}]
     inv = invokes(simulate(gen.clients(ops), concurrency=2, latency_ns=10))
-    assert [o["process"] for o in inv] == [0, 1, 0]
+    assert [o["f"] for o in inv] == ["a", "b", "c"]
+    assert {inv[0]["process"], inv[1]["process"]} == {0, 1}, "both client threads at once"
+    assert inv[2]["process"] in (0, 1)
     assert [o["time_ns"] for o in inv] == [0, 0, 10]
-    # Unrestricted, the nemesis thread is a free thread like any other (Jepsen).
+    # Unrestricted, the nemesis thread is a free thread too (Jepsen), but it is
+    # drawn only when no client thread is free.
     inv = invokes(simulate(ops, concurrency=2, latency_ns=10))
-    assert [o["process"] for o in inv] == [0, 1, "nemesis"]
+    assert {inv[0]["process"], inv[1]["process"]} == {0, 1}
+    assert inv[2]["process"] == "nemesis"
+    assert [o["time_ns"] for o in inv] == [0, 0, 0]
     inv = invokes(simulate(ops, concurrency=2, latency_ns=10, nemesis=False))
-    assert [o["process"] for o in inv] == [0, 1, 0]
+    assert {inv[0]["process"], inv[1]["process"]} == {0, 1}
+    assert inv[2]["process"] in (0, 1)
+    assert [o["time_ns"] for o in inv] == [0, 0, 10]
 
 
 def test_callable_is_called_per_op_until_none() -> None:
@@ -141,16 +154,29 @@ class TestContext:
         assert c.concurrency == 3
         assert c.free_processes() == (0, 1, 2, "nemesis")
 
-    def test_some_free_process_lowest_client_then_nemesis(self) -> None:
+    def test_some_free_process_draws_a_free_client_nemesis_only_if_alone(self) -> None:
         c = Context.initial(6)
-        assert c.some_free_process() == 0
+        drawn = [c.some_free_process() for _ in range(300)]
+        assert set(drawn) == set(range(6)), "every free client thread gets drawn; never the nemesis"
+        part = c.busy_thread(0).busy_thread(2).busy_thread(5)
+        drawn = [part.some_free_process() for _ in range(100)]
+        assert set(drawn) == {1, 3, 4}, "only free threads, each of them"
         for t in range(5):
             c = c.busy_thread(t)
-        assert c.some_free_process() == 5
+        assert {c.some_free_process() for _ in range(20)} == {5}, "the one free client"
         c = c.busy_thread(5)
         assert c.some_free_process() == "nemesis"
         assert c.busy_thread("nemesis").some_free_process() is None
         assert c.free_thread(3).some_free_process() == 3
+
+    def test_some_free_process_is_deterministic_under_the_seed(self) -> None:
+        def draws(seed: int) -> list[object]:
+            c = Context.initial(8, seed=seed).busy_thread(3)
+            return [c.some_free_process() for _ in range(50)]
+
+        assert draws(1) == draws(1)
+        assert draws(1) != draws(2)
+        assert 3 not in draws(1)
 
     def test_derivations_do_not_change_the_original(self) -> None:
         c = Context.initial(2)
@@ -169,8 +195,8 @@ class TestContext:
         assert c3.process_to_thread(4) == 1  # a retired process still maps to its thread
         assert c3.process_to_thread("nemesis") == "nemesis"
         assert c3.retire("nemesis") is c3
-        assert c3.some_free_process() == 0
-        assert c3.busy_thread(0).some_free_process() == 7
+        assert {c3.some_free_process() for _ in range(50)} == {0, 7, 2}
+        assert c3.busy_thread(0).busy_thread(2).some_free_process() == 7
 
     def test_restrict(self) -> None:
         c = Context.initial(4).busy_thread(1)

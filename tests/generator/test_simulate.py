@@ -53,20 +53,28 @@ def test_info_retires_the_process() -> None:
         {"f": "w", "value": 2},
         {"f": "w", "value": 3},
     ]
-    h = simulate(gen.clients(ops), concurrency=2, complete=complete, latency_ns=10)
-    # t=0: p0 crash, p1 w1; t=10: the crash completes (info), so thread 0 continues as
-    # process 2 and takes w2; then w1 completes and thread 1 (still process 1) takes w3.
-    assert [(o["process"], o["type"], o["value"]) for o in h] == [
-        (0, "invoke", "crash"),
-        (1, "invoke", 1),
-        (0, "info", "crash"),
-        (2, "invoke", 2),
-        (1, "ok", 1),
-        (1, "invoke", 3),
-        (2, "ok", 2),
-        (1, "ok", 3),
-    ]
-    assert_well_formed(h, 2)
+    crashed_on = set()
+    for seed in range(8):
+        h = simulate(gen.clients(ops), seed=seed, concurrency=2, complete=complete, latency_ns=10)
+        # t=0: the crash goes to one client process c, w1 to the other one o; t=10: the
+        # crash completes first (info), so thread c continues as process c + 2 and takes
+        # w2; then w1 completes and thread o (still process o) takes w3.
+        c = h[0]["process"]
+        assert c in (0, 1)
+        o = 1 - c
+        assert [(op["process"], op["type"], op["value"]) for op in h] == [
+            (c, "invoke", "crash"),
+            (o, "invoke", 1),
+            (c, "info", "crash"),
+            (c + 2, "invoke", 2),
+            (o, "ok", 1),
+            (o, "invoke", 3),
+            (c + 2, "ok", 2),
+            (o, "ok", 3),
+        ]
+        assert_well_formed(h, 2)
+        crashed_on.add(c)
+    assert crashed_on == {0, 1}, "the seeds cover a crash on either thread"
 
 
 def test_retired_processes_keep_counting_up() -> None:
@@ -80,7 +88,11 @@ def test_retired_processes_keep_counting_up() -> None:
         latency_ns=10,
     )
     # Both threads take an op at t=0, crash at t=10, continue as p+2, ...
-    assert [o["process"] for o in invokes(h)] == [0, 1, 2, 3, 4]
+    ps = [o["process"] for o in invokes(h)]
+    assert sorted(ps[:2]) == [0, 1] and sorted(ps[2:4]) == [2, 3] and ps[4] in (4, 5)
+    for thread in (0, 1):
+        mine = [p for p in ps if p % 2 == thread]
+        assert mine == [thread + 2 * k for k in range(len(mine))], "p -> p + concurrency"
     assert all(o["type"] == "info" for o in h if o["type"] != "invoke")
 
 
@@ -93,7 +105,9 @@ def test_nemesis_info_keeps_its_process() -> None:
 
 def test_complete_may_change_value_and_time() -> None:
     h = simulate({"f": "read"}, complete=lambda c: {**c, "value": 5, "time_ns": 42})
-    assert h[1] == {"type": "ok", "value": 5, "f": "read", "process": 0, "time_ns": 42}
+    p = h[0]["process"]
+    assert p in (0, 1, 2)
+    assert h[1] == {"type": "ok", "value": 5, "f": "read", "process": p, "time_ns": 42}
 
 
 def test_complete_must_return_a_completion() -> None:
@@ -117,8 +131,13 @@ def test_sleep_keeps_its_thread_busy() -> None:
 
 
 def test_sleep_on_one_thread_leaves_others_working() -> None:
-    h = simulate(gen.clients([gen.sleep(1), {"f": "a"}]), concurrency=2)
-    assert invokes(h)[0] == {"type": "invoke", "value": None, "f": "a", "process": 1, "time_ns": 0}
+    for seed in range(4):
+        h = simulate(gen.clients([gen.sleep(1), {"f": "a"}]), seed=seed, include_meta=True)
+        sleeper = h[0]
+        assert (sleeper["type"], sleeper["time_ns"]) == ("sleep", 0)
+        a = invokes(h)[0]
+        assert a["time_ns"] == 0, "the op does not wait for the sleeping thread"
+        assert a["process"] in (0, 1, 2) and a["process"] != sleeper["process"]
 
 
 def test_log_is_not_history_but_is_seen_with_meta() -> None:
@@ -161,8 +180,22 @@ def test_malformed_ops_are_rejected(bad: Any) -> None:
         simulate(_Bad(bad))
 
 
+class _OnProcess(gen.core.Gen):
+    """Emits one op for a fixed process, now, whether or not that process is free."""
+
+    def __init__(self, process: Any) -> None:
+        self.process = process
+
+    def op(self, test: Any, ctx: Context) -> Any:
+        o = {"f": "x", "value": None, "type": "invoke", "process": self.process}
+        return ({**o, "time_ns": ctx.time_ns}, gen.EMPTY)
+
+
 def test_a_busy_process_is_rejected() -> None:
-    g = [{"f": "a"}, _Bad({"f": "x", "type": "invoke", "process": 0, "time_ns": 0})]
+    # Alone, an op on process 0 is fine; a second one while the first is in flight
+    # (thread 1 is still free, so the generator is asked again) is not.
+    assert [o["process"] for o in invokes(simulate(_OnProcess(0), concurrency=2))] == [0]
+    g = [_OnProcess(0), _OnProcess(0)]
     with pytest.raises(SimulationError, match="free process"):
         simulate(gen.clients(g), concurrency=2)
 
@@ -232,3 +265,31 @@ def test_complete_may_return_only_the_fields_it_changes() -> None:
         (1, "invoke"),
         (1, "info"),
     ]
+
+
+def _process_counts(seed: int, n_ops: int = 1000) -> dict[Any, int]:
+    # A fast client (1 ms) at a low rate (an op every ~10 ms): every thread is
+    # free at nearly every op, so picking the lowest one would take them all.
+    g = gen.stagger(0.01, gen.repeat({"f": "r"}))
+    h = simulate(g, seed=seed, concurrency=5, latency_ns=MS, limit=n_ops)
+    counts: dict[Any, int] = {}
+    for o in invokes(h):
+        counts[o["process"]] = counts.get(o["process"], 0) + 1
+    return counts
+
+
+def test_ops_spread_over_every_client_thread() -> None:
+    counts = _process_counts(seed=0)
+    assert sum(counts.values()) == 1000
+    assert set(counts) == {0, 1, 2, 3, 4}, "never the nemesis while a client is free"
+    for p, n in counts.items():
+        assert n >= 100, f"process {p} got only {n} of 1000 ops: {counts}"
+
+
+def test_same_seed_same_processes() -> None:
+    def procs(seed: int) -> list[Any]:
+        g = gen.clients(gen.stagger(0.01, gen.limit(200, counter_fn("r"))))
+        return [o["process"] for o in invokes(simulate(g, seed=seed, concurrency=5))]
+
+    assert procs(11) == procs(11)
+    assert procs(11) != procs(12)
