@@ -129,3 +129,33 @@ def test_clean_kills_orphaned_local_nodes(tmp_path):
     finally:
         if orphan.poll() is None:
             orphan.kill()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_tears_down_and_still_checks(tmp_path, sig):
+    store = tmp_path / "store"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", "--system", "memkv", "--workload", "register",
+         "--nemesis", "pause", "--nemesis-interval", "1", "--time-limit", "30", "--backend",
+         "local", "--seed", "9", "--store", str(store)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        hist = store / "latest" / "history.jsonl"
+        if hist.exists() and hist.stat().st_size > 10_000:
+            break
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 1, 2), err
+    assert "Traceback" not in err
+    assert "interrupted" in out
+    run = _latest(store)
+    test = json.loads((run / "test.json").read_text())
+    assert test["interrupted"] is True
+    results = json.loads((run / "results.json").read_text())
+    assert results["ops"] > 10 and results["verdict"] in ("valid", "invalid", "unknown")
+    assert (run / "nodes" / "n1" / "server.log").exists()
+    assert _node_pids(tmp_path) == []
