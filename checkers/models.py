@@ -27,6 +27,7 @@ from typing import Any, Protocol
 __all__ = [
     "ANY_VALUE",
     "NOTHING",
+    "UNSEEN",
     "INCONSISTENT",
     "MODELS",
     "Model",
@@ -66,6 +67,21 @@ class _AnyValue:
 
 ANY_VALUE = _AnyValue()
 NOTHING: Any = ("?nothing?",)  # ``effect`` of an op that places no value
+
+
+class _Unseen:
+    """The value of a definite write that no op ever observes (see prepare._drop_unseen)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<a value nothing reads>"
+
+    def __reduce__(self) -> str:
+        return "UNSEEN"
+
+
+UNSEEN = _Unseen()
 
 COp = tuple[Any, ...]
 
@@ -197,6 +213,14 @@ class Register:
         if op[0] in ("r", "c"):
             return (op[1],)
         return ()
+
+    def anonymize(self, op: COp) -> COp:
+        """The op storing UNSEEN instead of a value nothing observes."""
+        if op[0] == "w":
+            return ("w", UNSEEN)
+        if op[0] == "c":
+            return ("c", op[1], UNSEEN)
+        return op
 
     def produces(self, op: COp) -> Any:
         """The value an op may store: a write's, a cas's new one; ANY_VALUE for appends."""
@@ -427,6 +451,9 @@ class FifoQueue:
         if op[0] == "d" and op[1] is not _UNKNOWN_VALUE and op[1] is not None:
             return (op[1],)
         return ()
+
+    def anonymize(self, op: COp) -> COp:
+        return ("e", UNSEEN) if op[0] == "e" else op
 
     def describe_op(self, op: COp) -> str:
         if op[0] == "e":

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
+from dataclasses import replace
 from typing import Any
 
 from checkers.linear.wgl import Outcome, Part, PartOp
-from checkers.models import Model
+from checkers.models import INCONSISTENT, Model
 
 __all__ = ["explain"]
 
@@ -104,8 +105,23 @@ def _register_detail(part: Part, model: Model, failed: PartOp) -> str:
     )
 
 
+def _as_recorded(part: Part, model: Model, outcome: Outcome) -> tuple[Part, Any]:
+    """The part with its ops as recorded (not blurred), and the state the longest
+    prefix really leaves (replayed with those ops)."""
+    if all(o.orig is None for o in part.ops):
+        return part, outcome.failed_state
+    real = Part(part.key, tuple(o if o.orig is None else replace(o, op=o.orig) for o in part.ops))
+    state = model.initial()
+    for i in outcome.partials[0] if outcome.partials else []:
+        state = model.step(state, real.ops[i].op)
+        if state is INCONSISTENT:
+            return real, outcome.failed_state
+    return real, state
+
+
 def explain(part: Part, model: Model, outcome: Outcome, key: Hashable | None) -> str:
     """One paragraph: the op that could not be linearized and what the model held then."""
+    part, failed_state = _as_recorded(part, model, outcome)
     where = "" if key is None else f" on key {key!r}"
     head = (
         f"The history{where} is not linearizable: no order of its {len(part.ops)} operations "
@@ -115,7 +131,7 @@ def explain(part: Part, model: Model, outcome: Outcome, key: Hashable | None) ->
         return head
     failed = part.ops[outcome.failed]
     longest = outcome.partials[0] if outcome.partials else []
-    state = model.describe_state(outcome.failed_state)
+    state = model.describe_state(failed_state)
     if longest:
         last = part.ops[longest[-1]]
         body = (

@@ -9,7 +9,7 @@ invocations that never completed are indeterminate.  A model that partitions
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 from checkers.linear.wgl import Part, PartOp
@@ -116,27 +116,34 @@ def prepare(ops: Iterable[Op], model: Model | Partitioned) -> Prepared:
 
 
 def _drop_unseen(ops: list[PartOp], model: Model) -> tuple[PartOp, ...]:
-    """Drop indeterminate ops whose effect no op ever observes.
+    """Drop indeterminate ops whose effect no op ever observes; blur definite ones.
 
     An indeterminate write (enqueue, add) of a value that no read, cas or
     dequeue ever sees can only get in the way: any linearization that
     includes it stays valid without it (and without the indeterminate op, if
-    any, that consumed it), and it may never have happened.  Models opt in
-    with ``effect(op)`` (the value an op places) and ``observes(op)``.
+    any, that consumed it), and it may never have happened.  A *definite*
+    write of such a value must still be placed, but which unseen value it
+    stored cannot matter (nothing compares it to anything but seen values), so
+    models that can (``anonymize(op)``) replace it by one shared marker:
+    states that differ only in unseen values become one (queue tails in any
+    order, registers holding values nobody reads).  Models opt in with
+    ``effect(op)`` (the value an op places) and ``observes(op)``.
     """
     effect = getattr(model, "effect", None)
     observes = getattr(model, "observes", None)
-    if effect is None or observes is None or all(o.definite for o in ops):
+    if effect is None or observes is None:
         return tuple(ops)
+    anonymize = getattr(model, "anonymize", None)
     seen: set[Any] = set()
     for o in ops:
         seen.update(observes(o.op))
     keep = []
     for o in ops:
-        if not o.definite:
-            placed = effect(o.op)
-            if placed is not _NOTHING and placed not in seen:
+        placed = effect(o.op)
+        if placed is not _NOTHING and placed not in seen:
+            if not o.definite:
                 continue
+            if anonymize is not None:
+                o = replace(o, op=anonymize(o.op), orig=o.op)
         keep.append(o)
     return tuple(keep)
-

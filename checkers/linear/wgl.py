@@ -67,6 +67,7 @@ class PartOp:
     process: Any = None
     call_ns: int = 0
     ret_ns: int = -1
+    orig: COp | None = None  # the op as recorded, when ``op`` is a blurred stand-in
 
 
 @dataclass(frozen=True, slots=True)
