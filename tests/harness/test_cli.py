@@ -1,5 +1,6 @@
 """CLI contract: every verb has --help; bad input is one line, exit 2, no traceback."""
 
+import os
 import subprocess
 import sys
 
@@ -68,3 +69,17 @@ def test_list_names_systems_and_workloads():
     r = fb("list")
     assert r.returncode == 0
     assert "memkv" in r.stdout and "register" in r.stdout
+
+
+def test_no_docker_falls_back_to_local_and_refuses_container_faults(tmp_path):
+    env = dict(os.environ, DOCKER_HOST=f"unix://{tmp_path}/no-such-docker.sock")
+    r = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--system", "memkv", "--nemesis", "partition",
+         "--time-limit", "1", "--store", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert r.returncode == 2
+    assert "falling back to the local backend" in r.stderr
+    errors = [x for x in r.stderr.splitlines() if x.startswith("faultbox:") and "cannot do" in x]
+    assert len(errors) == 1 and "partition" in errors[0]
+    assert "Traceback" not in r.stderr
