@@ -78,7 +78,8 @@ def peer_rows(repeat: int, processes: int | None) -> list[dict[str, Any]]:
 
 
 def print_peer(rows: list[dict[str, Any]], verbose: bool) -> None:
-    print(f"{'file':<48} {'ops':>6} {'verdict':>8} {'agree':>5} {'seconds':>9} {'states':>9}")
+    if verbose:
+        print(f"{'file':<48} {'ops':>6} {'verdict':>8} {'agree':>5} {'seconds':>9} {'states':>9}")
     for r in rows if verbose else []:
         agree = "yes" if r["verdict"] == r["expected"] else "NO"
         print(f"{r['set'].split('/')[0] + '/' + r['file']:<48} {r['ops']:>6} {r['verdict']:>8} "
