@@ -83,10 +83,9 @@ class Lookahead:
                 ids = self.wild if v is ANY_VALUE else self.producers.setdefault(v, _Ids())
                 ids.ids.append(i)
                 ids.calls.append(o.call_pos)
-        self.prod_of: list[_Ids | None] = [
-            self.producers.get(v) if self.need is not None and w else None
-            for v, w in zip(self.need or [None] * len(ops), self.watch, strict=True)
-        ]
+        self.prod_of: list[_Ids | None] = [None] * len(ops)
+        if self.need is not None and produces is not None:
+            self.prod_of = _useful_producers(ops, self.need, self.watch, self.producers, produces)
         # watched ops no producer can ever serve: satisfiable only while the state already fits
         self.hopeless = [
             i
@@ -95,7 +94,7 @@ class Lookahead:
             and self.watch[i]
             and self.need[i] is not ANY_VALUE
             and not self.wild.ids
-            and (p is None or p.calls[0] >= self.ret_pos[i])
+            and (p is None or not p.ids)
         ]
         if self.mono is not None:
             for i, o in enumerate(ops):
@@ -140,6 +139,69 @@ class Lookahead:
 
 
 PartOp_ = Any  # checkers.linear.wgl.PartOp (not imported: search imports this module)
+
+
+def _useful_producers(
+    ops: Sequence[Any],
+    need: list[Any],
+    watch: list[bool],
+    producers: dict[Any, _Ids],
+    produces: Callable[[COp], Any],
+) -> list[_Ids | None]:
+    """For each watched op R, the producers of the value it needs that could be the
+    last store before it.
+
+    A producer P is useless to R when some definite store X was invoked after P
+    returned and returned before R was invoked: X certainly falls between them,
+    so R cannot see P's value (if R sees the value at all, it comes from a later
+    producer).  With ``M`` the latest call of a store that returned before R's
+    call, P is useful iff it is indeterminate or returned at or after ``M``; and
+    only producers invoked before R returned can precede R at all.
+    """
+    stores = sorted(
+        (o.ret_pos, o.call_pos)
+        for o in ops
+        if o.definite and (v := produces(o.op)) is not None and v is not ANY_VALUE
+    )
+    store_rets = [r for r, _ in stores]
+    latest_call: list[int] = []
+    best = -1
+    for _, call in stores:
+        best = max(best, call)
+        latest_call.append(best)
+    longest = max((o.ret_pos - o.call_pos for o in ops if o.definite), default=0)
+    info_at = {  # per value: positions (in its producer list) of indeterminate producers
+        v: [j for j, i in enumerate(pl.ids) if not ops[i].definite] for v, pl in producers.items()
+    }
+    out: list[_Ids | None] = [None] * len(ops)
+    for i, o in enumerate(ops):
+        if not watch[i] or need[i] is ANY_VALUE:
+            continue
+        plist = producers.get(need[i])
+        if plist is None:
+            continue
+        k = bisect_left(store_rets, o.call_pos)
+        m = latest_call[k - 1] if k else -1
+        hi = bisect_left(plist.calls, o.ret_pos) if o.definite else len(plist.ids)
+        lo = bisect_left(plist.calls, m, 0, hi)
+        keep = list(range(lo, hi))  # invoked after M: returned after it too
+        j = lo - 1
+        while j >= 0:  # invoked before M: useful if still running at M, or indeterminate
+            p = ops[plist.ids[j]]
+            if not p.definite or p.ret_pos >= m:
+                keep.append(j)
+            elif p.call_pos < m - longest:
+                break  # every earlier definite producer returned before M
+            j -= 1
+        if j > 0:
+            infos = info_at[need[i]]
+            keep.extend(infos[: bisect_left(infos, j)])
+        keep.sort()
+        ids = _Ids()
+        ids.ids = [plist.ids[j2] for j2 in keep]
+        ids.calls = [plist.calls[j2] for j2 in keep]
+        out[i] = ids
+    return out
 
 
 def make_lookahead(
