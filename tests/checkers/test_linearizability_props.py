@@ -9,7 +9,11 @@ from checkers.linear.synth import overwritten_values, random_register_history
 from checkers.linearizability import check_history
 from harness.history import OK, History
 
-PROPS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomized: CI sees the same examples every run (explore more with --hypothesis-seed=N
+# and settings(derandomize=False) locally)
+PROPS = settings(
+    max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 shapes = st.tuples(
     st.integers(min_value=1, max_value=120),  # ops
