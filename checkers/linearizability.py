@@ -29,7 +29,9 @@ __all__ = ["Linearizable", "check_history"]
 
 FIRST_STATE_CAP = 5_000  # states per part in the first pass over several parts (~20 ms)
 NO_ANSWER = "a worker process did not answer (killed?); its part was not decided"
-WORKER_GRACE_S = 10.0  # past the deadline, how long to wait for a worker's answer
+WORKER_GRACE_S = 10.0
+DIAGNOSE_S = 1.0  # at most this long re-searching a failing part for longer partials
+DIAGNOSE_STATES = 200_000  # past the deadline, how long to wait for a worker's answer
 LAST_STATE_CAP = 50_000_000  # past this the pass is uncapped (bounded by the budget only)
 
 
@@ -172,15 +174,22 @@ def check_history(
         states_explored=runs.states,
         check_seconds=time.monotonic() - t0,
     )
-    return _verdict(prepared, runs.outcomes, base)
+    result = _verdict(prepared, runs.outcomes, base, budget.deadline)
+    base["check_seconds"] = time.monotonic() - t0  # (base is result.details) with any diagnosis
+    return result
 
 
-def _verdict(prepared: Prepared, outcomes: list[Outcome | None], details: dict[str, Any]) -> Result:
+def _verdict(
+    prepared: Prepared, outcomes: list[Outcome | None], details: dict[str, Any], deadline: float
+) -> Result:
     pairs = [(p, m, o) for (p, m), o in zip(prepared.parts, outcomes, strict=True) if o is not None]
     bad = [(p, m, o) for p, m, o in pairs if o.valid is False]
     if bad:
         part, m, out = min(bad, key=lambda b: len(b[0].ops))
-        return _invalid(part, m, out, details, len(bad))
+        shown = _diagnose(part, m, out, deadline)
+        if shown is not out:
+            details["states_explored"] += shown.states
+        return _invalid(part, m, shown, details, len(bad))
     unknown = [(p, o) for p, _, o in pairs if o.valid == UNKNOWN]
     if unknown:
         part, out = unknown[0]
@@ -189,6 +198,20 @@ def _verdict(prepared: Prepared, outcomes: list[Outcome | None], details: dict[s
         details["unknown_parts"] = len(unknown)
         return Result(UNKNOWN, details=details)
     return Result(True, details=details)
+
+
+def _diagnose(part: Part, m: Model, out: Outcome, deadline: float) -> Outcome:
+    """Longer partial linearizations for the report: search the failing part again
+    without lookahead pruning, briefly; keep whichever run got further."""
+    if not out.partials or deadline <= time.monotonic():
+        return out
+    seconds = min(DIAGNOSE_S, deadline - time.monotonic())
+    again = search(
+        part, m, Budget(time.monotonic() + seconds, 1 << 30, seconds, DIAGNOSE_STATES), lookahead=False
+    )
+    if again.valid is False and again.partials and len(again.partials[0]) > len(out.partials[0]):
+        return again
+    return out
 
 
 def _invalid(part: Part, m: Model, out: Outcome, details: dict[str, Any], n_bad: int) -> Result:

@@ -139,6 +139,9 @@ def explain(part: Part, model: Model, outcome: Outcome, key: Hashable | None) ->
             f"{'s' if len(longest) != 1 else ''} in a consistent order, "
             f"ending with op {last.index} ({model.describe_op(last.op)}) and leaving {state}."
         )
+        changer = next((part.ops[i] for i in reversed(longest) if not model.read_only(part.ops[i].op)), None)
+        if changer is not None and changer is not last:
+            body = body[:-1] + f" (as op {changer.index}, {model.describe_op(changer.op)}, set it)."
     else:
         body = f" Even from the initial state, {state},"
     body = body.rstrip(",.") + (

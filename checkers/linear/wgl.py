@@ -240,8 +240,13 @@ class _Partials:
         return out
 
 
-def search(part: Part, model: Model, budget: Budget) -> Outcome:
-    """Is this part linearizable?  Bounded by the budget: ``unknown`` with a reason if not."""
+def search(part: Part, model: Model, budget: Budget, lookahead: bool = True) -> Outcome:
+    """Is this part linearizable?  Bounded by the budget: ``unknown`` with a reason if not.
+
+    ``lookahead=False`` turns the lookahead pruning off: slower, but on an
+    invalid history the search then walks further before it fails, which
+    gives longer partial linearizations to show.
+    """
     t0 = time.monotonic()
     ops = part.ops
     if not ops or not any(o.definite for o in ops):
@@ -262,7 +267,7 @@ def search(part: Part, model: Model, budget: Budget) -> Outcome:
     step = model.step
     bad = INCONSISTENT
     rnxt, rprv = lk.rnxt, lk.rprv
-    look = make_lookahead(rnxt, node_op, end, ops, model)
+    look = make_lookahead(rnxt, node_op, end, ops, model) if lookahead else None
     memo: set[tuple[Any, ...]] = set()
     top: Any = None  # the stack: (node, state, low, rel, parent, after_info) before it, or None
     depth = 0
