@@ -28,11 +28,11 @@ from harness.history import History, Op
 __all__ = ["Linearizable", "check_history"]
 
 FIRST_STATE_CAP = 5_000  # states per part in the first pass over several parts (~20 ms)
-NO_ANSWER = "a worker process did not answer (killed?); its part was not decided"
-WORKER_GRACE_S = 10.0
-DIAGNOSE_S = 1.0  # at most this long re-searching a failing part for longer partials
-DIAGNOSE_STATES = 200_000  # past the deadline, how long to wait for a worker's answer
 LAST_STATE_CAP = 50_000_000  # past this the pass is uncapped (bounded by the budget only)
+WORKER_GRACE_S = 10.0  # past the deadline, how long to wait for a worker's answer
+NO_ANSWER = "a worker process did not answer (killed?); its part was not decided"
+DIAGNOSE_S = 1.0  # at most this long re-searching a failing part for longer partials
+DIAGNOSE_STATES = 200_000
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,17 @@ def check_history(
     memory_budget_mb: int = 2048,
     processes: int | None = None,
 ) -> Result:
-    """Check a history against the named model (see ``checkers.models.MODELS``)."""
+    """Check a history against the named model (see ``checkers.models.MODELS``).
+
+    ``Result.details``: model, ops (client invocations), parts, states_explored,
+    check_seconds; when invalid also failing_key (None unless partitioned),
+    failing_parts, failed_op (index of the invocation that could not be
+    linearized), partial_linearizations (up to 3 lists of invocation indices in
+    linearization order, longest first), part_ops (invocation indices of the
+    failing part) and explanation (the paragraph, also the anomaly's text);
+    when unknown, reason (which budget ran out, or a model error) and
+    unknown_parts.
+    """
     t0 = time.monotonic()
     base: dict[str, Any] = {"model": model, "states_explored": 0, "check_seconds": 0.0}
     try:
