@@ -25,6 +25,7 @@ from rich.table import Table
 ROWS = [
     ("stale-read", "partition", "register"),
     ("no-fsync", "kill", "register"),
+    ("no-dedup", "pause", "register"),
     ("no-dedup", "partition,kill", "register"),
     ("commit-old-term", "partition,kill", "register"),
 ]

@@ -22,8 +22,10 @@ def check_run_dir(run_dir: Path, budget_s: float) -> dict[str, Any]:
 
     try:
         test = read_json(run_dir / "test.json")
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise HistoryError(f"{run_dir}/test.json: unreadable ({e})") from None
+    if not isinstance(test, dict):
+        raise HistoryError(f"{run_dir}/test.json: not a JSON object")
     name = test.get("workload")
     if name not in workloads.REGISTRY:
         raise UsageError(f"{run_dir}: unknown workload {name!r} in test.json")
@@ -69,6 +71,10 @@ def check_path(
     from harness.formats import load_history
 
     loaded = load_history(p, fmt)
+    if not len(loaded.history) and p.stat().st_size > 0 and loaded.format != "jsonl":
+        # A file with content but no op in the given format is the wrong format, not valid.
+        if any(line.strip() for line in p.read_text(errors="replace").splitlines()):
+            raise HistoryError(f"{path}: no operations found as {loaded.format} (wrong --format?)")
     name = model or loaded.model or "cas-register"
     if name not in MODELS:
         raise UsageError(f"unknown model {name!r} (known: {', '.join(sorted(MODELS))})")

@@ -97,6 +97,10 @@ def run(**kw: Any) -> None:
                                argv=" ".join(sys.argv))
     except FaultboxError as e:
         fail(str(e))
+    except HistoryError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail("interrupted while checking; the recorded history is kept (faultbox check store/latest)")
     _print_outcome(outcome.run_dir, outcome.results, outcome.interrupted)
     sys.exit(outcome.exit_code)
 

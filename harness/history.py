@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 __all__ = [
     "INVOKE",
@@ -207,33 +207,55 @@ def _pairs(ops: tuple[Op, ...]) -> tuple[int, ...]:
 
 
 def read_jsonl(path: str | os.PathLike[str], tolerate_torn_tail: bool = True) -> History:
-    """Read a JSON Lines history. A torn last line (a harness killed mid-write) is dropped.
+    """Read a JSON Lines history.
 
-    Any other malformed line raises :class:`HistoryError` naming the file and line.
+    A last line with no newline after it is where a killed harness stopped
+    writing: if it does not parse it is dropped. Any other malformed line, a
+    completion with no open invocation of its process, or a completion whose
+    ``f`` differs from its invocation's raises :class:`HistoryError` naming the
+    file and line.
     """
     p = Path(path)
-    ops: list[Op] = []
     try:
-        fh: IO[str] = open(p, encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as e:
         raise HistoryError(f"{p}: cannot read history ({e.strerror})") from None
-    with fh:
-        lines = fh.read().split("\n")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise HistoryError(f"{p}: not a UTF-8 text file (byte {e.start})") from None
+    lines = text.split("\n")
+    torn_tail = not text.endswith("\n")
     last = len(lines) - 1
-    while last >= 0 and not lines[last].strip():
-        last -= 1
-    for n, line in enumerate(lines[: last + 1], start=1):
+    ops: list[Op] = []
+    open_f: dict[Process, str] = {}
+    for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             d = json.loads(line)
-        except json.JSONDecodeError:
-            if tolerate_torn_tail and n == last + 1 and not lines[last].endswith("}"):
+            if not isinstance(d, dict):
+                raise HistoryError(f"{p}:{n}: history line is not a JSON object")
+            op = op_from_dict(d, where=f"{p}:{n}")
+        except (json.JSONDecodeError, HistoryError) as e:
+            if tolerate_torn_tail and torn_tail and n == last + 1:
                 break
+            if isinstance(e, HistoryError):
+                raise
             raise HistoryError(f"{p}:{n}: malformed history line (not JSON)") from None
-        if not isinstance(d, dict):
-            raise HistoryError(f"{p}:{n}: history line is not a JSON object")
-        ops.append(op_from_dict(d, where=f"{p}:{n}"))
+        if op.type == INVOKE:
+            open_f[op.process] = op.f
+        else:
+            f = open_f.pop(op.process, None)
+            if f is None:
+                raise HistoryError(
+                    f"{p}:{n}: {op.type} completion of process {op.process!r} with no invocation"
+                )
+            if f != op.f:
+                raise HistoryError(
+                    f"{p}:{n}: completion f {op.f!r} does not match its invocation's {f!r}"
+                )
+        ops.append(op)
     return History(ops, reindex=True)
 
 

@@ -57,6 +57,7 @@ class Interpreter:
         on_op: Callable[[Op], None] | None = None,
         node_of: Callable[[int], str | None] | None = None,
         drain_s: float = 5.0,
+        nemesis_timeout_s: float = 120.0,
     ) -> None:
         self.test = test
         self.concurrency = concurrency
@@ -65,6 +66,7 @@ class Interpreter:
         self.nemesis = nemesis
         self.op_timeout_s = op_timeout_s
         self.drain_s = drain_s
+        self.nemesis_timeout_s = nemesis_timeout_s
         self.on_op = on_op
         self.node_of = node_of or (lambda thread: None)
         self.t0_ns = time.monotonic_ns()
@@ -224,7 +226,10 @@ class Interpreter:
         assert self.nemesis is not None, "a nemesis op was generated but the test has no nemesis"
         error = None
         try:
-            value = await asyncio.to_thread(self.nemesis.invoke, inv.f, inv.value)
+            async with asyncio.timeout(self.nemesis_timeout_s):
+                value = await asyncio.to_thread(self.nemesis.invoke, inv.f, inv.value)
+        except TimeoutError:
+            value, error = inv.value, f"nemesis op took longer than {self.nemesis_timeout_s:g} s"
         except Exception as e:  # noqa: BLE001 - recorded, the run goes on
             value, error = inv.value, f"{type(e).__name__}: {e}"
         self._finish(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 from dataclasses import asdict, dataclass, field
@@ -61,6 +62,8 @@ class Options:
             "--backend", self.backend,
             "--op-timeout", f"{self.op_timeout_s:g}",
             "--nemesis-interval", f"{self.nemesis_interval_s:g}",
+            "--recovery", f"{self.recovery_s:g}",
+            "--check-budget", f"{self.check_budget_s:g}",
         ]
         if self.nemesis:
             argv += ["--nemesis", ",".join(self.nemesis)]
@@ -70,6 +73,8 @@ class Options:
 
 
 def _positive(name: str, v: float, allow_zero: bool = False) -> None:
+    if not math.isfinite(v):
+        raise UsageError(f"--{name} must be a finite number, got {v}")
     if v < 0 or (v == 0 and not allow_zero):
         raise UsageError(f"--{name} must be {'≥ 0' if allow_zero else '> 0'}, got {v:g}")
 
@@ -83,6 +88,7 @@ def validate(o: Options, systems: dict[str, Any], workloads: list[str], nemeses:
     _positive("op-timeout", o.op_timeout_s)
     _positive("nemesis-interval", o.nemesis_interval_s)
     _positive("recovery", o.recovery_s, allow_zero=True)
+    _positive("check-budget", o.check_budget_s)
     if o.system not in systems:
         raise UsageError(f"unknown system {o.system!r} (known: {', '.join(sorted(systems))})")
     spec = systems[o.system]

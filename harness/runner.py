@@ -162,9 +162,13 @@ def run_test(
             interrupted = True
         except BackendError as e:
             error = str(e)
+        except Exception as e:  # noqa: BLE001 - any failure still tears down and says so in one line
+            error = f"{type(e).__name__}: {e}"
         finally:
-            writer.close()
-            _teardown(pkg, backend, run_dir)
+            try:
+                writer.close()
+            finally:
+                _teardown(pkg, backend, run_dir)
     test["end_time"] = _utc()
     test["interrupted"] = interrupted
     if error is not None:
@@ -213,13 +217,18 @@ def _run_phases(
 
 async def _drive(interp: Interpreter, gen: Any) -> bool:
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    # remove_signal_handler resets to the default disposition, not to the handler we
+    # had before (SIGTERM -> Interrupted): save and restore it so teardown stays covered.
+    before = {sig: signal.getsignal(sig) for sig in sigs}
+    for sig in sigs:
         loop.add_signal_handler(sig, interp.stop)
     try:
         await interp.run(gen)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in sigs:
             loop.remove_signal_handler(sig)
+            signal.signal(sig, before[sig])
         await interp.close_clients()
     return interp.stopping
 

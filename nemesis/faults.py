@@ -95,8 +95,10 @@ class _DownUp(NemesisBase):
         if f == f"start-{self.fault}":
             nodes = self.targets(_value_spec(value, "targets", "one"))
             for n in nodes:
-                self._do(n)
+                # Recorded first: if the fault half-happened (signal sent, then a
+                # timeout), the stop and the teardown must still undo it.
                 self.down.add(n)
+                self._do(n)
             return nodes
         if f == f"stop-{self.fault}":
             nodes = sorted(self.down)
@@ -170,6 +172,8 @@ class ClockNemesis(NemesisBase):
         return round(mag if self.rng.random() < 0.5 else -mag, 3)
 
     def _set(self, node: str, offset_s: float, rate: float) -> None:
+        self.offsets.setdefault(node, 0.0)  # known skewed even if the call below fails
+        self.rates.setdefault(node, 1.0)
         self._need_backend().clock(node, offset_s, rate)
         self.offsets[node] = offset_s
         self.rates[node] = rate
@@ -180,7 +184,9 @@ class ClockNemesis(NemesisBase):
         flips = 0
         while time.monotonic() < deadline:
             for n in nodes:
-                base = self.offsets.get(n, 0.0)
+                self.offsets.setdefault(n, 0.0)  # so stop-clock and teardown reset it
+                self.rates.setdefault(n, 1.0)
+                base = self.offsets[n]
                 self._need_backend().clock(n, base + (delta_s if flips % 2 == 0 else 0.0),
                                            self.rates.get(n, 1.0))
             flips += 1
@@ -270,8 +276,8 @@ class PacketNemesis(NemesisBase):
                 "dup": self.opts.packet_dup if mode == "dup" else 0.0,
             }
             for n in nodes:
+                self.shaped.add(n)  # first: a half-applied shape is still healed
                 backend.shape(n, **shape)
-                self.shaped.add(n)
             return {"mode": mode, "nodes": nodes, **shape,
                     "mechanism": self.mechanism.get(mode, "backend")}
         if f == "stop-packet":

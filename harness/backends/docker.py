@@ -417,7 +417,8 @@ class DockerBackend:
             with contextlib.suppress(Exception):
                 self._write_logs(st.log_dir)
         if st.proxy is not None:
-            st.proxy.stop()
+            with contextlib.suppress(Exception):
+                st.proxy.stop()
             st.proxy = None
         if st.network is not None:
             with contextlib.suppress(Exception):

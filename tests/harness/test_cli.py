@@ -49,6 +49,9 @@ def _one_line_error(r, needle):
         (["run", "--system", "memkv", "--nemesis", "meteor"], "unknown nemesis 'meteor'"),
         (["run", "--system", "memkv", "--bug", "nosuch"], "no bug switch"),
         (["run", "--rate", "abc"], "rate"),
+        (["run", "--system", "memkv", "--rate", "nan"], "--rate must be a finite number"),
+        (["run", "--system", "memkv", "--time-limit", "inf"], "--time-limit must be a finite"),
+        (["run", "--system", "memkv", "--check-budget", "-1"], "--check-budget must be > 0"),
         (["run", "--frobnicate"], "frobnicate"),
         (["check", "/nonexistent"], "/nonexistent"),
         (["report", "/nonexistent"], "not a run folder"),
@@ -83,3 +86,15 @@ def test_no_docker_falls_back_to_local_and_refuses_container_faults(tmp_path):
     errors = [x for x in r.stderr.splitlines() if x.startswith("faultbox:") and "cannot do" in x]
     assert len(errors) == 1 and "partition" in errors[0]
     assert "Traceback" not in r.stderr
+
+
+def test_wrong_format_is_an_error_not_valid(tmp_path):
+    p = tmp_path / "h.jsonl"
+    p.write_text('{"index":0,"time_ns":0,"process":0,"type":"invoke","f":"read","value":null}\n')
+    _one_line_error(fb("check", str(p), "--format", "porcupine-etcd"), "no operations found")
+
+
+def test_run_folder_with_bad_test_json(tmp_path):
+    (tmp_path / "test.json").write_text("[]")
+    (tmp_path / "history.jsonl").write_text("")
+    _one_line_error(fb("check", str(tmp_path)), "not a JSON object")

@@ -70,3 +70,32 @@ def test_bad_type_is_refused(tmp_path):
 def test_missing_file_is_a_history_error(tmp_path):
     with pytest.raises(HistoryError, match="cannot read"):
         read_jsonl(tmp_path / "nope.jsonl")
+
+
+def test_torn_tail_ending_in_brace_is_dropped(tmp_path):
+    p = tmp_path / "h.jsonl"
+    History(_ops()).to_jsonl(p)
+    with open(p, "a") as fh:
+        fh.write('{"index": 7, "value": {"a": 1}')  # cut inside, yet ends with a brace
+    assert len(read_jsonl(p)) == 7
+
+
+def test_orphan_completion_is_refused(tmp_path):
+    p = tmp_path / "h.jsonl"
+    p.write_text('{"index":0,"time_ns":0,"process":0,"type":"ok","f":"read","value":3}\n')
+    with pytest.raises(HistoryError, match="h.jsonl:1: ok completion of process 0 with no invocation"):
+        read_jsonl(p)
+
+
+def test_completion_f_must_match_invocation(tmp_path):
+    p = tmp_path / "h.jsonl"
+    p.write_text('{"process":0,"type":"invoke","f":"read"}\n{"process":0,"type":"ok","f":"write"}\n')
+    with pytest.raises(HistoryError, match="h.jsonl:2: completion f 'write'"):
+        read_jsonl(p)
+
+
+def test_non_utf8_file_is_a_history_error(tmp_path):
+    p = tmp_path / "h.jsonl"
+    p.write_bytes(b"\xff\xfe{}\n")
+    with pytest.raises(HistoryError, match="not a UTF-8"):
+        read_jsonl(p)

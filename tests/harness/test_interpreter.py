@@ -103,4 +103,4 @@ def test_sleep_and_log_are_not_recorded(tmp_path):
 def test_stagger_paces_ops(tmp_path):
     h = _run(g.clients(g.time_limit(0.5, g.stagger(0.01, lambda t, c: {"f": "ok"}))), tmp_path)
     n = len(h.invokes())
-    assert 20 <= n <= 80  # ~50 expected at a total rate of 100/s
+    assert 10 <= n <= 100  # ~50 expected at a total rate of 100/s (wide: CI machines are busy)
