@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import shlex
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +108,3 @@ def validate(o: Options, systems: dict[str, Any], workloads: list[str], nemeses:
     if o.backend not in ("docker", "local"):
         raise UsageError(f"unknown backend {o.backend!r} (known: docker, local)")
 
-
-def python_argv() -> str:
-    return shlex.join([sys.executable, *sys.argv])

@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -129,7 +129,7 @@ def run_test(
     """Run one test. ``package`` overrides the nemesis package built from ``opts.nemesis``."""
     backend = make_backend(opts, notice)
     if backend.name != opts.backend:
-        opts = _replace(opts, backend=backend.name)
+        opts = replace(opts, backend=backend.name)
     pkg = package if package is not None else _nemesis_package(opts)
     if pkg is not None:
         missing = set(pkg.needs) - set(backend.capabilities())
@@ -177,12 +177,6 @@ def run_test(
     if error is not None:
         raise SetupError(f"{error} (run folder: {run_dir})")
     return check_run(run_dir, workload.checker, test)
-
-
-def _replace(opts: Options, **kw: Any) -> Options:
-    from dataclasses import replace
-
-    return replace(opts, **kw)
 
 
 def _utc() -> str:

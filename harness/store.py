@@ -14,9 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["new_run_dir", "write_json", "read_json", "git_commit", "resolve_run", "DEFAULT_STORE"]
-
-DEFAULT_STORE = Path("store")
+__all__ = ["new_run_dir", "write_json", "read_json", "git_commit"]
 
 
 def new_run_dir(store_root: Path, name: str) -> Path:
@@ -66,7 +64,3 @@ def git_commit(repo: Path | None = None) -> str | None:
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
 
-
-def resolve_run(path: Path) -> Path:
-    """A run folder (or store/latest) → its real path; a file is returned as is."""
-    return path.resolve() if path.exists() else path
