@@ -17,27 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from checkers.core import UNKNOWN, Result
-from harness.history import INVOKE, NEMESIS, History
+from harness.history import NEMESIS, History, fault_windows
 
 __all__ = ["Stats", "Perf", "fault_intervals", "quantile"]
 
 
 def fault_intervals(history: History) -> list[tuple[str, int, int]]:
-    """(fault, start_ns, end_ns) from nemesis ops named start-<fault> / stop-<fault>."""
-    open_at: dict[str, int] = {}
-    out: list[tuple[str, int, int]] = []
-    end = history[-1].time_ns if len(history) else 0
-    for o in history:
-        if o.process != NEMESIS or o.type == INVOKE:
-            continue
-        if o.f.startswith("start-"):
-            open_at.setdefault(o.f[6:], o.time_ns)
-        elif o.f.startswith("stop-"):
-            name = o.f[5:]
-            if name in open_at:
-                out.append((name, open_at.pop(name), o.time_ns))
-    out.extend((name, t, end) for name, t in open_at.items())
-    return sorted(out, key=lambda x: x[1])
+    """(fault, start_ns, end_ns) of every fault window (see harness.history.fault_windows)."""
+    return [(w.fault, w.start_ns, w.end_ns) for w in fault_windows(history)]
 
 
 def _in_any(t: int, intervals: list[tuple[str, int, int]]) -> bool:

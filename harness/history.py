@@ -30,6 +30,8 @@ __all__ = [
     "HistoryWriter",
     "read_jsonl",
     "op_from_dict",
+    "FaultWindow",
+    "fault_windows",
 ]
 
 INVOKE: Literal["invoke"] = "invoke"
@@ -190,6 +192,47 @@ class History(Sequence[Op]):
             for o in self.ops:
                 fh.write(json.dumps(o.to_dict(), separators=(",", ":")))
                 fh.write("\n")
+
+
+@dataclass(frozen=True, slots=True)
+class FaultWindow:
+    """When a fault was in force, from nemesis ops named ``start-<fault>`` / ``stop-<fault>``."""
+
+    fault: str
+    start_ns: int  # the start op's completion (its invocation if it never completed)
+    end_ns: int  # the stop op's completion (invocation), or the end of the history
+    closed: bool  # False: still in force when the history ends
+    start_index: int  # index of the start op's invocation
+    value: Any  # what the start op's completion said (else its invocation's value)
+
+
+def fault_windows(history: History) -> list[FaultWindow]:
+    """Every fault window of the history, sorted by start time.
+
+    The one definition of the fault convention, used by the stats checker and
+    the report: a ``start-X`` opens a window for fault X, the next ``stop-X``
+    closes it, a second ``start-X`` while one is open closes the first, and an
+    unclosed window runs to the end of the history.
+    """
+    end = max((o.time_ns for o in history), default=0)
+    opened: dict[str, tuple[int, int, Any]] = {}
+    out: list[FaultWindow] = []
+    for inv, comp in history.pairs():
+        if inv.process != NEMESIS:
+            continue
+        edge, _, fault = inv.f.partition("-")
+        if edge not in ("start", "stop") or not fault:
+            continue
+        t = comp.time_ns if comp is not None else inv.time_ns
+        if fault in opened:
+            s, idx, v = opened.pop(fault)
+            out.append(FaultWindow(fault, s, max(s, t), True, idx, v))
+        if edge == "start":
+            value = comp.value if comp is not None and comp.value is not None else inv.value
+            opened[fault] = (t, inv.index, value)
+    out.extend(FaultWindow(f, s, max(s, end), False, idx, v) for f, (s, idx, v) in opened.items())
+    out.sort(key=lambda w: (w.start_ns, w.fault))
+    return out
 
 
 def _pairs(ops: tuple[Op, ...]) -> tuple[int, ...]:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.history import INVOKE, NEMESIS, History, Op
+from harness.history import INVOKE, NEMESIS, History, Op, fault_windows
 
 __all__ = [
     "OUTCOMES",
@@ -93,39 +93,12 @@ def intervals(history: History) -> list[Interval]:
     return out
 
 
-def _fault_of(f: str) -> tuple[str, str] | None:
-    for prefix in ("start-", "stop-"):
-        if f.startswith(prefix) and len(f) > len(prefix):
-            return prefix[:-1], f[len(prefix) :]
-    return None
-
-
 def fault_bands(history: History) -> list[Band]:
     """Fault intervals from the nemesis ops, sorted by start time."""
-    end = end_time_ns(history)
-    open_bands: dict[str, tuple[int, int, str]] = {}
-    bands: list[Band] = []
-    for inv, comp in history.pairs():
-        if inv.process != NEMESIS:
-            continue
-        parsed = _fault_of(inv.f)
-        if parsed is None:
-            continue
-        edge, kind = parsed
-        t = comp.time_ns if comp is not None else inv.time_ns
-        if edge == "start":
-            if kind in open_bands:
-                s, idx, text = open_bands.pop(kind)
-                bands.append(Band(kind, s, t, True, idx, text))
-            value = comp.value if comp is not None and comp.value is not None else inv.value
-            open_bands[kind] = (t, inv.index, summarize_value(value))
-        elif kind in open_bands:
-            s, idx, text = open_bands.pop(kind)
-            bands.append(Band(kind, s, max(s, t), True, idx, text))
-    for kind, (s, idx, text) in open_bands.items():
-        bands.append(Band(kind, s, max(s, end), False, idx, text))
-    bands.sort(key=lambda b: (b.start_ns, b.kind))
-    return bands
+    return [
+        Band(w.fault, w.start_ns, w.end_ns, w.closed, w.start_index, summarize_value(w.value))
+        for w in fault_windows(history)
+    ]
 
 
 def summarize_value(value: Any, limit: int = VALUE_TEXT_MAX) -> str:

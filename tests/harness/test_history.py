@@ -99,3 +99,23 @@ def test_non_utf8_file_is_a_history_error(tmp_path):
     p.write_bytes(b"\xff\xfe{}\n")
     with pytest.raises(HistoryError, match="not a UTF-8"):
         read_jsonl(p)
+
+
+def test_fault_windows_pair_start_stop_restart_and_unclosed():
+    from harness.history import fault_windows
+
+    N = "nemesis"
+    h = History([
+        Op(0, 10, N, "invoke", "start-kill", "one"), Op(1, 12, N, "info", "start-kill", ["n1"]),
+        Op(2, 20, N, "invoke", "start-kill", "all"), Op(3, 22, N, "info", "start-kill", ["n2"]),
+        Op(4, 30, N, "invoke", "stop-kill"), Op(5, 33, N, "info", "stop-kill", ["n2"]),
+        Op(6, 40, N, "invoke", "stop-pause"), Op(7, 41, N, "info", "stop-pause"),
+        Op(8, 50, N, "invoke", "start-partition", "halves"),
+        Op(9, 60, 0, "invoke", "read"), Op(10, 70, 0, "ok", "read", 1),
+    ])
+    got = [(w.fault, w.start_ns, w.end_ns, w.closed, w.start_index, w.value) for w in fault_windows(h)]
+    assert got == [
+        ("kill", 12, 22, True, 0, ["n1"]),  # a second start closes the first
+        ("kill", 22, 33, True, 2, ["n2"]),
+        ("partition", 50, 70, False, 8, "halves"),  # never completed, never stopped
+    ]
