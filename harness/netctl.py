@@ -31,7 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from systems.common.wire import CONTROL_PORTS
+
 __all__ = [
+    "CLIENTS",
     "NetExec",
     "NetError",
     "PART_CHAIN",
@@ -50,6 +53,10 @@ __all__ = [
     "process_age_s",
     "process_token",
 ]
+
+# A grudge may name this pseudo-node among the senders a node drops: the node then
+# drops the harness's client traffic (not the control plane's, see partition_script).
+CLIENTS = "clients"
 
 PART_CHAIN = "FB-PART"
 PART_OUT_CHAIN = "FB-PARTOUT"
@@ -98,8 +105,14 @@ def partition_script(
     relay_ip: str | None = None,
     relay_in_ports: Iterable[int] = (),
     relay_out_ports: Iterable[int] = (),
+    clients_ip: str | None = None,
+    control_ports: tuple[int, int] = CONTROL_PORTS,
 ) -> str:
     """Replace the node's grudge: drop every packet whose source is in ``drop_from``.
+
+    ``clients_ip`` (the bridge gateway, where the harness's clients connect from)
+    cuts the clients off this node too, except TCP from ``control_ports`` (the
+    nemesis's status probes, :data:`systems.common.wire.CONTROL_PORTS`).
 
     ``iptables-restore --noflush`` flushes a chain it declares, so applying
     the script replaces the previous grudge atomically; an empty set heals.
@@ -117,6 +130,12 @@ def partition_script(
         lines += [
             f"-A {PART_OUT_CHAIN} -d {relay_ip} -p tcp --dport {p} -j DROP"
             for p in sorted(set(relay_out_ports))
+        ]
+    if clients_ip:
+        lo, hi = control_ports
+        lines += [
+            f"-A {PART_CHAIN} -s {clients_ip} -p tcp --sport {lo}:{hi} -j RETURN",
+            f"-A {PART_CHAIN} -s {clients_ip} -j DROP",
         ]
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
@@ -254,8 +273,9 @@ class NetExec:
         relay_ip: str | None = None,
         relay_in_ports: Iterable[int] = (),
         relay_out_ports: Iterable[int] = (),
+        clients_ip: str | None = None,
     ) -> None:
-        script = partition_script(drop_from, relay_ip, relay_in_ports, relay_out_ports)
+        script = partition_script(drop_from, relay_ip, relay_in_ports, relay_out_ports, clients_ip)
         self._check(["iptables-restore", "--noflush"], script)
 
     def set_shape(

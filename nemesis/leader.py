@@ -46,7 +46,7 @@ def find_leader(cluster: Mapping[str, Addr], timeout_s: float = 0.5) -> str | No
     statuses: dict[str, Mapping[str, Any]] = {}
     for node, (host, port) in cluster.items():
         try:
-            st = wire.request(host, port, {"op": "status"}, timeout_s=timeout_s)
+            st = wire.request(host, port, {"op": "status"}, timeout_s=timeout_s, control=True)
         except (OSError, ValueError):
             continue
         if isinstance(st, dict) and st.get("ok", True):

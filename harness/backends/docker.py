@@ -36,6 +36,7 @@ from typing import Any
 
 from harness.backends.base import BackendError, Grudge
 from harness.netctl import (
+    CLIENTS,
     DelayProxy,
     NetError,
     NetExec,
@@ -380,7 +381,7 @@ class DockerBackend:
             n = self._node(node)
             while True:
                 try:
-                    st = wire.request(n.ip, PORT, {"op": "status"}, timeout_s=0.5)
+                    st = wire.request(n.ip, PORT, {"op": "status"}, timeout_s=0.5, control=True)
                     if isinstance(st, dict) and st.get("ready"):
                         break
                 except OSError:
@@ -523,9 +524,13 @@ class DockerBackend:
             in_ports = [proxy.address(node, s)[1] for s in senders]
             out_ports = [proxy.address(node, r)[1] for r, ss in grudge.items()
                          if node in ss and r in nodes and r != node]
+        clients_ip = self._st.gateway if CLIENTS in grudge.get(node, ()) else None
+        if clients_ip and proxy is not None:
+            raise BackendError("cannot cut clients off a node while a delay relay carries peer traffic")
         try:
             self._net(node).set_partition(
-                [nodes[p].ip for p in senders], self._st.gateway or None, in_ports, out_ports
+                [nodes[p].ip for p in senders], self._st.gateway or None, in_ports, out_ports,
+                clients_ip,
             )
         except NetError as e:
             raise BackendError(str(e)) from e
@@ -533,6 +538,7 @@ class DockerBackend:
     def partition(self, grudge: Grudge) -> None:
         """Make each node drop packets from the nodes its grudge names (replaces the last one)."""
         unknown = (set(grudge) | {p for ps in grudge.values() for p in ps}) - set(self._st.nodes)
+        unknown.discard(CLIENTS)  # "this node drops the harness's client traffic"
         if unknown:
             raise BackendError(f"grudge names unknown nodes: {sorted(unknown)}")
         old = self._st.grudge

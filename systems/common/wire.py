@@ -8,7 +8,9 @@ Requests carry ``{"op": ..., ...}``; replies carry ``{"ok": bool, ...}``.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import random
 import socket
 import struct
 from typing import Any
@@ -81,9 +83,38 @@ def recv(sock: socket.socket) -> Any:
     return _decode(_recv_exact(sock, n))
 
 
-def request(host: str, port: int, msg: Any, timeout_s: float = 2.0) -> Any:
-    """One blocking request/reply on a fresh connection (status probes, tools)."""
-    with socket.create_connection((host, port), timeout=timeout_s) as s:
+# Control traffic (the nemesis's status probes) leaves from these source ports, outside
+# Linux's default ephemeral range (32768-60999), so that a fault which cuts the harness's
+# *clients* off a node can let the control plane through (see nemesis.grudge.CLIENTS).
+CONTROL_PORTS = (64000, 64999)
+
+
+def _control_connection(host: str, port: int, timeout_s: float) -> socket.socket:
+    lo, hi = CONTROL_PORTS
+    start = random.randrange(lo, hi + 1)
+    last: OSError | None = None
+    for i in range(64):  # a port in TIME_WAIT towards this peer, or bound: try another
+        sport = lo + (start - lo + i * 17) % (hi - lo + 1)
+        try:
+            return socket.create_connection((host, port), timeout=timeout_s, source_address=("", sport))
+        except OSError as e:
+            if e.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+                raise
+            last = e
+    assert last is not None
+    raise last
+
+
+def request(host: str, port: int, msg: Any, timeout_s: float = 2.0, control: bool = False) -> Any:
+    """One blocking request/reply on a fresh connection (status probes, tools).
+
+    ``control=True`` sends it from a :data:`CONTROL_PORTS` source port.
+    """
+    if control:
+        conn = _control_connection(host, port, timeout_s)
+    else:
+        conn = socket.create_connection((host, port), timeout=timeout_s)
+    with conn as s:
         s.settimeout(timeout_s)
         send(s, msg)
         return recv(s)

@@ -12,6 +12,7 @@ import pytest
 
 from harness.backends.base import Backend, BackendError
 from harness.backends.docker import DockerBackend, clean_all
+from harness.netctl import CLIENTS
 from systems.common import wire
 
 pytestmark = pytest.mark.docker
@@ -78,6 +79,23 @@ def test_partition_cuts_then_heals(memkv3: DockerBackend) -> None:
     finally:
         b.heal()
     assert reach(b, "n2", "n1") and reach(b, "n1", "n3")
+
+
+def test_partition_can_cut_clients_but_not_control_probes(memkv3: DockerBackend) -> None:
+    """The pseudo-node ``clients`` cuts the harness's clients off a node; status probes
+    from the control source ports still pass, and peers are unaffected."""
+    b = memkv3
+    host, port = b.cluster()["n1"]
+    try:
+        b.partition({"n1": frozenset({CLIENTS})})
+        with pytest.raises(OSError):
+            wire.request(host, port, {"op": "status"}, timeout_s=0.5)
+        assert wire.request(host, port, {"op": "status"}, timeout_s=0.5, control=True)["ok"]
+        assert status(b, "n2") is not None  # other nodes still serve clients
+        assert reach(b, "n2", "n1")  # peer traffic is not cut
+    finally:
+        b.heal()
+    assert status(b, "n1") is not None
 
 
 def test_kill_removes_process_and_restart_keeps_data(memkv3: DockerBackend) -> None:

@@ -24,6 +24,14 @@ def test_partition_script_cuts_relayed_links_by_port() -> None:
     assert "-A FB-PARTOUT -d 10.0.0.1 -p tcp --dport 40002 -j DROP" in s
 
 
+def test_partition_script_cuts_clients_but_lets_control_ports_through() -> None:
+    s = netctl.partition_script([], clients_ip="10.0.0.1", control_ports=(64000, 64999))
+    lines = s.splitlines()
+    ret = lines.index("-A FB-PART -s 10.0.0.1 -p tcp --sport 64000:64999 -j RETURN")
+    assert lines.index("-A FB-PART -s 10.0.0.1 -j DROP") == ret + 1  # the exemption comes first
+    assert "10.0.0.1" not in netctl.partition_script([])
+
+
 def test_shape_script_loss_dup_and_relay() -> None:
     s = netctl.shape_script(["10.0.0.2"], loss=0.25, dup=0.5,
                             proxied={"10.0.0.3": ("10.0.0.1", 40000)})
