@@ -59,7 +59,8 @@ class Config:
     max_msg_entries: int = 64
     pre_vote: bool = True
     check_quorum: bool = True
-    # Bug switch commit-old-term: count replicas of old-term entries toward commit.
+    # Bug switch commit-old-term: count replicas of old-term entries toward commit, and
+    # (the premise of Figure 8) append no no-op on election.
     commit_old_term: bool = False
 
 
@@ -101,7 +102,10 @@ class RaftCore:
         self.msgs: list[Message] = []
         self.read_states: list[ReadState] = []
         self.reads: list[_Read] = []  # leader: ReadIndex requests awaiting quorum acks
-        self.reads_waiting_commit: list[_Read] = []  # before this term's first commit
+        self.reads_waiting_commit: list[_Read] = []  # until read_floor is committed
+        # Leader: reads wait until this index commits (the election no-op's; without the
+        # no-op, the last index the leader held when elected).
+        self.read_floor = 0
         self.lead_transferee: str | None = None
         self.prev_hard_state = HardState(self.term, self.vote, self.log.committed)
         self._reset_randomized_timeout()
@@ -167,8 +171,16 @@ class RaftCore:
         last = self.log.last_index()
         self.progress = {p: Progress(match=0, next=last + 1) for p in self.peers}
         self.progress[self.id].state = REPLICATE
-        # A no-op of the new term lets entries of earlier terms commit (§5.4.2, §8).
-        self._append([Entry(self.term, last + 1, None)])
+        if self.cfg.commit_old_term:
+            # The bug: no no-op, so an earlier term's entry can be the only thing a
+            # majority holds when this leader counts replicas (Figure 8, (c)).
+            self.read_floor = last
+            self.progress[self.id].maybe_update(last)
+            self._maybe_commit()
+        else:
+            # A no-op of the new term lets entries of earlier terms commit (§5.4.2, §8).
+            self.read_floor = last + 1
+            self._append([Entry(self.term, last + 1, None)])
         self._bcast_append()
 
     def campaign(self, transfer: bool = False) -> None:
@@ -326,7 +338,7 @@ class RaftCore:
             pr.paused = True
 
     def _leader_read(self, r: _Read) -> None:
-        if self.log.term(self.log.committed) != self.term:
+        if self.log.committed < self.read_floor:
             self.reads_waiting_commit.append(r)
             return
         r.index = self.log.committed
@@ -339,7 +351,7 @@ class RaftCore:
             self._msg(HEARTBEAT, p, commit=commit, context=r.context)
 
     def _release_reads_waiting_commit(self) -> None:
-        if self.reads_waiting_commit and self.log.term(self.log.committed) == self.term:
+        if self.reads_waiting_commit and self.log.committed >= self.read_floor:
             waiting, self.reads_waiting_commit = self.reads_waiting_commit, []
             for r in waiting:
                 self._leader_read(r)

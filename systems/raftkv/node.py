@@ -25,8 +25,9 @@ BUGS = {
     "skipping ReadIndex, so a follower, a partitioned or a paused old leader serves stale values.",
     "no-fsync": "Log records are acknowledged while still in a process buffer that is "
     "written out lazily and never fsynced, so a crash loses acknowledged entries and votes.",
-    "commit-old-term": "A leader commits an entry from an earlier term as soon as a majority "
-    "holds it (ignoring §5.4.2), so the Figure-8 scenario overwrites a committed entry.",
+    "commit-old-term": "A new leader appends no no-op and commits an entry from an earlier "
+    "term as soon as a majority holds it (ignoring §5.4.2), so the Figure-8 scenario "
+    "overwrites a committed entry.",
     "no-dedup": "Client sessions are ignored, so a write retried with the same (client, seq) "
     "is applied once per copy that reaches the log.",
 }

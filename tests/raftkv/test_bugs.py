@@ -164,8 +164,10 @@ def figure8(bugs) -> SimCluster:
     s.stabilize()
     s.crash("n1")
     s.heal()
-    # (b) n5 wins term 2 with n3, n4; its entry 2 reaches nobody; it crashes.
+    # (b) n5 wins term 2 with n3, n4; its entry 2 (the no-op, or with the bug, which
+    #     appends none, the client's write) reaches nobody; it crashes.
     win(s, "n5")
+    s.put("n5", "x", "from-term-2")
     s.crash("n5")
     s.inflight.clear()
     # (c) n1 restarts and wins term 3 with n2, n3, n4; it gets entry 2 onto n3

@@ -226,8 +226,12 @@ def test_a_leader_never_commits_an_old_term_entry_by_counting_replicas():
 
 def test_the_commit_old_term_bug_commits_by_counting():
     c = make_leader(core(term=2, entries=[1, 2], commit_old_term=True))
+    assert c.log.last_index() == 2, "the bug appends no election no-op (Figure 8's premise)"
+    assert c.read_index("r1")
+    assert not [m for m in drain(c) if m.type == HEARTBEAT], "reads wait until entry 2 commits"
     c.step(Message(APP_RESP, "n2", "n1", c.term, index=2))
     assert c.log.committed == 2
+    assert any(m.type == HEARTBEAT and m.context == "r1" for m in drain(c))
 
 
 def test_followers_learn_the_commit_index_from_the_leader():
