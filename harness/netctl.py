@@ -135,6 +135,8 @@ def partition_script(
         lo, hi = control_ports
         lines += [
             f"-A {PART_CHAIN} -s {clients_ip} -p tcp --sport {lo}:{hi} -j RETURN",
+            # Reset rather than drop: cut-off clients learn at once and try another node.
+            f"-A {PART_CHAIN} -s {clients_ip} -p tcp -j REJECT --reject-with tcp-reset",
             f"-A {PART_CHAIN} -s {clients_ip} -j DROP",
         ]
     lines.append("COMMIT")

@@ -9,6 +9,7 @@ interval (gaps uniform in [0, 2·interval)); its final generator is one
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from harness import generator as g
@@ -22,11 +23,13 @@ from nemesis.faults import (
     PartitionNemesis,
     PauseNemesis,
 )
+from nemesis.figure8 import Figure8Nemesis
 
 __all__ = [
     "BAND_COLORS",
     "PACKAGES",
     "clock_package",
+    "figure8_package",
     "kill_package",
     "packet_package",
     "partition_package",
@@ -40,6 +43,7 @@ BAND_COLORS = {
     "pause": "#f3a712",
     "clock": "#29335c",
     "packet": "#7d5ba6",
+    "figure8": "#1b998b",
 }
 
 
@@ -112,10 +116,17 @@ def packet_package(opts: NemesisOptions) -> Package:
     return _package("packet", nem, draw, opts)
 
 
+def figure8_package(opts: NemesisOptions) -> Package:
+    """Raft's Figure 8, steered phase by phase (see :mod:`nemesis.figure8`); partitions only."""
+    pkg = _package("figure8", Figure8Nemesis(opts), lambda test, ctx: None, opts)
+    return replace(pkg, needs=frozenset({"partition"}))
+
+
 PACKAGES: dict[str, Callable[[NemesisOptions], Package]] = {
     "partition": partition_package,
     "kill": kill_package,
     "pause": pause_package,
     "clock": clock_package,
     "packet": packet_package,
+    "figure8": figure8_package,
 }

@@ -508,6 +508,16 @@ class RaftCore:
 
     def _handle_append(self, m: Message) -> None:
         if m.index < self.log.committed:
+            for e in m.entries:
+                if self.log.snapshot.index < e.index <= self.log.committed:
+                    # Log Matching + Leader Completeness: every later leader holds our
+                    # committed entries as they are, so a different one here means some
+                    # leader committed what it must not have (Figure 8).
+                    mine = self.log.term(e.index)
+                    assert mine == e.term, (
+                        f"state machine safety: {m.src} sent entry {e.index} of term {e.term} "
+                        f"where the committed entry has term {mine} (commit {self.log.committed})"
+                    )
             self._msg(APP_RESP, m.src, index=self.log.committed)
             return
         last_new = self.log.maybe_append(m.index, m.log_term, m.commit, m.entries)
@@ -569,4 +579,5 @@ class RaftCore:
             "commit": self.log.committed,
             "applied": self.log.applied,
             "last_index": self.log.last_index(),
+            "last_term": self.log.last_term(),
         }

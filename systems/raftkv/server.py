@@ -25,6 +25,7 @@ import logging
 import os
 import random
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -38,6 +39,7 @@ __all__ = ["main", "Server", "parse_args", "TICK_S"]
 
 TICK_S = 0.015
 LAZY_FLUSH_S = 2.0  # no-fsync bug: how often buffered log records reach the OS
+USER_TIMEOUT_MS = 1000  # see PeerLink._run
 PEER_BUFFER_LIMIT = 4 << 20  # drop a peer link whose unsent bytes exceed this (peer stalled)
 CLIENT_OPS = {"get", "put", "cas", "delete", "append", "transfer", "status"}
 
@@ -83,6 +85,13 @@ class PeerLink:
                 await asyncio.sleep(0.05)
                 continue
             self.writer = writer
+            sock = writer.get_extra_info("socket")
+            if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
+                # Data unacknowledged for this long kills the link, so that after a
+                # partition heals we reconnect at once instead of waiting out TCP's
+                # retransmission backoff (seconds) on a link that dropped everything.
+                # Heartbeats keep a healthy link busy, so it never trips.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, USER_TIMEOUT_MS)
             try:
                 await reader.read()  # the peer never writes here; EOF means the link died
             except OSError:

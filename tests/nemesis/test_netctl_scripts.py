@@ -28,7 +28,9 @@ def test_partition_script_cuts_clients_but_lets_control_ports_through() -> None:
     s = netctl.partition_script([], clients_ip="10.0.0.1", control_ports=(64000, 64999))
     lines = s.splitlines()
     ret = lines.index("-A FB-PART -s 10.0.0.1 -p tcp --sport 64000:64999 -j RETURN")
-    assert lines.index("-A FB-PART -s 10.0.0.1 -j DROP") == ret + 1  # the exemption comes first
+    reset = lines.index("-A FB-PART -s 10.0.0.1 -p tcp -j REJECT --reject-with tcp-reset")
+    assert reset == ret + 1  # the exemption comes first
+    assert lines.index("-A FB-PART -s 10.0.0.1 -j DROP") == reset + 1
     assert "10.0.0.1" not in netctl.partition_script([])
 
 
