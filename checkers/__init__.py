@@ -11,6 +11,7 @@ from checkers.core import (
     safe_check,
     verdict_word,
 )
+from checkers.crash import Crashes
 from checkers.linearizability import Linearizable, check_history
 from checkers.models import INCONSISTENT, MODELS, Model, ModelError, make_model
 
@@ -25,6 +26,8 @@ __all__ = [
     "merge_valid",
     "safe_check",
     "verdict_word",
+    # crashes
+    "Crashes",
     # linearizability
     "INCONSISTENT",
     "MODELS",

@@ -15,6 +15,11 @@ fed to the generator. The shape follows Jepsen's interpreter:
 
 Nemesis ops run in a worker thread (backends block) and complete as ``info``,
 as in Jepsen. ``sleep`` and ``log`` ops from the generator are not recorded.
+
+Node crashes the runner detects (``record_crash``) are written as a nemesis
+pair, invoke ``crash`` then ``info crash``. Pairing is positional per process,
+so a crash is held back while a nemesis op is open and written right after its
+completion; the generator is never told (it did not ask for the op).
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ from harness import generator as g
 from harness.history import INFO, INVOKE, NEMESIS, HistoryWriter, Op
 from systems.common.spec import SystemClient
 
-__all__ = ["Interpreter", "NemesisLike", "ClientOpener"]
+__all__ = ["Interpreter", "NemesisLike", "ClientOpener", "CRASH"]
 
 log = logging.getLogger("faultbox.interpreter")
 
 ClientOpener = Callable[[int], SystemClient]  # thread -> a fresh client for it
 _IDLE_POLL_S = 0.001
+CRASH = "crash"  # f of the nemesis op pair recording a node that died on its own
 
 
 class NemesisLike(Protocol):
@@ -84,6 +90,8 @@ class Interpreter:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._inflight = 0  # ops dispatched whose completion the loop has not yet processed
+        self._nemesis_open = False  # a nemesis invocation is recorded, its completion not yet
+        self._crashes: collections.deque[dict[str, Any]] = collections.deque()
 
     # ------------------------------------------------------------------
     def now_ns(self) -> int:
@@ -100,6 +108,8 @@ class Interpreter:
     def _record(self, **fields: Any) -> Op:
         op = Op(index=self.index, **fields)
         self.index += 1
+        if op.process == NEMESIS:
+            self._nemesis_open = op.type == INVOKE
         self.writer.write(op)
         if self.on_op is not None:
             self.on_op(op)
@@ -170,6 +180,7 @@ class Interpreter:
             self.ctx = self.ctx.with_time(now).free_thread(thread)
             return g.update(gen, self.test, self.ctx, dict(c, time_ns=now))
         op = self._record(time_ns=now, **c)
+        self._flush_crashes()
         self.ctx = self.ctx.with_time(now).free_thread(thread)
         gen = g.update(gen, self.test, self.ctx, op)
         if op.type == INFO and isinstance(op.process, int):
@@ -254,8 +265,35 @@ class Interpreter:
             thread, c = self._done.popleft()
             if c["type"] not in ("sleep", "log"):
                 self._record(time_ns=self.now_ns(), **c)
+                self._flush_crashes()
         for t in list(self._tasks):
             t.cancel()
+
+    # ------------------------------------------------------------------
+    def record_crash(self, crash: Mapping[str, Any]) -> None:
+        """Record a node that died on its own: now, or right after the open nemesis op completes."""
+        self._crashes.append(
+            {"node": crash.get("node"), "exit_code": crash.get("exit_code"),
+             "log": list(crash.get("log") or ())}
+        )
+        self._flush_crashes()
+
+    def flush_crashes(self) -> None:
+        """After ``run``: write held-back crashes even if a nemesis op was abandoned.
+
+        An abandoned invocation never gets a completion, so a pair written after
+        it cannot be mistaken for one; it stays unpaired (indeterminate).
+        """
+        self._flush_crashes(force=True)
+
+    def _flush_crashes(self, force: bool = False) -> None:
+        if self._nemesis_open and not force:
+            return
+        while self._crashes:
+            c = self._crashes.popleft()
+            self._record(time_ns=self.now_ns(), process=NEMESIS, type=INVOKE, f=CRASH,
+                         value=c["node"])
+            self._record(time_ns=self.now_ns(), process=NEMESIS, type=INFO, f=CRASH, value=c)
 
     async def close_clients(self) -> None:
         for c in list(self.clients.values()):

@@ -3,6 +3,11 @@
 backend up → clients → generator main phase (clients + nemesis) → nemesis
 final (heal) → recovery wait → final phase → teardown (always) → node logs →
 checkers → results.json → report → exit code 0 valid / 1 invalid / 2 unknown.
+
+While the generator runs, ``backend.crashes()`` is polled (in a worker thread,
+about once a second, and once more before teardown) and each node that died on
+its own is recorded as a nemesis ``crash`` op pair: DESIGN §4's broken
+invariants become findings instead of silently dead nodes.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from systems.common.spec import SystemSpec
 __all__ = ["RunOutcome", "run_test", "check_run", "make_backend", "exit_code"]
 
 log = logging.getLogger("faultbox.runner")
+CRASH_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -206,10 +212,54 @@ def _run_phases(
         nemesis=pkg.nemesis if pkg is not None else None,
         op_timeout_s=opts.op_timeout_s, seed=opts.seed, on_op=on_op, node_of=node_of,
     )
-    return asyncio.run(_drive(interp, _schedule(opts, workload, pkg)))
+    return asyncio.run(_drive(interp, _schedule(opts, workload, pkg), backend))
 
 
-async def _drive(interp: Interpreter, gen: Any) -> bool:
+class _CrashWatch:
+    """Polls ``backend.crashes()`` off the event loop and records each crash in the history.
+
+    Stopping never cancels a poll in flight (its crashes are already marked
+    reported in the backend and would be lost): it lets it finish, then polls
+    once more, so a node that died during the last phase is still recorded.
+    """
+
+    def __init__(
+        self, backend: Backend, interp: Interpreter, interval_s: float = CRASH_POLL_S
+    ) -> None:
+        self.backend = backend
+        self.interp = interp
+        self.interval_s = interval_s
+        self._stop = asyncio.Event()
+        self._task = asyncio.ensure_future(self._loop())
+        self._warned = False
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            await self._poll()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval_s):
+                    await self._stop.wait()
+
+    async def _poll(self) -> None:
+        try:
+            found = await asyncio.to_thread(self.backend.crashes)
+        except Exception as e:  # noqa: BLE001 - a failed poll must not end the run
+            if not self._warned:
+                self._warned = True
+                print(f"faultbox: polling for node crashes failed: {e}", file=sys.stderr)
+            return
+        for crash in found:
+            log.warning("node %s crashed (exit code %s)", crash.get("node"), crash.get("exit_code"))
+            self.interp.record_crash(crash)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await self._task
+        await self._poll()
+        self.interp.flush_crashes()
+
+
+async def _drive(interp: Interpreter, gen: Any, backend: Backend) -> bool:
     loop = asyncio.get_running_loop()
     sigs = (signal.SIGINT, signal.SIGTERM)
     # remove_signal_handler resets to the default disposition, not to the handler we
@@ -217,9 +267,11 @@ async def _drive(interp: Interpreter, gen: Any) -> bool:
     before = {sig: signal.getsignal(sig) for sig in sigs}
     for sig in sigs:
         loop.add_signal_handler(sig, interp.stop)
+    watch = _CrashWatch(backend, interp)
     try:
         await interp.run(gen)
     finally:
+        await watch.stop()
         for sig in sigs:
             loop.remove_signal_handler(sig)
             signal.signal(sig, before[sig])

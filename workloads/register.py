@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from checkers.core import Compose
+from checkers.crash import Crashes
 from checkers.linearizability import Linearizable
 from checkers.stats import Perf, Stats
 from harness import generator as gen
@@ -42,6 +43,7 @@ def _checkers(model: str, opts: WorkloadOptions) -> Compose:
             "linearizable": Linearizable(model, None, time_budget_s=opts.check_time_budget_s),
             "stats": Stats(),
             "perf": Perf(),
+            "crash": Crashes(),  # a node that died on its own is a finding (DESIGN §4)
         }
     )
 

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from systems.common.spec import Addr, SystemSpec
 
-__all__ = ["Backend", "BackendError", "Grudge", "CAPABILITIES"]
+__all__ = ["Backend", "BackendError", "Grudge", "CAPABILITIES", "CRASH_LOG_LINES"]
 
 # kill: SIGKILL + restart on same data; pause: freeze/thaw; partition: grudges;
 # clock: per-node offset/rate; packet: loss/delay/dup.
 CAPABILITIES = frozenset({"kill", "pause", "partition", "clock", "packet"})
 
 Grudge = Mapping[str, frozenset[str]]  # node -> nodes it drops packets from
+CRASH_LOG_LINES = 15  # how much of a crashed node's output a crash record carries
 
 
 class BackendError(RuntimeError):
@@ -64,6 +65,17 @@ class Backend(Protocol):
     def clock(self, node: str, offset_s: float, rate: float = 1.0) -> None: ...
 
     def shape(self, node: str, delay_ms: float = 0, loss: float = 0, dup: float = 0) -> None: ...
+
+    def crashes(self) -> list[dict[str, Any]]:
+        """Nodes that exited on their own since the last call, each once per exit.
+
+        A node the backend killed (``kill``) or took down (``down``) is never
+        reported: those exits are the harness's faults, not findings. ``start``
+        clears the mark. Each record is ``{"node", "exit_code" (int or None),
+        "log" (the node's last ~CRASH_LOG_LINES lines of output)}``. Polled about
+        once a second while a test runs, so it must be cheap and must not raise
+        for a node that is simply gone.
+        """
 
     def collect_logs(self, dest: Path) -> None:
         """Copy each node's logs to ``dest/<node>/``."""

@@ -11,7 +11,9 @@ Layout of a run (DESIGN §5):
   ``<run_dir>/ctl/<node>`` at ``/run/faultbox`` (the faketime spec and the
   start gate, written from the host: a clock change is a file write);
 * the server is the container's main process, so a kill is ``SIGKILL`` to it
-  and a start is ``container.start()`` on the same data.
+  and a start is ``container.start()`` on the same data; a container that
+  exits without ``kill``/``down`` is a crash (``crashes()``: State.ExitCode
+  and the tail of its output).
 
 A container's main process waits for ``/run/faultbox/go`` before it execs the
 server, so the node's iptables rules (which live in its network namespace and
@@ -27,6 +29,7 @@ import contextlib
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import BackendError, Grudge
+from harness.backends.base import CRASH_LOG_LINES, BackendError, Grudge
 from harness.netctl import (
     CLIENTS,
     DelayProxy,
@@ -152,6 +155,12 @@ class _Node:
     shape: tuple[float, float, float] = (0.0, 0.0, 0.0)  # delay_ms, loss, dup
     paused: bool = False
     pid: int = 0
+    # Crash bookkeeping (guarded by DockerBackend._crash_lock): the harness stopped
+    # this container (kill/down); its exit was reported; ``epoch`` changes with each
+    # kill/start so a poll that raced one of them drops what it saw.
+    stopped: bool = False
+    reported: bool = False
+    epoch: int = 0
 
 
 @dataclass(slots=True)
@@ -188,6 +197,8 @@ class DockerBackend:
         self._st = _State()
         self._netem: bool | None = None
         self._atexit = False
+        self._crash_lock = threading.Lock()
+        self._pending_crashes: list[dict[str, Any]] = []
 
     # -- introspection ----------------------------------------------------------
     def capabilities(self) -> frozenset[str]:
@@ -400,6 +411,10 @@ class DockerBackend:
     def down(self) -> None:
         """Remove the run's containers and network; idempotent, never raises."""
         st = self._st
+        with self._crash_lock:
+            for n in st.nodes.values():
+                n.stopped = True
+                n.epoch += 1
 
         def remove(name: str) -> None:
             n = st.nodes[name]
@@ -440,8 +455,13 @@ class DockerBackend:
             n.container.unpause()
         if n.container.status == "running":
             return
+        if n.container.status in ("exited", "dead"):
+            self._note_crash(n, n.epoch)  # a restart must not hide a crash no poll saw yet
         (n.ctl_dir / _GO_FILE).unlink(missing_ok=True)
         n.container.start()
+        with self._crash_lock:
+            n.stopped = n.reported = False
+            n.epoch += 1
         pid = self.pid(node)
         if pid == 0:
             raise BackendError(f"node {node} did not start")
@@ -463,7 +483,10 @@ class DockerBackend:
         if n.container.status == "paused":
             n.container.unpause()
         if n.container.status != "running":
-            return
+            return  # already dead on its own: that exit stays a crash
+        with self._crash_lock:  # marked before the signal: a poll never sees it unmarked
+            n.stopped = True
+            n.epoch += 1
         try:
             n.container.kill(signal="SIGKILL")
             n.container.wait(timeout=10)
@@ -471,6 +494,47 @@ class DockerBackend:
             raise BackendError(f"cannot kill {node}: {e.explanation or e}") from e
         n.paused = False
         n.pid = 0
+
+    def crashes(self) -> list[dict[str, Any]]:
+        """Containers that exited without kill()/down() (see Backend.crashes).
+
+        One ``reload`` (State) per unmarked node; the log tail is fetched only
+        for a crash. A node that vanished (removed under us) is skipped.
+        """
+        for n in list(self._st.nodes.values()):
+            with self._crash_lock:
+                if n.stopped or n.reported:
+                    continue
+                epoch = n.epoch
+            try:
+                n.container.reload()
+                if n.container.status not in ("exited", "dead"):
+                    continue
+            except Exception:  # noqa: BLE001 - gone or engine hiccup: next poll
+                continue
+            self._note_crash(n, epoch)
+        with self._crash_lock:
+            out, self._pending_crashes = self._pending_crashes, []
+        return out
+
+    def _note_crash(self, n: _Node, epoch: int) -> None:
+        """Queue a crash record for ``n`` (just seen exited) unless kill/start/down intervened."""
+        with self._crash_lock:
+            if n.stopped or n.reported or n.epoch != epoch:
+                return
+            n.reported = True
+        code = n.container.attrs.get("State", {}).get("ExitCode")
+        try:
+            raw = n.container.logs(stdout=True, stderr=True, tail=CRASH_LOG_LINES)
+            lines = [x for x in raw.decode(errors="replace").splitlines() if x.strip()]
+        except Exception:  # noqa: BLE001 - the record still names the node and code
+            lines = []
+        with self._crash_lock:
+            self._pending_crashes.append({
+                "node": n.name,
+                "exit_code": int(code) if isinstance(code, int) else None,
+                "log": lines[-CRASH_LOG_LINES:],
+            })
 
     def pause(self, node: str) -> None:
         n = self._node(node)

@@ -3,6 +3,9 @@
 For machines without Docker and for fast tests. It can kill (SIGKILL),
 restart on the same data, pause (SIGSTOP) and resume (SIGCONT); it cannot
 partition, skew clocks or shape packets, and says so in ``capabilities``.
+
+A node process that exits without ``kill``/``down`` having asked for it is a
+crash (``crashes()``): a broken invariant in the system, reported as a finding.
 """
 
 from __future__ import annotations
@@ -12,16 +15,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from harness.backends.base import BackendError, Grudge
+from harness.backends.base import CRASH_LOG_LINES, BackendError, Grudge
 from systems.common import wire
 from systems.common.spec import Addr, SystemSpec, server_argv
 
-__all__ = ["LocalBackend", "free_ports", "clean_local", "NODE_MARKER"]
+__all__ = ["LocalBackend", "free_ports", "clean_local", "log_tail", "NODE_MARKER"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Every node process carries this in its environment, so `faultbox clean` can find
@@ -62,6 +66,22 @@ def clean_local() -> int:
     return killed
 
 
+def log_tail(path: Path, lines: int = CRASH_LOG_LINES, max_bytes: int = 16384) -> list[str]:
+    """The last ``lines`` lines of a log file, reading only its end (logs can be large)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except OSError:
+        return []
+    text = data.decode("utf-8", errors="replace").splitlines()
+    if size > max_bytes and text:
+        text = text[1:]  # the first line read is most likely cut
+    return [line for line in text if line.strip()][-lines:]
+
+
 def free_ports(n: int) -> list[int]:
     socks = []
     try:
@@ -86,6 +106,13 @@ class LocalBackend:
         self._paused: set[str] = set()
         self._argv: dict[str, list[str]] = {}
         self._log_paths: dict[str, Path] = {}
+        # Crash bookkeeping, shared with the runner's polling thread: nodes whose exit
+        # the harness caused (kill/down), nodes whose exit was already reported, and
+        # crashes seen by start() before a poll did (a restart must not hide them).
+        self._lock = threading.Lock()
+        self._stopped: set[str] = set()
+        self._reported: set[str] = set()
+        self._pending: list[dict[str, Any]] = []
 
     def capabilities(self) -> frozenset[str]:
         return frozenset({"kill", "pause"})
@@ -138,6 +165,8 @@ class LocalBackend:
                 time.sleep(0.05)
 
     def down(self) -> None:
+        with self._lock:
+            self._stopped.update(self._procs)
         for node in list(self._procs):
             try:
                 self._signal(node, signal.SIGCONT)
@@ -156,9 +185,15 @@ class LocalBackend:
 
     # faults ------------------------------------------------------------
     def start(self, node: str) -> None:
+        with self._lock:
+            self._start(node)
+
+    def _start(self, node: str) -> None:
         proc = self._procs.get(node)
         if proc is not None and proc.poll() is None:
             return
+        if proc is not None:
+            self._note_crash(node, proc)
         if node not in self._logs:
             self._logs[node] = open(self._log_paths[node], "ab")
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
@@ -174,14 +209,38 @@ class LocalBackend:
             preexec_fn=_die_with_parent,
         )
         self._paused.discard(node)
+        self._stopped.discard(node)
+        self._reported.discard(node)
 
     def kill(self, node: str) -> None:
-        proc = self._procs.get(node)
-        if proc is None or proc.poll() is not None:
-            return
-        self._signal(node, signal.SIGKILL)
+        with self._lock:
+            proc = self._procs.get(node)
+            if proc is None or proc.poll() is not None:
+                return  # already dead on its own: that exit stays a crash
+            self._stopped.add(node)  # marked before the signal: a poll never sees it unmarked
+            self._signal(node, signal.SIGKILL)
         proc.wait(timeout=5)
         self._paused.discard(node)
+
+    def crashes(self) -> list[dict[str, Any]]:
+        """Node processes that exited without kill()/down() (see Backend.crashes)."""
+        with self._lock:
+            for node, proc in self._procs.items():
+                self._note_crash(node, proc)
+            out, self._pending = self._pending, []
+        return out
+
+    def _note_crash(self, node: str, proc: subprocess.Popen[bytes]) -> None:
+        """Queue a crash record if ``proc`` exited on its own and nobody was told yet (lock held)."""
+        if node in self._stopped or node in self._reported or proc.poll() is None:
+            return
+        self._reported.add(node)
+        fh = self._logs.get(node)
+        if fh is not None:
+            fh.flush()
+        self._pending.append(
+            {"node": node, "exit_code": proc.returncode, "log": log_tail(self._log_paths[node])}
+        )
 
     def pause(self, node: str) -> None:
         """SIGSTOP, and return once the kernel reports the process stopped."""
