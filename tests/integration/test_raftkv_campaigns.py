@@ -66,3 +66,33 @@ def test_stale_read_bug_is_caught_under_partitions(tmp_path: Path, node_image: s
         if out.valid is False:
             break
     assert False in verdicts, verdicts
+
+
+def figure8_outcomes(out: RunOutcome) -> list[str]:
+    return [str(op.value["outcome"]) for op in nemesis_ops(out)
+            if op.f == "start-figure8" and op.type == "info" and isinstance(op.value, dict)]
+
+
+def test_figure8_leaves_correct_raftkv_valid(tmp_path: Path, node_image: str) -> None:
+    out = campaign(tmp_path, ("figure8",), seed=2, time_limit_s=15.0, interval_s=2.0)
+    outcomes = figure8_outcomes(out)
+    assert outcomes, "the nemesis made no attempt"
+    # A correct leader never commits the old-term entries: every attempt stops before (d).
+    assert all("at (b)" in o or "at (c)" in o for o in outcomes), outcomes
+    assert not [op for op in nemesis_ops(out) if op.f == "crash"]
+    assert out.valid is True, out.results
+
+
+def test_commit_old_term_bug_is_caught_by_figure8(tmp_path: Path, node_image: str) -> None:
+    verdicts = []
+    for seed in (1, 2, 3):  # one attempt is usually enough; a few seeds for safety
+        out = campaign(tmp_path / str(seed), ("figure8",), seed=seed, bugs=("commit-old-term",),
+                       time_limit_s=15.0, interval_s=2.0)
+        verdicts.append(out.valid)
+        if out.valid is False:
+            break
+    assert verdicts[-1] is False, (verdicts, figure8_outcomes(out))
+    assert any("overwritten" in o for o in figure8_outcomes(out))
+    crash = out.results["checkers"]["crash"]
+    assert crash["valid"] is False
+    assert "state machine safety" in str(crash["anomalies"])
