@@ -95,6 +95,11 @@ class Figure8Nemesis(NemesisBase):
         self.clock = clock
         self.sleep = sleep
 
+    def setup(self, backend: Any, test: Mapping[str, Any]) -> None:
+        super().setup(backend, test)
+        if len(self.nodes) < 5:
+            raise NemesisError(f"--nemesis figure8 needs at least 5 nodes, not {len(self.nodes)}")
+
     # -- observation -------------------------------------------------------------
     def status(self, node: str) -> Status | None:
         if self._status_fn is not None:
@@ -143,8 +148,6 @@ class Figure8Nemesis(NemesisBase):
     # -- the attempt -------------------------------------------------------------
     def attempt(self) -> dict[str, Any]:
         nodes = sorted(self.nodes)
-        if len(nodes) < 5:
-            raise NemesisError(f"figure8 needs at least 5 nodes, the cluster has {len(nodes)}")
         phases: list[dict[str, Any]] = []
 
         def end(outcome: str) -> dict[str, Any]:

@@ -95,3 +95,11 @@ def test_without_the_bug_the_attempt_stops_at_c_and_nothing_breaks(seed: int) ->
     sim.run(100)
     sim.check_invariants()
     assert sim.leader() is not None
+
+
+def test_fewer_than_five_nodes_is_refused_at_setup() -> None:
+    from nemesis.core import NemesisError
+
+    sim = SimCluster(3, seed=1)
+    with pytest.raises(NemesisError, match="at least 5 nodes, not 3"):
+        Figure8Nemesis(NemesisOptions()).setup(SimBackend(sim), {"nodes": sim.names})
