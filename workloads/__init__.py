@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from workloads.base import Workload, WorkloadOptions
 from workloads.register import kv_workload, register_workload
+from workloads.set import set_workload
 
 __all__ = ["REGISTRY", "Workload", "WorkloadOptions", "get_workload"]
 
 REGISTRY = {
     "register": register_workload,
     "kv": kv_workload,
+    "set": set_workload,
 }
 
 

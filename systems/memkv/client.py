@@ -13,9 +13,16 @@ from typing import Any
 from systems.common import wire
 from systems.common.spec import Cluster
 
-__all__ = ["MemKVClient", "make_register_client", "make_kv_client"]
+__all__ = [
+    "MemKVClient",
+    "MemKVSetClient",
+    "make_register_client",
+    "make_kv_client",
+    "make_set_client",
+]
 
 REGISTER_KEY = "r"
+SET_KEY = "s"
 
 
 class MemKVClient:
@@ -77,3 +84,42 @@ def make_register_client(cluster: Cluster, node: str, timeout_s: float) -> MemKV
 
 def make_kv_client(cluster: Cluster, node: str, timeout_s: float) -> MemKVClient:
     return MemKVClient(cluster, node, timeout_s, independent=True)
+
+
+class MemKVSetClient:
+    """The ``set`` workload on memkv, which has no append: add = read, then cas old -> old + [e].
+
+    A cas-mismatch means another add won the race and nothing was written, so
+    the loop retries until the op's timeout (then ``fail``: nothing happened).
+    An indefinite cas makes the add ``info``; a refused or failed read before
+    any cas was sent makes it ``fail``.
+    """
+
+    def __init__(self, cluster: Cluster, node: str, timeout_s: float) -> None:
+        self.kv = MemKVClient(cluster, node, timeout_s, independent=True)
+        self.timeout_s = timeout_s
+
+    async def invoke(self, f: str, value: Any) -> tuple[str, Any, Any]:
+        if f == "read":
+            typ, got, error = await self.kv.invoke("read", [SET_KEY, None])
+            return (typ, list(got[1] or []), None) if typ == "ok" else ("fail", None, error)
+        if f != "add":
+            return "fail", value, f"unknown-f:{f}"
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            typ, got, error = await self.kv.invoke("read", [SET_KEY, None])
+            if typ != "ok":
+                return "fail", value, error
+            old = got[1]
+            new = list(old or []) + [value]
+            typ, _, error = await self.kv.invoke("cas", [SET_KEY, [old, new]])
+            if typ == "ok" or typ == "info" or error != "cas-mismatch":
+                return typ, value, error
+        return "fail", value, "cas-contention"
+
+    async def close(self) -> None:
+        await self.kv.close()
+
+
+def make_set_client(cluster: Cluster, node: str, timeout_s: float) -> MemKVSetClient:
+    return MemKVSetClient(cluster, node, timeout_s)

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from systems.common.spec import SystemSpec
 
-from .client import KVClient, RegisterClient, make_kv_client, make_register_client
+from .client import (
+    KVClient,
+    RegisterClient,
+    SetClient,
+    make_kv_client,
+    make_register_client,
+    make_set_client,
+)
 from .core import Config, RaftCore
 from .node import BUGS, NodeConfig, RaftNode
 
@@ -23,8 +30,10 @@ __all__ = [
     "RaftNode",
     "RegisterClient",
     "KVClient",
+    "SetClient",
     "make_register_client",
     "make_kv_client",
+    "make_set_client",
 ]
 
 SYSTEM = SystemSpec(
@@ -32,7 +41,7 @@ SYSTEM = SystemSpec(
     description="Replicated key-value store on our own Raft (PreVote, CheckQuorum, "
     "ReadIndex reads, snapshots, client sessions); linearizable get/put/cas per key.",
     server_module="systems.raftkv.server",
-    clients={"register": make_register_client, "kv": make_kv_client},
+    clients={"register": make_register_client, "kv": make_kv_client, "set": make_set_client},
     bugs=dict(BUGS),
     leader_based=True,
 )

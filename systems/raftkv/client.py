@@ -1,4 +1,4 @@
-"""raftkv clients for the harness workloads ``register`` and ``kv``.
+"""raftkv clients for the harness workloads ``register``, ``kv`` and ``set``.
 
 Routing: writes start at the client's preferred node and follow ``not-leader``
 redirects to the leader (bounded by the op's timeout). Reads are spread
@@ -39,12 +39,22 @@ from typing import Any
 from systems.common.spec import Cluster, SystemClient
 from systems.common.wire import encode, read_frame
 
-__all__ = ["RaftKVClient", "RegisterClient", "KVClient", "make_register_client", "make_kv_client"]
+__all__ = [
+    "RaftKVClient",
+    "RegisterClient",
+    "KVClient",
+    "SetClient",
+    "make_register_client",
+    "make_kv_client",
+    "make_set_client",
+    "parse_set",
+]
 
 ATTEMPT_TIMEOUT_S = 1.0
 DEADLINE_SHARE = 0.85
 RETRY_PAUSE_S = 0.05
 REGISTER_KEY = "r"
+SET_KEY = "s"
 
 
 class _NotSent(Exception):
@@ -211,6 +221,48 @@ class KVClient:
         await self.raw.close()
 
 
+def parse_set(text: Any) -> list[Any]:
+    """The set key's value (``"3,1,4,"``) as its elements, in order, duplicates kept.
+
+    A token that is not an int is passed through as a string: the set checker
+    then reports it as unexpected instead of the client hiding it.
+    """
+    if not isinstance(text, str):
+        return []
+    out: list[Any] = []
+    for tok in text.split(","):
+        if tok:
+            try:
+                out.append(int(tok))
+            except ValueError:
+                out.append(tok)
+    return out
+
+
+class SetClient:
+    """The ``set`` workload on key ``s``: add e appends ``"e,"``; read parses the whole value.
+
+    ``add`` is a session write like ``put`` (same retries and error table), so
+    only the state machine's dedup stands between a retried add and a
+    duplicated element, which is what this workload makes visible.
+    """
+
+    def __init__(self, cluster: Cluster, node: str, timeout_s: float) -> None:
+        self.raw = RaftKVClient(cluster, node, timeout_s)
+
+    async def invoke(self, f: str, value: Any) -> tuple[str, Any, Any]:
+        if f == "read":
+            typ, got, error = await self.raw.get(SET_KEY)
+            return typ, (parse_set(got) if typ == "ok" else None), error
+        if f == "add":
+            typ, error = await self.raw.write({"op": "append", "k": SET_KEY, "v": f"{value},"})
+            return typ, value, error
+        return "fail", value, f"unknown-f:{f}"
+
+    async def close(self) -> None:
+        await self.raw.close()
+
+
 async def _invoke(raw: RaftKVClient, f: str, key: str, v: Any, wrap: Any) -> tuple[str, Any, Any]:
     if f == "read":
         typ, got, error = await raw.get(key)
@@ -231,3 +283,7 @@ def make_register_client(cluster: Cluster, node: str, timeout_s: float) -> Syste
 
 def make_kv_client(cluster: Cluster, node: str, timeout_s: float) -> SystemClient:
     return KVClient(cluster, node, timeout_s)
+
+
+def make_set_client(cluster: Cluster, node: str, timeout_s: float) -> SystemClient:
+    return SetClient(cluster, node, timeout_s)
