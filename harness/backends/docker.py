@@ -144,6 +144,10 @@ def faketime_spec(offset_s: float, rate: float, process_age_s: float) -> str:
     return f"{spec_offset:+.6f} x{rate:g}"
 
 
+# The relay listens on the gateway, where the clients come from: cutting one cuts the other.
+_CLIENTS_VS_RELAY = "cannot cut clients off a node while a delay relay carries peer traffic"
+
+
 @dataclass(slots=True)
 class _Node:
     name: str
@@ -590,7 +594,7 @@ class DockerBackend:
                          if node in ss and r in nodes and r != node]
         clients_ip = self._st.gateway if CLIENTS in grudge.get(node, ()) else None
         if clients_ip and proxy is not None:
-            raise BackendError("cannot cut clients off a node while a delay relay carries peer traffic")
+            raise BackendError(_CLIENTS_VS_RELAY)
         try:
             self._net(node).set_partition(
                 [nodes[p].ip for p in senders], self._st.gateway or None, in_ports, out_ports,
@@ -601,15 +605,21 @@ class DockerBackend:
 
     def partition(self, grudge: Grudge) -> None:
         """Make each node drop packets from the nodes its grudge names (replaces the last one)."""
-        unknown = (set(grudge) | {p for ps in grudge.values() for p in ps}) - set(self._st.nodes)
-        unknown.discard(CLIENTS)  # "this node drops the harness's client traffic"
+        nodes = set(self._st.nodes)
+        # CLIENTS may only be a sender ("this node drops the harness's client traffic").
+        senders = {p for ps in grudge.values() for p in ps}
+        unknown = (set(grudge) - nodes) | (senders - nodes - {CLIENTS})
         if unknown:
             raise BackendError(f"grudge names unknown nodes: {sorted(unknown)}")
+        if CLIENTS in senders and self._st.proxy is not None:
+            # Refused before any state changes, so that a later heal() still works.
+            raise BackendError(_CLIENTS_VS_RELAY)
         old = self._st.grudge
         self._st.grudge = {n: frozenset(ps) for n, ps in grudge.items() if ps}
         touched = set(old) | set(self._st.grudge)
         if self._st.proxy is not None:  # senders carry relay rules too
             touched |= {s for ss in list(old.values()) + list(self._st.grudge.values()) for s in ss}
+        touched &= nodes  # never the pseudo-node CLIENTS
         self._each([n for n in sorted(touched) if self._running(n)], self._apply_partition)
         if self._st.proxy is not None:
             self._st.proxy.set_grudge(self._st.grudge)
@@ -658,8 +668,11 @@ class DockerBackend:
         """
         n = self._node(node)
         old_delay_ms = n.shape[0]
-        n.shape = (float(delay_ms), float(loss), float(dup))
         netem = self.packet_mechanism()["loss"] == "tc netem"
+        if (not netem and self._st.proxy is None and float(delay_ms) != old_delay_ms
+                and any(CLIENTS in ps for ps in self._st.grudge.values())):
+            raise BackendError(_CLIENTS_VS_RELAY)  # before any state changes
+        n.shape = (float(delay_ms), float(loss), float(dup))
         if netem or old_delay_ms == n.shape[0]:
             if self._running(node):
                 self._apply_shape(node)

@@ -85,8 +85,13 @@ def recv(sock: socket.socket) -> Any:
 
 # Control traffic (the nemesis's status probes) leaves from these source ports, outside
 # Linux's default ephemeral range (32768-60999), so that a fault which cuts the harness's
-# *clients* off a node can let the control plane through (see nemesis.grudge.CLIENTS).
+# *clients* off a node can let the control plane through (see harness.netctl.CLIENTS).
 CONTROL_PORTS = (64000, 64999)
+# close() on a control connection resets it (SO_LINGER, zero timeout) instead of leaving
+# its source port in TIME_WAIT for a minute: the figure8 nemesis probes each node about
+# fifty times a second, which would use up the thousand control ports in seconds. The
+# reply has been read by then, so nothing is lost.
+_LINGER_RESET = struct.pack("ii", 1, 0)
 
 
 def _control_connection(host: str, port: int, timeout_s: float) -> socket.socket:
@@ -96,11 +101,14 @@ def _control_connection(host: str, port: int, timeout_s: float) -> socket.socket
     for i in range(64):  # a port in TIME_WAIT towards this peer, or bound: try another
         sport = lo + (start - lo + i * 17) % (hi - lo + 1)
         try:
-            return socket.create_connection((host, port), timeout=timeout_s, source_address=("", sport))
+            conn = socket.create_connection((host, port), timeout=timeout_s, source_address=("", sport))
         except OSError as e:
             if e.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
                 raise
             last = e
+            continue
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        return conn
     assert last is not None
     raise last
 
