@@ -103,3 +103,15 @@ def test_fewer_than_five_nodes_is_refused_at_setup() -> None:
     sim = SimCluster(3, seed=1)
     with pytest.raises(NemesisError, match="at least 5 nodes, not 3"):
         Figure8Nemesis(NemesisOptions()).setup(SimBackend(sim), {"nodes": sim.names})
+
+
+def test_an_attempt_heals_when_it_ends() -> None:
+    sim = SimCluster(5, seed=4)
+    backend = SimBackend(sim)
+    nem = Figure8Nemesis(NemesisOptions(), status=backend.status, clock=lambda: backend.now,
+                         sleep=backend.sleep)
+    nem.setup(backend, {"nodes": sim.names, "seed": 4})
+    backend.sleep(1.0)
+    result = nem.invoke("start-figure8", None)
+    assert len(result["phases"]) >= 2  # it did cut the network
+    assert sim.cuts == set() and backend.clients_at == set(sim.names)
