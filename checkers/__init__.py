@@ -12,6 +12,7 @@ from checkers.core import (
     verdict_word,
 )
 from checkers.crash import Crashes
+from checkers.elle import CONSISTENCY_MODELS, ListAppend, check_list_append
 from checkers.linearizability import Linearizable, check_history
 from checkers.models import INCONSISTENT, MODELS, Model, ModelError, make_model
 
@@ -36,4 +37,8 @@ __all__ = [
     "ModelError",
     "check_history",
     "make_model",
+    # elle (list-append transactions)
+    "CONSISTENCY_MODELS",
+    "ListAppend",
+    "check_list_append",
 ]
