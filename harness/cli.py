@@ -200,18 +200,23 @@ def _print_outcome(run_dir: Path, results: dict[str, Any], interrupted: bool) ->
 # -------------------------------------------------------------------- check
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", default=None, help="jsonl, porcupine-etcd, porcupine-kv, knossos-edn (default: detect).")
+@click.option("--format", "fmt", default=None,
+              help="jsonl, porcupine-etcd, porcupine-kv, knossos-edn, jepsen-edn (default: detect).")
 @click.option("--model", default=None, help="Linearizability model, e.g. cas-register, kv, mutex.")
 @click.option("--init", default=None, help="Initial model state as JSON, e.g. 0.")
 @click.option("--budget", default=60.0, show_default=True, type=float, help="Time budget per check, seconds.")
+@click.option("--consistency-models", "consistency_models", default=None,
+              help="List-append (Elle) check: models the history must satisfy, comma-separated, "
+                   "e.g. snapshot-isolation,repeatable-read (default for jepsen-edn: strict-serializable).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
 def check(paths: tuple[Path, ...], fmt: str | None, model: str | None, init: str | None,
-          budget: float, as_json: bool) -> None:
+          budget: float, consistency_models: str | None, as_json: bool) -> None:
     """Check stored runs or bare history files with the current checkers.
 
     A run folder (or store/latest) is re-checked with its workload's checkers and
     its results.json and report are rewritten. A bare history file is checked for
-    linearizability.
+    linearizability, or, for list-append txn histories (jepsen-edn, or when
+    --consistency-models is given), with the Elle-style transactional checker.
     """
     from harness.check import check_path
 
@@ -227,7 +232,7 @@ def check(paths: tuple[Path, ...], fmt: str | None, model: str | None, init: str
     for p in paths:
         try:
             row = check_path(p, fmt=fmt, model=model, init=init_value, budget_s=budget,
-                             init_given=init is not None)
+                             init_given=init is not None, consistency_models=consistency_models)
         except (HistoryError, FaultboxError) as e:
             fail(str(e))
         rows.append(row)

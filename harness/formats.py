@@ -10,7 +10,11 @@ suggests and that model's initial value.  Formats:
 * ``porcupine-kv`` — one EDN map per line with ``:key`` (suggests ``kv``; a
   missing key reads as ``""``);
 * ``knossos-edn`` (alias ``edn``) — an EDN vector/list of op maps, or one op
-  map per line as in Jepsen's ``history.edn``.
+  map per line as in Jepsen's ``history.edn``;
+* ``jepsen-edn`` (alias ``elle``) — Jepsen/Elle transactional histories, one op
+  map per line, ``:f :txn`` with ``:value [[:append k v] [:r k nil-or-vector]]``
+  micro-ops (suggests the ``list-append`` checker, see :mod:`checkers.elle`).
+  Detected when the first op is a ``:txn`` of ``:append``/``:r`` micro-ops.
 
 Keywords become plain strings (``:read`` -> ``"read"``, ``:nemesis`` ->
 ``"nemesis"``).  Malformed input raises HistoryError naming the file and line.
@@ -44,8 +48,11 @@ __all__ = [
     "parse_edn_all",
 ]
 
-FORMATS = ("jsonl", "porcupine-etcd", "porcupine-kv", "knossos-edn")
-_ALIASES = {"edn": "knossos-edn", "knossos": "knossos-edn", "porcupine": "porcupine-etcd", "etcd": "porcupine-etcd"}
+FORMATS = ("jsonl", "porcupine-etcd", "porcupine-kv", "knossos-edn", "jepsen-edn")
+_ALIASES = {"edn": "knossos-edn", "knossos": "knossos-edn", "porcupine": "porcupine-etcd", "etcd": "porcupine-etcd",
+            "elle": "jepsen-edn"}
+LIST_APPEND = "list-append"  # the pseudo-model a jepsen-edn txn history suggests
+_LIST_APPEND_MOP = re.compile(r"\[:(?:append|r)\s")
 
 
 class Keyword(str):
@@ -357,6 +364,8 @@ def detect_format(path: str | Path, text: str | None = None) -> str:
         return "jsonl"
     if first.startswith("{:") and ":key" in first and first.rstrip().endswith("}"):
         return "porcupine-kv"
+    if first.startswith("{:") and ":txn" in first and _LIST_APPEND_MOP.search(first):
+        return "jepsen-edn"
     if first[0] in "[({;#" or p.suffix == ".edn":
         return "knossos-edn"
     raise HistoryError(f"{p}:1: cannot tell the history format; pass one of {', '.join(FORMATS)}")
@@ -378,8 +387,25 @@ def _read(p: Path) -> str:
         raise HistoryError(f"{p}: history is not UTF-8 text") from None
 
 
+def _is_list_append(h: History) -> bool:
+    """Every client op is a txn whose micro-ops are all appends and reads."""
+    seen = False
+    for o in h:
+        if o.process == NEMESIS:
+            continue
+        if o.f != "txn" or not isinstance(o.value, list):
+            return False
+        for m in o.value:
+            if not isinstance(m, list) or len(m) != 3 or m[0] not in ("append", "r"):
+                return False
+        seen = True
+    return seen
+
+
 def _suggest_edn_model(h: History) -> tuple[str | None, Any]:
     fs = {o.f for o in h if o.process != NEMESIS}
+    if "txn" in fs and _is_list_append(h):
+        return LIST_APPEND, None
     if "txn" in fs:
         return "multi-register", None
     if fs & {"acquire", "release"}:
