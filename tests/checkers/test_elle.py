@@ -1,0 +1,320 @@
+"""Elle-style list-append checker: each anomaly caught and explained, valid histories pass."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from checkers.core import UNKNOWN, Result
+from checkers.elle import ListAppend, ModelError, check_list_append, parse_models
+from checkers.elle.models import boundary, prohibited
+from harness.history import History, Op
+
+
+def a(k: Any, v: Any) -> list[Any]:
+    return ["append", k, v]
+
+
+def r(k: Any, *vs: Any) -> list[Any]:
+    return ["r", k, list(vs)]
+
+
+def blank(mops: list[list[Any]]) -> list[list[Any]]:
+    """The invocation's value: reads return nil."""
+    return [[f, k, None if f == "r" else v] for f, k, v in mops]
+
+
+class H:
+    """A tiny history builder: ``inv`` and ``done`` append events in order."""
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+        self.open: dict[int, list[list[Any]]] = {}
+
+    def inv(self, p: int, mops: list[list[Any]]) -> H:
+        self.open[p] = mops
+        self.ops.append(Op(len(self.ops), len(self.ops), p, "invoke", "txn", blank(mops)))
+        return self
+
+    def done(self, p: int, t: str = "ok") -> H:
+        mops = self.open.pop(p)
+        value = mops if t == "ok" else blank(mops)
+        self.ops.append(Op(len(self.ops), len(self.ops), p, t, "txn", value))
+        return self
+
+    def txn(self, p: int, mops: list[list[Any]], t: str = "ok") -> H:
+        return self.inv(p, mops).done(p, t)
+
+    def history(self) -> History:
+        return History(self.ops)
+
+
+def concurrent(*txns: list[list[Any]]) -> History:
+    """All txns invoked, then all completed ok: no realtime or process order between them."""
+    h = H()
+    for p, m in enumerate(txns):
+        h.inv(p, m)
+    for p in range(len(txns)):
+        h.done(p)
+    return h.history()
+
+
+def check(h: History, *models: str, budget: float = 10.0) -> Result:
+    return check_list_append(h, models or ("strict-serializable",), budget)
+
+
+def kinds(res: Result) -> set[str]:
+    return {x.kind for x in res.anomalies}
+
+
+def only(res: Result, kind: str) -> Any:
+    found = [x for x in res.anomalies if x.kind == kind]
+    assert found, (kind, kinds(res))
+    return found[0]
+
+
+# ---------------------------------------------------------------- anomalies
+
+
+def test_g0_write_cycle() -> None:
+    h = concurrent([a("x", 1), a("y", 1)], [a("x", 2), a("y", 2)], [r("x", 1, 2), r("y", 2, 1)])
+    res = check(h, "read-uncommitted")
+    assert res.valid is False
+    g0 = only(res, "G0")
+    assert set(g0.ops) == {3, 4}  # T1 and T2, named by their completion ops
+    assert "appended 1 to key 'x'" in g0.explanation and "(ww)" in g0.explanation
+    assert "(wr)" not in g0.explanation and "(rw)" not in g0.explanation
+    assert res.details["not"] == ["read-uncommitted"]
+
+
+def test_g1a_aborted_read() -> None:
+    h = H().txn(0, [a("x", 1)], "fail").txn(1, [r("x", 1)]).history()
+    res = check(h, "read-committed")
+    g1a = only(res, "G1a")
+    assert res.valid is False and g1a.ops == (3, 1)
+    assert "failed" in g1a.explanation and "T1" in g1a.explanation
+    assert res.details["not"] == ["read-committed"]
+
+
+def test_g1b_intermediate_read() -> None:
+    h = concurrent([a("x", 1), a("x", 2)], [r("x", 1)])
+    res = check(h, "read-committed")
+    g1b = only(res, "G1b")
+    assert res.valid is False and "intermediate" in g1b.explanation
+    assert g1b.ops == (3, 2)
+
+
+def test_g1c_circular_information_flow() -> None:
+    h = concurrent([a("x", 1), r("y", 1)], [a("y", 1), r("x", 1)])
+    res = check(h, "read-committed")
+    g1c = only(res, "G1c")
+    assert res.valid is False
+    assert g1c.explanation.count("(wr)") == 2 and "saw T" in g1c.explanation
+    assert "G0" not in kinds(res)
+
+
+def test_g_single_read_skew() -> None:
+    h = concurrent([a("x", 1), a("y", 1)], [r("x"), r("y", 1)])
+    res = check(h, "serializable")
+    gs = only(res, "G-single")
+    assert res.valid is False
+    assert gs.explanation.count("(rw)") == 1 and "saw it empty" in gs.explanation
+    assert res.details["not"] == ["snapshot-isolation"]
+
+
+def test_g2_item_write_skew_is_snapshot_isolation_but_not_serializable() -> None:
+    h = concurrent([r("x"), r("y"), a("x", 1)], [r("x"), r("y"), a("y", 1)])
+    assert check(h, "snapshot-isolation").valid is True
+    res = check(h, "serializable")
+    g2 = only(res, "G2-item")
+    assert res.valid is False and g2.explanation.count("(rw)") == 2
+    assert res.details["not"] == ["repeatable-read"]
+    assert kinds(res) == {"G2-item"}
+
+
+def test_realtime_variant_stale_read() -> None:
+    # T1 appends and completes; T2 starts afterwards and still reads the empty list.
+    h = H().txn(0, [a("x", 1)]).txn(1, [r("x")]).history()
+    assert check(h, "serializable").valid is True  # T2 then T1 is a fine serial order
+    res = check(h, "strict-serializable")
+    gs = only(res, "G-single-realtime")
+    assert res.valid is False and "(realtime)" in gs.explanation
+    assert "completed (op 1) before T3 was invoked (op 2)" in gs.explanation
+    assert res.details["not"] == ["strong-snapshot-isolation"]
+
+
+def test_process_variant_needs_process_edges() -> None:
+    h = H().txn(0, [a("x", 1)]).txn(0, [r("x")]).history()
+    res = check(h, "strong-session-snapshot-isolation")
+    assert res.valid is False and "G-single-process" in kinds(res)
+    assert "(process)" in only(res, "G-single-process").explanation
+
+
+def test_incompatible_order() -> None:
+    h = concurrent([a("x", 1)], [a("x", 2)], [r("x", 1, 2)], [r("x", 2, 1)])
+    res = check(h, "read-committed")
+    inc = only(res, "incompatible-order")
+    assert res.valid is False and "prefix" in inc.explanation
+    assert set(inc.ops) == {6, 7}
+
+
+def test_duplicate_elements() -> None:
+    h = concurrent([a("x", 1)], [r("x", 1, 1)])
+    res = check(h, "read-uncommitted")
+    assert res.valid is False
+    assert "more than once" in only(res, "duplicate-elements").explanation
+
+
+@pytest.mark.parametrize("mops", [
+    [a("x", 1), r("x")],  # its own append is missing
+    [r("x", 1), a("x", 2), r("x", 1)],  # read, append, then read without it
+    [a("x", 1), r("x", 2)],  # ends with something else
+])
+def test_internal(mops: list[list[Any]]) -> None:
+    h = concurrent([a("x", 1)], [a("x", 2)], mops)
+    res = check(h, "serializable")
+    assert res.valid is False
+    assert "its own earlier" in only(res, "internal").explanation
+
+
+def test_unobserved_append_comes_after_observed_ones() -> None:
+    # T1 appends 1 to x (read by T3); T2 appends 2 to x (never read) and 1 to y; T3 saw
+    # x = [1] and T2's y. Only "2 came after every observed element" gives T3 rw T2.
+    h = concurrent([a("x", 1)], [a("x", 2), a("y", 1)], [r("x", 1), r("y", 1)])
+    res = check(h, "serializable")
+    gs = only(res, "G-single")
+    assert "without T4's append of 2" in gs.explanation
+
+
+# ------------------------------------------------------------- valid ones
+
+
+def test_concurrent_serializable_history_is_valid() -> None:
+    h = H()
+    h.inv(0, [a("x", 1)]).inv(1, [r("x", 1), a("y", 1)]).done(0).done(1)
+    h.txn(2, [r("x", 1), r("y", 1), a("x", 2)]).txn(0, [r("x", 1, 2)])
+    res = check(h.history(), "strict-serializable")
+    assert res.valid is True, [x.explanation for x in res.anomalies]
+    assert res.anomalies == () and res.details["not"] == []
+
+
+def test_info_txn_may_or_may_not_have_happened() -> None:
+    h = H()
+    h.inv(0, [a("x", 1)]).done(0, "info")  # indeterminate, its append is seen later
+    h.txn(1, [r("x", 1)]).txn(2, [a("x", 2)]).txn(1, [r("x", 1, 2)])
+    assert check(h.history()).valid is True
+
+
+def test_failed_and_unread_appends_are_harmless() -> None:
+    h = H().txn(0, [a("x", 1)], "fail").txn(1, [r("x")]).txn(1, [a("x", 2)]).history()
+    assert check(h).valid is True
+
+
+# ------------------------------------------------------------------ budget
+
+
+def test_timeout_never_reports_valid() -> None:
+    h = concurrent([r("x"), r("y"), a("x", 1)], [r("x"), r("y"), a("y", 1)])
+    res = check(h, "serializable", budget=0.0)
+    assert res.valid is False
+    assert "cycle-search-timeout" in kinds(res)
+    assert "serializable-cycle-exists" in kinds(res)
+
+
+def test_timeout_without_a_forbidden_cycle_is_unknown() -> None:
+    # repeatable-read has no cheap cycle-exists test: an unfinished search is unknown.
+    h = concurrent([r("x"), r("y"), a("x", 1)], [r("x"), r("y"), a("y", 1)])
+    assert check(h, "repeatable-read", budget=0.0).valid == UNKNOWN
+
+
+def test_not_a_list_append_history_is_unknown() -> None:
+    h = History([Op(0, 0, 0, "invoke", "txn", [["w", "x", 1]]), Op(1, 1, 0, "ok", "txn", [["w", "x", 1]])])
+    res = check(h)
+    assert res.valid == UNKNOWN and "micro-op" in res.details["error"]
+
+
+# ------------------------------------------------------------------ models
+
+
+def test_model_names_and_table() -> None:
+    assert parse_models("snapshot-isolation, strong-serializable") == (
+        "snapshot-isolation", "strict-serializable")
+    with pytest.raises(ModelError):
+        parse_models("snapshot-isolaton")
+    with pytest.raises(ModelError):
+        ListAppend(consistency_models=("nope",))
+    assert "G2-item" in prohibited(["repeatable-read"])
+    assert "G-single" not in prohibited(["repeatable-read"])
+    assert "G-single" in prohibited(["snapshot-isolation"])
+    assert "G2-item" not in prohibited(["snapshot-isolation"])
+    assert boundary(["G2-item-realtime"])[0] == ["strict-serializable"]
+    assert boundary(["G1c"])[0] == ["read-committed"]
+
+
+def test_checker_protocol_and_artifacts(tmp_path: Any) -> None:
+    h = concurrent([a("x", 1), r("y", 1)], [a("y", 1), r("x", 1)])
+    res = ListAppend(("serializable",)).check({}, h, tmp_path)
+    assert res.valid is False
+    assert "G1c" in (tmp_path / "elle" / "anomalies.txt").read_text()
+
+
+# -------------------------------------------------------------- property
+
+
+def _serial_history(seed: int, n: int, keys: int, processes: int) -> History:
+    """Random txns executed one at a time against a real list-append store."""
+    rng = random.Random(seed)
+    store: dict[int, list[int]] = {}
+    counter: dict[int, int] = {}
+    h = H()
+    for _ in range(n):
+        mops: list[list[Any]] = []
+        for _ in range(rng.randint(1, 4)):
+            k = rng.randrange(keys)
+            if rng.random() < 0.5:
+                counter[k] = counter.get(k, 0) + 1
+                mops.append(a(k, counter[k]))
+            else:
+                mops.append(["r", k, None])
+        fate = rng.choices(["ok", "fail", "info"], [8, 1, 1])[0]
+        apply = fate == "ok" or (fate == "info" and rng.random() < 0.5)
+        local = {k: list(v) for k, v in store.items()}
+        done = []
+        for f, k, v in mops:
+            if f == "append":
+                local.setdefault(k, []).append(v)
+                done.append([f, k, v])
+            else:
+                done.append([f, k, list(local.get(k, []))])
+        if apply:
+            store = local
+        p = rng.randrange(processes)
+        while p in h.open:
+            p += processes
+        h.inv(p, done).done(p, fate)
+    return h.history()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32), st.integers(1, 60), st.integers(1, 5), st.integers(1, 4))
+def test_serial_histories_are_strict_serializable(seed: int, n: int, keys: int, procs: int) -> None:
+    res = check(_serial_history(seed, n, keys, procs), "strict-serializable")
+    assert res.valid is True, [x.explanation for x in res.anomalies]
+
+
+def test_serial_generator_can_fail_the_checker() -> None:
+    """The property above can fail: corrupting one read of a serial history is caught."""
+    h = _serial_history(7, 40, 2, 3)
+    ops = list(h)
+    for i, o in enumerate(ops):
+        if o.type == "ok" and any(m[0] == "r" and len(m[2]) >= 2 for m in o.value):
+            value = [[f, k, v[:-1] if f == "r" and len(v) >= 2 else v] for f, k, v in o.value]
+            ops[i] = o.with_(value=value)
+            break
+    else:
+        pytest.fail("no read of two elements to corrupt")
+    assert check(History(ops), "strict-serializable").valid is False
