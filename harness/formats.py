@@ -464,6 +464,10 @@ def check_path(
     name = model or lh.model
     if name is None:
         raise HistoryError(f"{path}: the {lh.format} format suggests no model; pass one")
+    if name == LIST_APPEND:  # a txn history: the Elle-style checker, not linearizability
+        from checkers.elle import check_list_append
+
+        return lh, check_list_append(lh.history, time_budget_s=budget.get("time_budget_s", 10.0))
     start = lh.init if init is _NO_INIT else init
     if model is not None and model != lh.model and init is _NO_INIT:
         start = None  # the suggested initial value belongs to the suggested model

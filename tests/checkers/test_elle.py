@@ -318,3 +318,23 @@ def test_serial_generator_can_fail_the_checker() -> None:
     else:
         pytest.fail("no read of two elements to corrupt")
     assert check(History(ops), "strict-serializable").valid is False
+
+
+# ------------------------------------------------------------------ import
+
+
+def test_jepsen_edn_import(tmp_path: Any) -> None:
+    from harness.formats import load_history
+
+    p = tmp_path / "h.edn"
+    p.write_text(
+        "; a comment line\n"
+        "{:type :invoke, :f :txn, :value [[:append :x 1] [:r :y nil]], :process 0, :index 0}\n"
+        "{:type :ok, :f :txn, :value [[:append :x 1] [:r :y [2 3]]], :process 0, :index 1}\n",
+        encoding="utf-8",
+    )
+    lh = load_history(p)
+    assert (lh.format, lh.model) == ("jepsen-edn", "list-append")
+    assert lh.history[1].value == [["append", "x", 1], ["r", "y", [2, 3]]]
+    assert type(lh.history[1].value[0][0]) is str  # plain strings, not EDN keywords
+    assert load_history(p, "elle").format == "jepsen-edn"
