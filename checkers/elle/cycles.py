@@ -11,14 +11,16 @@ Plan (networkx does the SCCs; the searches are ours):
    with no two adjacent rw edges. A non-trivial SCC proves a forbidden cycle
    exists even when no specific cycle gets classified in time.
 2. **Specific cycles**, in Elle's order of severity: G0, G1c, G-single,
-   G2-item, then their ``-process`` and ``-realtime`` variants. For a kind,
+   G-nonadjacent, G2-item, then their ``-process`` and ``-realtime`` variants
+   (only the kinds some asked model forbids are searched). For a kind,
    the allowed edges form a subgraph; every cycle lies in one of its SCCs, so
    a start edge (an rw for G-single/G2-item, a wr for G1c, any for G0) is tried
    only when both ends share an SCC. From the start edge a->b a BFS over
    (txn, state) — state counts rw edges (0/1/2+) and remembers whether a
    realtime/process edge was used — looks for the shortest way back to a that
-   the kind accepts. G-single forbids further rw; a variant requires at least
-   one realtime (process) edge.
+   the kind accepts. G-single forbids further rw; G-nonadjacent forbids an rw
+   right after an rw; G2-item needs two adjacent rw (the closing edge meets the
+   starting rw); a variant requires at least one realtime (process) edge.
 3. **Classification** of a found cycle uses its edges as Elle does: one rw ->
    G-single; several rw -> G2-item if two are adjacent, else G-nonadjacent;
    else any wr -> G1c; else G0; plus ``-realtime`` if a realtime edge is used,
