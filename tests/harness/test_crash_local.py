@@ -18,14 +18,12 @@ from typing import Any
 import pytest
 
 import nemesis
-from harness import runner
 from harness.backends.local import LocalBackend
 from harness.history import NEMESIS, read_jsonl
-from harness.options import Options
 from systems import get_system
 from systems.common import wire
 from systems.memkv import SYSTEM as MEMKV
-from workloads import WorkloadOptions, get_workload
+from tests.crash_runs import sabotaged_run
 
 
 def _wait_exit(b: LocalBackend, node: str) -> None:
@@ -94,31 +92,11 @@ def test_raftkv_assertion_crash_prints_the_assertion_and_exits_70(
 
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sabotage: bool, pkg: Any = None) -> Any:
     """A short raftkv run on the local backend; ``sabotage`` SIGKILLs n2 behind the backend's back."""
-    held: dict[str, Any] = {}
-    real = runner.make_backend
 
-    def make(opts: Options, notice: Any) -> Any:
-        held["b"] = real(opts, notice)
-        return held["b"]
+    def kill_n2(b: Any) -> None:
+        os.kill(b.pid("n2"), signal.SIGKILL)
 
-    monkeypatch.setattr(runner, "make_backend", make)
-    oks = [0]
-
-    def on_op(op: Any) -> None:
-        oks[0] += op.type == "ok"
-        if sabotage and oks[0] == 40 and "killed" not in held:
-            held["killed"] = True
-            os.kill(held["b"].pid("n2"), signal.SIGKILL)
-
-    opts = Options(system="raftkv", workload="register", nodes=3, time_limit_s=3, backend="local",
-                   recovery_s=0.3, seed=3, store=tmp_path, nemesis=("kill",) if pkg else (),
-                   nemesis_interval_s=1.0, check_budget_s=20)
-    wl = get_workload("register", WorkloadOptions(rate=50, concurrency=4, check_time_budget_s=20))
-    out = runner.run_test(opts, get_system("raftkv"), wl, on_op=on_op, notice=lambda m: None,
-                          package=pkg)
-    if sabotage:
-        assert held.get("killed"), "the run never reached the op that kills n2"
-    return out
+    return sabotaged_run(tmp_path, monkeypatch, "local", kill_n2 if sabotage else None, pkg)
 
 
 def test_a_node_killed_behind_the_backends_back_is_a_crash_and_invalid(

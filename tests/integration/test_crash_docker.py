@@ -17,14 +17,12 @@ import pytest
 
 import nemesis
 from harness import generator as g
-from harness import runner
 from harness.backends.docker import DockerBackend
 from harness.history import NEMESIS, read_jsonl
-from harness.options import Options
 from systems import get_system
 from systems.common import wire
+from tests.crash_runs import sabotaged_run
 from tests.integration.conftest import run_id
-from workloads import WorkloadOptions, get_workload
 
 pytestmark = pytest.mark.docker
 
@@ -67,37 +65,16 @@ def test_backend_reports_a_broken_invariant_but_not_its_own_kill(
 
 
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sabotage: bool, pkg: Any = None) -> Any:
-    held: dict[str, Any] = {}
-    real = runner.make_backend
+    def kill_n2(b: Any) -> None:
+        import docker
 
-    def make(opts: Options, notice: Any) -> Any:
-        held["b"] = real(opts, notice)
-        return held["b"]
+        client = docker.from_env()
+        client.containers.get(b.container_name("n2")).kill(signal="SIGKILL")
+        client.close()
 
-    monkeypatch.setattr(runner, "make_backend", make)
-    oks = [0]
-
-    def on_op(op: Any) -> None:
-        oks[0] += op.type == "ok"
-        if sabotage and oks[0] == 40 and "killed" not in held:
-            import docker
-
-            held["killed"] = True
-            client = docker.from_env()
-            client.containers.get(held["b"].container_name("n2")).kill(signal="SIGKILL")
-            client.close()
-
-    opts = Options(system="raftkv", workload="register", nodes=3, time_limit_s=4, backend="docker",
-                   recovery_s=0.5, seed=4, store=tmp_path, nemesis=("kill",) if pkg else (),
-                   nemesis_interval_s=1.0, op_timeout_s=1.5, check_budget_s=30, report=False)
-    wl = get_workload("register", WorkloadOptions(rate=50, concurrency=4, check_time_budget_s=30))
-    notices: list[str] = []
-    out = runner.run_test(opts, get_system("raftkv"), wl, on_op=on_op, notice=notices.append,
-                          package=pkg)
-    assert held["b"].name == "docker" and not notices, notices
-    if sabotage:
-        assert held.get("killed"), "the run never reached the op that kills n2"
-    return out
+    return sabotaged_run(tmp_path, monkeypatch, "docker", kill_n2 if sabotage else None, pkg,
+                         time_limit_s=4, recovery_s=0.5, seed=4, op_timeout_s=1.5,
+                         check_budget_s=30, report=False)
 
 
 def test_a_container_killed_behind_the_backends_back_is_a_crash(

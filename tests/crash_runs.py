@@ -1,0 +1,59 @@
+"""A short raftkv run whose node n2 can be killed behind the backend's back (shared by the
+local and docker crash tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import runner
+from harness.options import Options
+from systems import get_system
+from workloads import WorkloadOptions, get_workload
+
+
+def sabotaged_run(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+    kill_n2: Callable[[Any], None] | None,
+    pkg: Any = None,
+    **overrides: Any,
+) -> Any:
+    """Run raftkv register on 3 nodes; after the 40th ok op, ``kill_n2(backend)`` (if given)
+    kills n2 without the backend knowing. Returns the RunOutcome."""
+    held: dict[str, Any] = {}
+    real = runner.make_backend
+
+    def make(opts: Options, notice: Any) -> Any:
+        held["b"] = real(opts, notice)
+        return held["b"]
+
+    monkeypatch.setattr(runner, "make_backend", make)
+    oks = [0]
+
+    def on_op(op: Any) -> None:
+        oks[0] += op.type == "ok"
+        if kill_n2 is not None and oks[0] == 40 and "killed" not in held:
+            held["killed"] = True
+            kill_n2(held["b"])
+
+    settings: dict[str, Any] = dict(
+        system="raftkv", workload="register", nodes=3, time_limit_s=3, backend=backend,
+        recovery_s=0.3, seed=3, store=tmp_path, nemesis=("kill",) if pkg else (),
+        nemesis_interval_s=1.0, check_budget_s=20,
+    )
+    settings.update(overrides)
+    opts = Options(**settings)
+    wl = get_workload("register", WorkloadOptions(rate=50, concurrency=4,
+                                                  check_time_budget_s=opts.check_budget_s))
+    notices: list[str] = []
+    out = runner.run_test(opts, get_system("raftkv"), wl, on_op=on_op, notice=notices.append,
+                          package=pkg)
+    assert held["b"].name == backend and not notices, notices
+    if kill_n2 is not None:
+        assert held.get("killed"), "the run never reached the op that kills n2"
+    return out
