@@ -113,6 +113,11 @@ def classify(steps: list[tuple[int, int, int]]) -> str:
 
 _BITS = [[b for b in (WW, WR, RW, PROCESS, REALTIME) if m & b] for m in range(32)]
 
+# _reach keeps one bitset per condensed component: up to n^2/2 bits for an SCC of
+# n txns (a realtime chain of 100k txns took 1.2 GB). Above this size the G-single
+# search goes without the prefilter: plain BFS per start edge, which the deadline bounds.
+REACH_MAX = 20_000
+
 
 def _step(kind: Kind, st: int, r: int) -> int:
     """The state after taking an edge of relation r, or -1 if the kind forbids it."""
@@ -248,7 +253,9 @@ def find_cycles(g: DepGraph, wanted: Iterable[str], deadline: float,
                 if len(comp) < 2 or n >= per_kind:
                     continue
                 check()
-                back = _reach(g, kind.allowed & ~RW, comp) if kind.start == RW and not kind.allowed & RW else None
+                back = (_reach(g, kind.allowed & ~RW, comp)
+                        if kind.start == RW and not kind.allowed & RW and len(comp) <= REACH_MAX
+                        else None)
                 for a in comp:
                     hit = None
                     for b, m in g.adj.get(a, {}).items():
@@ -270,17 +277,26 @@ def find_cycles(g: DepGraph, wanted: Iterable[str], deadline: float,
     return found, unfinished, largest
 
 
-def _extension(g: DepGraph, base: int, nodes: set[int]) -> Any:
-    """Edges of ``base`` plus a->c for a-base->b-rw->c: cycles here have no adjacent rw."""
+def _extension(g: DepGraph, base: int, nodes: set[int]) -> tuple[Any, list[set[int]]]:
+    """Edges of ``base`` plus a->c for a-base->b-rw->c: cycles here have no adjacent rw.
+
+    A composed edge back to its own start (a-base->b-rw->a) is a two-txn cycle
+    with one rw, a G-single. As a self-loop it would be invisible to the SCC
+    test (a singleton), so such pairs are returned apart as ``{a, b}``.
+    """
     sub = g.nx_graph(base, nodes)
     rw_out = {a: [b for b, m in out.items() if m & RW and b in nodes]
               for a, out in g.adj.items() if a in nodes}
     extra = []
+    pairs: list[set[int]] = []
     for a, b in sub.edges():
         for c in rw_out.get(b, ()):
-            extra.append((a, c))
+            if c == a:
+                pairs.append({a, b})
+            else:
+                extra.append((a, c))
     sub.add_edges_from(extra)
-    return sub
+    return sub, pairs
 
 
 CYCLE_EXISTS: list[tuple[str, int, bool]] = [  # (model, edges, extended by one rw hop)
@@ -312,8 +328,8 @@ def cycle_exists(g: DepGraph, models: set[str],
     for model, mask, ext in CYCLE_EXISTS:
         if model not in models or skip(model) or any(_stronger_or_equal(model, d) for d in done):
             continue
-        sub = _extension(g, mask, cyclic) if ext else g.nx_graph(mask, cyclic)
-        sccs = [c for c in nx.strongly_connected_components(sub) if len(c) > 1]
+        sub, pairs = _extension(g, mask, cyclic) if ext else (g.nx_graph(mask, cyclic), [])
+        sccs = [c for c in nx.strongly_connected_components(sub) if len(c) > 1] + pairs
         if not sccs:
             continue
         scc = min(sccs, key=len)

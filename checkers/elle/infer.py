@@ -5,7 +5,8 @@ Semantics (Elle's, learned from its paper and docs; the code is ours):
 
 * A txn is an op pair with ``f == "txn"`` whose value is a list of micro-ops
   ``["append", k, v]`` and ``["r", k, list-or-None]``. Keys and elements are
-  JSON scalars; every append of a key uses a distinct element.
+  JSON scalars; every append of a key uses a distinct element (a history that
+  appends one element twice to a key is refused, as Elle does).
 * ``ok`` txns happened; ``fail`` txns did not; ``info`` txns (and invocations
   that never completed) may have. A read of ``None`` in an ``ok`` txn is a read
   of the empty list; in an ``info`` txn it is "not known" and is ignored.
@@ -95,10 +96,22 @@ def _mops(value: Any, where: str) -> list[Mop]:
 
 
 def txns_of(history: History) -> list[Txn]:
-    """Every client txn of the history, in invocation order."""
+    """Every client txn of the history, in invocation order.
+
+    MopError when the history is not a list-append one: client ops but no txn
+    (judging zero txns would call any register history valid), or one element
+    appended twice to a key (every edge is inferred from "who appended this
+    element": with two writers the graph would be silently wrong; Elle refuses
+    such histories too).
+    """
     out: list[Txn] = []
+    clients = 0
+    appended: dict[tuple[Hashable, Hashable], int] = {}
     for inv, comp in history.pairs():
-        if inv.process == NEMESIS or inv.f != "txn":
+        if inv.process == NEMESIS:
+            continue
+        clients += 1
+        if inv.f != "txn":
             continue
         t = comp.type if comp is not None else INFO
         # An ok completion carries what the reads returned; info/fail ones may carry nothing.
@@ -113,6 +126,16 @@ def txns_of(history: History) -> list[Txn]:
                 mops=_mops(src.value, where),
             )
         )
+        for f, k, v in out[-1].mops:
+            if f != "append":
+                continue
+            if (k, v) in appended:
+                raise MopError(f"{where}: appends {v!r} to key {k!r}, which op "
+                               f"{appended[k, v]} already appended; list-append needs "
+                               "every element unique")
+            appended[k, v] = inv.index
+    if clients and not out:
+        raise MopError(f"no txn op (f = txn) among {clients} client ops")
     return out
 
 

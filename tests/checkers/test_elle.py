@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checkers.core import UNKNOWN, Result
-from checkers.elle import ListAppend, ModelError, check_list_append, parse_models
+from checkers.elle import ListAppend, ModelError, check_list_append, cycles, parse_models
 from checkers.elle.models import boundary, prohibited
 from harness.history import History, Op
 
@@ -170,9 +170,9 @@ def test_duplicate_elements() -> None:
 
 
 @pytest.mark.parametrize("mops", [
-    [a("x", 1), r("x")],  # its own append is missing
-    [r("x", 1), a("x", 2), r("x", 1)],  # read, append, then read without it
-    [a("x", 1), r("x", 2)],  # ends with something else
+    [a("x", 3), r("x")],  # its own append is missing
+    [r("x", 1), a("x", 3), r("x", 1)],  # read, append, then read without it
+    [a("x", 3), r("x", 2)],  # ends with something else
 ])
 def test_internal(mops: list[list[Any]]) -> None:
     h = concurrent([a("x", 1)], [a("x", 2)], mops)
@@ -235,6 +235,46 @@ def test_not_a_list_append_history_is_unknown() -> None:
     h = History([Op(0, 0, 0, "invoke", "txn", [["w", "x", 1]]), Op(1, 1, 0, "ok", "txn", [["w", "x", 1]])])
     res = check(h)
     assert res.valid == UNKNOWN and "micro-op" in res.details["error"]
+
+
+def test_register_history_given_to_the_elle_checker_is_not_valid() -> None:
+    """No txn at all but client ops: judging zero txns would call it valid."""
+    h = History([Op(0, 0, 0, "invoke", "write", 1), Op(1, 1, 0, "ok", "write", 1)])
+    res = check(h, "serializable")
+    assert res.valid == UNKNOWN and "no txn op" in res.details["error"]
+    assert check(History([]), "serializable").valid is True  # empty: nothing forbidden
+
+
+@pytest.mark.parametrize("second", [[a("x", 1)], [a("y", 2), a("x", 1)]])
+def test_duplicate_appends_are_refused(second: list[list[Any]]) -> None:
+    """Edges come from "who appended this element": two writers of one element are bad input."""
+    h = H().txn(0, [a("x", 1), r("x", 1)]).txn(1, second).history()
+    res = check(h, "serializable")
+    assert res.valid == UNKNOWN and "already appended" in res.details["error"]
+    same_txn = H().txn(0, [a("x", 1), a("x", 1)]).history()
+    assert "already appended" in check(same_txn).details["error"]
+    other_key = H().txn(0, [a("x", 1)]).txn(1, [a("y", 1), r("y", 1)]).history()
+    assert check(other_key, "serializable").valid is True  # equal elements of two keys are fine
+
+
+def test_two_txn_g_single_is_a_snapshot_isolation_cycle_even_unsearched() -> None:
+    """T1 -rw-> T2 -wr-> T1: the one-rw-hop extension makes it a self-loop, still a cycle."""
+    h = concurrent([r("x"), r("y", 1)], [a("x", 1), a("y", 1)])
+    res = check(h, "snapshot-isolation", budget=0.0)
+    assert res.valid is False
+    ce = only(res, "snapshot-isolation-cycle-exists")
+    assert len(ce.ops) == 2 and res.details["not"] == ["snapshot-isolation"]
+
+
+def test_g_single_found_without_the_reachability_prefilter(monkeypatch: Any) -> None:
+    """Big SCCs skip _reach (quadratic bitsets); the plain BFS must still find the cycle."""
+    monkeypatch.setattr(cycles, "REACH_MAX", 1)
+    h = H().txn(0, [a("x", 1)])
+    for i in range(30):
+        h.txn(1 + i % 3, [a("k", i)])
+    h.txn(0, [r("x")])  # reads x empty long after T0 appended to it
+    res = check(h.history(), "strict-serializable")
+    assert "G-single-realtime" in kinds(res) and res.valid is False
 
 
 # ------------------------------------------------------------------ models
