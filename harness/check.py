@@ -62,9 +62,10 @@ def check_path(
     init_given: bool = False,
     consistency_models: str | None = None,
 ) -> dict[str, Any]:
-    """Check one path. A list-append txn history (``jepsen-edn``, or any file when
-    ``consistency_models`` or ``model="list-append"`` is given) goes to the Elle-style
-    checker; everything else to the linearizability checker."""
+    """Check one path. A list-append txn history (``jepsen-edn``, a JSONL history
+    whose client ops are all append/read txns, or any file when ``consistency_models``
+    or ``model="list-append"`` is given) goes to the Elle-style checker; everything
+    else to the linearizability checker."""
     models = _models(consistency_models)
     p = path.resolve()
     if p.is_dir():
@@ -73,13 +74,17 @@ def check_path(
         return check_run_dir(p, budget_s)
     from checkers.linearizability import check_history
     from checkers.models import MODELS
-    from harness.formats import load_history
+    from harness.formats import _is_list_append, load_history
 
     loaded = load_history(p, fmt)
     if not len(loaded.history) and p.stat().st_size > 0 and loaded.format != "jsonl":
         # A file with content but no op in the given format is the wrong format, not valid.
         if any(line.strip() for line in p.read_text(errors="replace").splitlines()):
             raise HistoryError(f"{path}: no operations found as {loaded.format} (wrong --format?)")
+    if model is None and loaded.model is None and _is_list_append(loaded.history):
+        # A bare JSONL txn history (e.g. a list-append run's history.jsonl) names no
+        # model; falling back to cas-register would only say "unknown operation 'txn'".
+        model = "list-append"
     name = model or loaded.model or "cas-register"
     if models is not None or name == "list-append":
         return _check_list_append(path, loaded.history, loaded.format,

@@ -363,6 +363,17 @@ def test_serial_generator_can_fail_the_checker() -> None:
 # ------------------------------------------------------------------ import
 
 
+def test_cli_check_routes_a_jsonl_txn_history_to_elle(tmp_path: Any) -> None:
+    """A list-append run's history.jsonl names no model: it must not go to cas-register."""
+    from harness.check import check_path
+
+    path = tmp_path / "history.jsonl"
+    H().txn(0, [a("x", 1)]).txn(0, [r("x")]).history().to_jsonl(path)
+    out = check_path(path)
+    assert out["model"] == "list-append" and out["verdict"] == "invalid"
+    assert "G-single-realtime" in out["anomaly_types"]
+
+
 def test_jepsen_edn_import(tmp_path: Any) -> None:
     from harness.formats import load_history
 
