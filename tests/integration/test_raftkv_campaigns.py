@@ -77,8 +77,10 @@ def test_figure8_leaves_correct_raftkv_valid(tmp_path: Path, node_image: str) ->
     out = campaign(tmp_path, ("figure8",), seed=2, time_limit_s=15.0, interval_s=2.0)
     outcomes = figure8_outcomes(out)
     assert outcomes, "the nemesis made no attempt"
-    # A correct leader never commits the old-term entries: every attempt stops before (d).
-    assert all("at (b)" in o or "at (c)" in o for o in outcomes), outcomes
+    # A correct leader never commits the old-term entries: every attempt stops before (d)
+    # (an attempt may also find no leader to start from, e.g. on a loaded machine).
+    assert not [o for o in outcomes if "(d)" in o or "overwrit" in o], outcomes
+    assert any("at (b)" in o or "at (c)" in o for o in outcomes), outcomes
     assert not [op for op in nemesis_ops(out) if op.f == "crash"]
     assert out.valid is True, out.results
 
