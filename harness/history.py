@@ -210,8 +210,10 @@ def fault_windows(history: History) -> list[FaultWindow]:
     """Every fault window of the history, sorted by start time.
 
     The one definition of the fault convention, used by the stats checker and
-    the report: a ``start-X`` opens a window for fault X, the next ``stop-X``
-    closes it, a second ``start-X`` while one is open closes the first, and an
+    the report: a ``start-X`` opens a window for fault X when it is invoked
+    (a fault may take effect while its op runs: a multi-phase schedule such as
+    figure8 does all its work there), the next ``stop-X`` closes it when it
+    completes, a second ``start-X`` while one is open closes the first, and an
     unclosed window runs to the end of the history.
     """
     end = max((o.time_ns for o in history), default=0)
@@ -226,10 +228,11 @@ def fault_windows(history: History) -> list[FaultWindow]:
         t = comp.time_ns if comp is not None else inv.time_ns
         if fault in opened:
             s, idx, v = opened.pop(fault)
-            out.append(FaultWindow(fault, s, max(s, t), True, idx, v))
+            out.append(FaultWindow(fault, s, max(s, t if edge == "stop" else inv.time_ns), True,
+                                   idx, v))
         if edge == "start":
             value = comp.value if comp is not None and comp.value is not None else inv.value
-            opened[fault] = (t, inv.index, value)
+            opened[fault] = (inv.time_ns, inv.index, value)
     out.extend(FaultWindow(f, s, max(s, end), False, idx, v) for f, (s, idx, v) in opened.items())
     out.sort(key=lambda w: (w.start_ns, w.fault))
     return out

@@ -115,7 +115,7 @@ def test_fault_windows_pair_start_stop_restart_and_unclosed():
     ])
     got = [(w.fault, w.start_ns, w.end_ns, w.closed, w.start_index, w.value) for w in fault_windows(h)]
     assert got == [
-        ("kill", 12, 22, True, 0, ["n1"]),  # a second start closes the first
-        ("kill", 22, 33, True, 2, ["n2"]),
+        ("kill", 10, 20, True, 0, ["n1"]),  # from the invocation; a second start closes the first
+        ("kill", 20, 33, True, 2, ["n2"]),
         ("partition", 50, 70, False, 8, "halves"),  # never completed, never stopped
     ]

@@ -165,9 +165,9 @@ def test_fault_bands_conventions() -> None:
     )
     bands = rops.fault_bands(h)
     assert [(b.kind, b.start_ns, b.end_ns, b.closed) for b in bands] == [
-        ("partition", 12, 35, True),
+        ("partition", 10, 35, True),
         ("kill", 40, 60, False),
-        ("clock", 55, 60, False),
+        ("clock", 50, 60, False),
     ]
     assert bands[0].text == '"grudge"'
 
