@@ -57,3 +57,16 @@ def sabotaged_run(
     if kill_n2 is not None:
         assert held.get("killed"), "the run never reached the op that kills n2"
     return out
+
+
+def kill_twice_package() -> Any:
+    """The kill package with a fixed schedule: kill one, restart, kill one again."""
+    from dataclasses import replace
+
+    import nemesis
+    from harness import generator as g
+
+    pkg = nemesis.PACKAGES["kill"](nemesis.NemesisOptions(interval_s=1))
+    return replace(pkg, generator=[g.sleep(0.5), {"f": "start-kill", "value": "one"},
+                                   g.sleep(1.0), {"f": "stop-kill", "value": None},
+                                   g.sleep(0.3), {"f": "start-kill", "value": "one"}])

@@ -11,19 +11,17 @@ import os
 import signal
 import socket
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import nemesis
 from harness.backends.local import LocalBackend
 from harness.history import NEMESIS, read_jsonl
 from systems import get_system
 from systems.common import wire
 from systems.memkv import SYSTEM as MEMKV
-from tests.crash_runs import sabotaged_run
+from tests.crash_runs import kill_twice_package, sabotaged_run
 
 
 def _wait_exit(b: LocalBackend, node: str) -> None:
@@ -118,13 +116,7 @@ def test_a_node_killed_behind_the_backends_back_is_a_crash_and_invalid(
 
 
 def test_a_nemesis_kill_records_no_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness import generator as g
-
-    pkg = nemesis.PACKAGES["kill"](nemesis.NemesisOptions(interval_s=1))
-    pkg = replace(pkg, generator=[g.sleep(0.5), {"f": "start-kill", "value": "one"},
-                                  g.sleep(1.0), {"f": "stop-kill", "value": None},
-                                  g.sleep(0.3), {"f": "start-kill", "value": "one"}])
-    out = _run(tmp_path, monkeypatch, sabotage=False, pkg=pkg)
+    out = _run(tmp_path, monkeypatch, sabotage=False, pkg=kill_twice_package())
     hist = read_jsonl(out.run_dir / "history.jsonl")
     fs = [o.f for o in hist if o.process == NEMESIS and o.type == "invoke"]
     assert fs.count("start-kill") == 2 and "crash" not in fs, fs

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import nemesis
-from harness import generator as g
 from harness.backends.docker import DockerBackend
 from harness.history import NEMESIS, read_jsonl
 from systems import get_system
 from systems.common import wire
-from tests.crash_runs import sabotaged_run
+from tests.crash_runs import kill_twice_package, sabotaged_run
 from tests.integration.conftest import run_id
 
 pytestmark = pytest.mark.docker
@@ -95,11 +92,7 @@ def test_a_container_killed_behind_the_backends_back_is_a_crash(
 def test_a_nemesis_kill_in_docker_records_no_crash(
     node_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pkg = nemesis.PACKAGES["kill"](nemesis.NemesisOptions(interval_s=1))
-    pkg = replace(pkg, generator=[g.sleep(0.5), {"f": "start-kill", "value": "one"},
-                                  g.sleep(1.0), {"f": "stop-kill", "value": None},
-                                  g.sleep(0.3), {"f": "start-kill", "value": "one"}])
-    out = _run(tmp_path, monkeypatch, sabotage=False, pkg=pkg)
+    out = _run(tmp_path, monkeypatch, sabotage=False, pkg=kill_twice_package())
     hist = read_jsonl(out.run_dir / "history.jsonl")
     done = [o for o in hist if o.process == NEMESIS and o.type == "info"]
     assert [o.f for o in done].count("start-kill") == 2 and all(o.error is None for o in done)
