@@ -186,8 +186,8 @@ class Figure8Nemesis(NemesisBase):
         g = self.cut(star(a, trio, [b] + spare), [])
         led = self.wait(lambda: (s := self.status(a)) is not None and s["role"] == "leader" and s, 2.0)
         committed = led and self.wait(
-            lambda: all(s.get("commit", 0) >= conflict for s in self.statuses(trio).values())
-            and len(self.statuses(trio)) == len(trio), 2.5)
+            lambda: len(sts := self.statuses(trio)) == len(trio)
+            and all(s.get("commit", 0) >= conflict for s in sts.values()), 2.5)
         phases.append({"phase": "c", "grudge": g, "A_after": _brief(led),
                        "trio": {n: _brief(s) for n, s in self.statuses(trio).items()}})
         if not led:

@@ -24,6 +24,7 @@ from nemesis.faults import (
     PauseNemesis,
 )
 from nemesis.figure8 import Figure8Nemesis
+from nemesis.targets import TARGETS
 
 __all__ = [
     "BAND_COLORS",
@@ -94,7 +95,7 @@ def pause_package(opts: NemesisOptions) -> Package:
 
 
 def clock_package(opts: NemesisOptions) -> Package:
-    targets = _targets(opts, ("one", "minority", "majority", "leader", "all"))
+    targets = _targets(opts, TARGETS)
     modes = _choice(CLOCK_MODES)
     pick = _choice(targets)
     return _package(
@@ -107,7 +108,7 @@ def clock_package(opts: NemesisOptions) -> Package:
 
 def packet_package(opts: NemesisOptions) -> Package:
     nem = PacketNemesis(opts)
-    pick = _choice(_targets(opts, ("one", "minority", "majority", "leader", "all")))
+    pick = _choice(_targets(opts, TARGETS))
 
     def draw(test: Any, ctx: Any) -> dict[str, Any]:
         modes = nem.modes or ("loss",)  # known once the nemesis is set up

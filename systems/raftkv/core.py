@@ -246,7 +246,7 @@ class RaftCore:
                     pr.recent_active = p == self.id
         if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks:
             self.heartbeat_elapsed = 0
-            self._bcast_heartbeat()
+            self._bcast_heartbeat(self.reads[-1].context if self.reads else None)
 
     def _quorum_active(self) -> bool:
         active = sum(1 for p, pr in self.progress.items() if p == self.id or pr.recent_active)
@@ -310,8 +310,8 @@ class RaftCore:
         for p in self._others():
             self._send_append(p)
 
-    def _bcast_heartbeat(self) -> None:
-        ctx = self.reads[-1].context if self.reads else None
+    def _bcast_heartbeat(self, ctx: Any) -> None:
+        """Heartbeats carry the read context they confirm leadership for (None: no read)."""
         for p in self._others():
             commit = min(self.progress[p].match, self.log.committed)
             self._msg(HEARTBEAT, p, commit=commit, context=ctx)
@@ -346,9 +346,7 @@ class RaftCore:
         if len(self.peers) == 1:
             return self._release_read(r)
         self.reads.append(r)
-        for p in self._others():
-            commit = min(self.progress[p].match, self.log.committed)
-            self._msg(HEARTBEAT, p, commit=commit, context=r.context)
+        self._bcast_heartbeat(r.context)
 
     def _release_reads_waiting_commit(self) -> None:
         if self.reads_waiting_commit and self.log.committed >= self.read_floor:

@@ -33,9 +33,6 @@ class RaftLog:
         self.pending_snapshot: Snapshot | None = None
 
     # -- queries ---------------------------------------------------------------
-    def first_index(self) -> int:
-        return self.snapshot.index + 1
-
     def last_index(self) -> int:
         return self.entries[-1].index if self.entries else self.snapshot.index
 

@@ -12,7 +12,7 @@ election safety, log matching, leader completeness, state machine safety.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .core import Config
@@ -188,12 +188,6 @@ class SimCluster:
         if self.inflight:
             m = self.inflight.pop(k % len(self.inflight))
             self._note(f"drop {describe(m)}")
-
-    def drop_where(self, pred: Callable[[Message], bool]) -> int:
-        keep = [m for m in self.inflight if not pred(m)]
-        dropped = len(self.inflight) - len(keep)
-        self.inflight = keep
-        return dropped
 
     def stabilize(self, max_steps: int = 100_000) -> None:
         steps = 0
