@@ -74,14 +74,14 @@ def check_path(
         return check_run_dir(p, budget_s)
     from checkers.linearizability import check_history
     from checkers.models import MODELS
-    from harness.formats import _is_list_append, load_history
+    from harness.formats import is_list_append, load_history
 
     loaded = load_history(p, fmt)
     if not len(loaded.history) and p.stat().st_size > 0 and loaded.format != "jsonl":
         # A file with content but no op in the given format is the wrong format, not valid.
         if any(line.strip() for line in p.read_text(errors="replace").splitlines()):
             raise HistoryError(f"{path}: no operations found as {loaded.format} (wrong --format?)")
-    if model is None and loaded.model is None and _is_list_append(loaded.history):
+    if model is None and loaded.model is None and is_list_append(loaded.history):
         # A bare JSONL txn history (e.g. a list-append run's history.jsonl) names no
         # model; falling back to cas-register would only say "unknown operation 'txn'".
         model = "list-append"

@@ -37,12 +37,12 @@ from harness.history import NEMESIS, TYPES, History, HistoryError, Op, read_json
 
 __all__ = [
     "FORMATS",
-    "check_path",
     "Keyword",
     "Symbol",
     "EdnError",
     "LoadedHistory",
     "detect_format",
+    "is_list_append",
     "load_history",
     "parse_edn",
     "parse_edn_all",
@@ -95,6 +95,8 @@ _CHARS = {"newline": "\n", "space": " ", "tab": "\t", "return": "\r"}
 _ESC = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "b": "\b", "f": "\f"}
 _CLOSE = {"[": "]", "(": ")", "{": "}", "#{": "}"}
+
+
 def _line(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
@@ -387,7 +389,7 @@ def _read(p: Path) -> str:
         raise HistoryError(f"{p}: history is not UTF-8 text") from None
 
 
-def _is_list_append(h: History) -> bool:
+def is_list_append(h: History) -> bool:
     """Every client op is a txn whose micro-ops are all appends and reads."""
     seen = False
     for o in h:
@@ -404,7 +406,7 @@ def _is_list_append(h: History) -> bool:
 
 def _suggest_edn_model(h: History) -> tuple[str | None, Any]:
     fs = {o.f for o in h if o.process != NEMESIS}
-    if "txn" in fs and _is_list_append(h):
+    if "txn" in fs and is_list_append(h):
         return LIST_APPEND, None
     if "txn" in fs:
         return "multi-register", None
@@ -439,36 +441,3 @@ def load_history(path: str | Path, fmt: str | None = None) -> LoadedHistory:
     h = _edn_ops(p, text, keyed=False)
     model, init = _suggest_edn_model(h)
     return LoadedHistory(h, fmt, model, init)
-
-
-_NO_INIT: Any = object()
-
-
-def check_path(
-    path: str | Path,
-    fmt: str | None = None,
-    model: str | None = None,
-    init: Any = _NO_INIT,
-    **budget: Any,
-) -> tuple[LoadedHistory, Any]:
-    """Load a history file and check it for linearizability (the ``faultbox check`` glue).
-
-    ``model``/``init`` override what the format suggests; ``budget`` goes to
-    :func:`checkers.linearizability.check_history` (time_budget_s,
-    memory_budget_mb, processes).  Returns the loaded history and the Result;
-    raises HistoryError when the file is malformed or no model is known.
-    """
-    from checkers.linearizability import check_history  # harness -> checkers, not the reverse
-
-    lh = load_history(path, fmt)
-    name = model or lh.model
-    if name is None:
-        raise HistoryError(f"{path}: the {lh.format} format suggests no model; pass one")
-    if name == LIST_APPEND:  # a txn history: the Elle-style checker, not linearizability
-        from checkers.elle import check_list_append
-
-        return lh, check_list_append(lh.history, time_budget_s=budget.get("time_budget_s", 10.0))
-    start = lh.init if init is _NO_INIT else init
-    if model is not None and model != lh.model and init is _NO_INIT:
-        start = None  # the suggested initial value belongs to the suggested model
-    return lh, check_history(lh.history, name, start, **budget)

@@ -199,7 +199,7 @@ class FaultWindow:
     """When a fault was in force, from nemesis ops named ``start-<fault>`` / ``stop-<fault>``."""
 
     fault: str
-    start_ns: int  # the start op's completion (its invocation if it never completed)
+    start_ns: int  # the start op's invocation (a fault may act while its op runs)
     end_ns: int  # the stop op's completion (invocation), or the end of the history
     closed: bool  # False: still in force when the history ends
     start_index: int  # index of the start op's invocation

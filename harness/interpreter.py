@@ -28,7 +28,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -77,13 +76,7 @@ class Interpreter:
         self.node_of = node_of or (lambda thread: None)
         self.t0_ns = time.monotonic_ns()
         self.index = 0
-        threads: list[Any] = list(range(concurrency)) + [NEMESIS]
-        self.ctx = g.Context(
-            time_ns=0,
-            free_threads=frozenset(threads),
-            workers={t: t for t in threads},
-            rng=random.Random(seed),
-        )
+        self.ctx = g.Context.initial(concurrency, seed)
         self.clients: dict[int, SystemClient] = {}
         self._done: collections.deque[tuple[Any, dict[str, Any]]] = collections.deque()
         self._wake = asyncio.Event()
@@ -119,6 +112,7 @@ class Interpreter:
     async def run(self, gen: Any) -> None:
         """Run ``gen`` until it is exhausted (or ``stop()``) and every op it started is done."""
         test = self.test
+        gen = g.lift(gen)  # once: successors are generators already
         while True:
             while self._done:
                 self._inflight -= 1
@@ -128,7 +122,7 @@ class Interpreter:
                 return
             now = self.now_ns()
             self.ctx = self.ctx.with_time(now)
-            res = g.op(gen, test, self.ctx)
+            res = gen.op(test, self.ctx)
             if res is None:
                 if not self._inflight:
                     return
@@ -146,19 +140,19 @@ class Interpreter:
                     continue
             gen = self._invoke(gen_next, o)
 
-    def _invoke(self, gen: Any, o: dict[str, Any]) -> Any:
+    def _invoke(self, gen: g.Generator, o: dict[str, Any]) -> g.Generator:
         process = o["process"]
         thread = self.ctx.process_to_thread(process)
         if thread is None:
             raise RuntimeError(f"generator emitted an op for process {process!r}, which no thread runs")
         kind = o.get("type", INVOKE)
         now = self.now_ns()
-        if kind in ("sleep", "log"):
+        if kind in g.META_TYPES:
             event = dict(o, time_ns=now)
             if kind == "log":
                 log.info("%s", o.get("value"))
             self.ctx = self.ctx.with_time(now).busy_thread(thread)
-            gen = g.update(gen, self.test, self.ctx, event)
+            gen = gen.update(self.test, self.ctx, event)
             delay_s = float(o.get("value") or 0) if kind == "sleep" else 0.0
             self._spawn(self._sleep_op(thread, event, delay_s), op=True)
             return gen
@@ -167,25 +161,25 @@ class Interpreter:
             time_ns=now, process=process, type=INVOKE, f=o["f"], value=o.get("value"), node=node
         )
         self.ctx = self.ctx.with_time(now).busy_thread(thread)
-        gen = g.update(gen, self.test, self.ctx, inv)
+        gen = gen.update(self.test, self.ctx, inv)
         if process == NEMESIS:
             self._spawn(self._nemesis_op(thread, inv), op=True)
         else:
             self._spawn(self._client_op(int(thread), inv), op=True)
         return gen
 
-    def _complete(self, gen: Any, thread: Any, c: dict[str, Any]) -> Any:
+    def _complete(self, gen: g.Generator, thread: Any, c: dict[str, Any]) -> g.Generator:
         now = self.now_ns()
-        if c["type"] in ("sleep", "log"):
+        if c["type"] in g.META_TYPES:
             self.ctx = self.ctx.with_time(now).free_thread(thread)
-            return g.update(gen, self.test, self.ctx, dict(c, time_ns=now))
+            return gen.update(self.test, self.ctx, dict(c, time_ns=now))
         op = self._record(time_ns=now, **c)
         self._flush_crashes()
         self.ctx = self.ctx.with_time(now).free_thread(thread)
-        gen = g.update(gen, self.test, self.ctx, op)
+        gen = gen.update(self.test, self.ctx, op)
         if op.type == INFO and isinstance(op.process, int):
             # Retire the process: its op may still take effect at any time.
-            self.ctx = self.ctx.with_process(thread, op.process + self.concurrency)
+            self.ctx = self.ctx.retire(thread)
             old = self.clients.pop(thread, None)
             if old is not None:
                 self._spawn(self._close(old))
@@ -263,7 +257,7 @@ class Interpreter:
             await asyncio.wait(set(self._tasks), timeout=min(self.op_timeout_s + 0.5, self.drain_s))
         while self._done:
             thread, c = self._done.popleft()
-            if c["type"] not in ("sleep", "log"):
+            if c["type"] not in g.META_TYPES:
                 self._record(time_ns=self.now_ns(), **c)
                 self._flush_crashes()
         for t in list(self._tasks):
