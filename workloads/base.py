@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.core import Checker
+from checkers.core import Checker, Compose
+from checkers.crash import Crashes
+from checkers.stats import Perf, Stats
 
-__all__ = ["Workload", "WorkloadOptions"]
+__all__ = ["Workload", "WorkloadOptions", "judged_by"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,3 +27,10 @@ class Workload:
     final_generator: Any  # run after healing, or None
     checker: Checker
     description: str = ""
+
+
+def judged_by(name: str, checker: Checker) -> Compose:
+    """The workload's own checker, composed with the ones every workload runs:
+    ``stats``, ``perf`` and ``crash`` (a node that died on its own is a finding,
+    DESIGN §4), so no workload can forget them."""
+    return Compose({name: checker, "stats": Stats(), "perf": Perf(), "crash": Crashes()})

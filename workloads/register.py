@@ -14,11 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from checkers.core import Compose
-from checkers.crash import Crashes
 from checkers.linearizability import Linearizable
-from checkers.stats import Perf, Stats
 from harness import generator as gen
-from workloads.base import Workload, WorkloadOptions
+from workloads.base import Workload, WorkloadOptions, judged_by
 
 __all__ = ["register_workload", "kv_workload"]
 
@@ -38,13 +36,8 @@ def _cas(test: Any, ctx: Any) -> dict[str, Any]:
 
 
 def _checkers(model: str, opts: WorkloadOptions) -> Compose:
-    return Compose(
-        {
-            "linearizable": Linearizable(model, None, time_budget_s=opts.check_time_budget_s),
-            "stats": Stats(),
-            "perf": Perf(),
-            "crash": Crashes(),  # a node that died on its own is a finding (DESIGN §4)
-        }
+    return judged_by(
+        "linearizable", Linearizable(model, None, time_budget_s=opts.check_time_budget_s)
     )
 
 

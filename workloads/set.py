@@ -26,14 +26,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.core import Compose
-from checkers.crash import Crashes
 from checkers.set import SetChecker
-from checkers.stats import Perf, Stats
 from harness import generator as gen
 from harness.generator.context import Context
 from harness.generator.core import PENDING, Gen, OpResult
-from workloads.base import Workload, WorkloadOptions
+from workloads.base import Workload, WorkloadOptions, judged_by
 
 __all__ = ["set_workload", "SetOps", "READ_SHARE"]
 
@@ -63,23 +60,12 @@ class SetOps(Gen):
         return f"SetOps(next={self.next})"
 
 
-def _checkers() -> Compose:
-    return Compose(
-        {
-            "set": SetChecker(),
-            "stats": Stats(),
-            "perf": Perf(),
-            "crash": Crashes(),  # a node that died on its own is a finding (DESIGN §4)
-        }
-    )
-
-
 def set_workload(opts: WorkloadOptions) -> Workload:
     return Workload(
         name="set",
         generator=gen.stagger(1.0 / opts.rate, SetOps()),
         final_generator=gen.each_thread({"f": "read", "value": None}),
-        checker=_checkers(),
+        checker=judged_by("set", SetChecker()),
         description="add unique ints to one set, ~10 % whole-set reads; no lost, duplicated "
         "or unexpected elements",
     )

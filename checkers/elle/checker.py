@@ -29,7 +29,7 @@ from typing import Any
 
 from checkers.core import UNKNOWN, Anomaly, Result, Verdict
 from checkers.elle import models as cm
-from checkers.elle.cycles import KINDS, cycle_exists, find_cycles
+from checkers.elle.cycles import KINDS, cycle_exists, cyclic_nodes, find_cycles
 from checkers.elle.graph import build_graph
 from checkers.elle.infer import MopError, analyse, txns_of
 from harness.history import History
@@ -87,7 +87,8 @@ def check_list_append(history: History, models: Iterable[str] = ("strict-seriali
     t_graph = time.monotonic()
 
     wanted = [k.name for k in KINDS if k.name in forbidden]
-    cycles, unfinished, largest = find_cycles(g, wanted, t0 + time_budget_s, max_per_kind)
+    cyclic, largest = cyclic_nodes(g)
+    cycles, unfinished = find_cycles(g, wanted, t0 + time_budget_s, max_per_kind, cyclic)
     found: dict[str, list[Anomaly]] = {}
     for kind, items in an.anomalies.items():
         found.setdefault(kind, []).extend(items)
@@ -95,8 +96,7 @@ def check_list_append(history: History, models: Iterable[str] = ("strict-seriali
         if len(found.get(a.kind, ())) < max_per_kind:
             found.setdefault(a.kind, []).append(a)
     ruled_out = cm.impossible_models(k for k in found if k in forbidden)
-    implied = {m for m in cm.MODELS if m in _weaker_or_equal(asked)}
-    for a in cycle_exists(g, implied, lambda m: m in ruled_out):
+    for a in cycle_exists(g, cm.weaker_or_equal(asked), lambda m: m in ruled_out, cyclic):
         found.setdefault(a.kind, []).append(a)
     if unfinished:
         found[TIMEOUT] = [Anomaly(
@@ -126,7 +126,3 @@ def check_list_append(history: History, models: Iterable[str] = ("strict-seriali
         "check_seconds": round(time.monotonic() - t0, 3),
         "ops": len(history),
     })
-
-
-def _weaker_or_equal(models: Iterable[str]) -> set[str]:
-    return cm._closure(models, cm.STRONGER)

@@ -42,8 +42,17 @@ import networkx as nx
 
 from checkers.core import Anomaly
 from checkers.elle.graph import DATA, PROCESS, REALTIME, REL_NAMES, RW, WR, WW, DepGraph
+from checkers.elle.models import weaker_or_equal
 
-__all__ = ["SearchTimeout", "Kind", "KINDS", "classify", "cycle_exists", "find_cycles"]
+__all__ = [
+    "SearchTimeout",
+    "Kind",
+    "KINDS",
+    "classify",
+    "cycle_exists",
+    "cyclic_nodes",
+    "find_cycles",
+]
 
 
 class SearchTimeout(Exception):
@@ -218,9 +227,25 @@ def explain_cycle(g: DepGraph, name: str, steps: list[tuple[int, int, int]]) -> 
     )
 
 
-def find_cycles(g: DepGraph, wanted: Iterable[str], deadline: float,
-                per_kind: int = 4) -> tuple[list[Anomaly], list[str], int]:
-    """Specific cycles of the wanted kinds: (anomalies, kinds not finished, largest SCC)."""
+def cyclic_nodes(g: DepGraph) -> tuple[set[int], int]:
+    """(txns on some cycle of the whole graph, size of its largest SCC).
+
+    Every cycle either search can find lies among these txns, so both take
+    this set (computed once: on a long history the whole graph is the big one).
+    """
+    cyclic: set[int] = set()
+    largest = 0
+    for comp in nx.strongly_connected_components(g.nx_graph(DATA | PROCESS | REALTIME)):
+        if len(comp) > 1:
+            cyclic |= comp
+            largest = max(largest, len(comp))
+    return cyclic, largest
+
+
+def find_cycles(g: DepGraph, wanted: Iterable[str], deadline: float, per_kind: int,
+                cyclic: set[int]) -> tuple[list[Anomaly], list[str]]:
+    """Specific cycles of the wanted kinds among ``cyclic`` (see :func:`cyclic_nodes`):
+    (anomalies, kinds not finished)."""
     def check() -> None:
         if time.monotonic() > deadline:
             raise SearchTimeout
@@ -228,18 +253,11 @@ def find_cycles(g: DepGraph, wanted: Iterable[str], deadline: float,
     rel_mask = 0
     for m in (x for out in g.adj.values() for x in out.values()):
         rel_mask |= m
-    full = g.nx_graph(DATA | PROCESS | REALTIME)
-    cyclic = set()
-    largest = 0
-    for comp in nx.strongly_connected_components(full):
-        if len(comp) > 1:
-            cyclic |= comp
-            largest = max(largest, len(comp))
     found: list[Anomaly] = []
     kinds = [k for k in KINDS if k.name in set(wanted)]
     unfinished = [k.name for k in kinds]
     if not cyclic:
-        return found, [], 0
+        return found, []
     seen_cycles: set[frozenset[int]] = set()
     try:
         for kind in kinds:
@@ -274,7 +292,7 @@ def find_cycles(g: DepGraph, wanted: Iterable[str], deadline: float,
             unfinished.remove(kind.name)
     except SearchTimeout:
         pass
-    return found, unfinished, largest
+    return found, unfinished
 
 
 def _extension(g: DepGraph, base: int, nodes: set[int]) -> tuple[Any, list[set[int]]]:
@@ -311,22 +329,19 @@ CYCLE_EXISTS: list[tuple[str, int, bool]] = [  # (model, edges, extended by one 
 ]
 
 
-def cycle_exists(g: DepGraph, models: set[str],
-                 skip: Callable[[str], bool]) -> list[Anomaly]:
+def cycle_exists(g: DepGraph, models: set[str], skip: Callable[[str], bool],
+                 cyclic: set[int]) -> list[Anomaly]:
     """One ``<model>-cycle-exists`` per model (weakest first) whose forbidden subgraph has an SCC.
 
-    ``skip(model)`` says a model is already ruled out (by an earlier answer).
+    ``skip(model)`` says a model is already ruled out (by an earlier answer);
+    ``cyclic`` is :func:`cyclic_nodes`'s set.
     """
     out: list[Anomaly] = []
-    cyclic: set[int] = set()
-    for comp in nx.strongly_connected_components(g.nx_graph(DATA | PROCESS | REALTIME)):
-        if len(comp) > 1:
-            cyclic |= comp
     if not cyclic:
         return out
     done: list[str] = []  # models this loop already ruled out: stronger ones are redundant
     for model, mask, ext in CYCLE_EXISTS:
-        if model not in models or skip(model) or any(_stronger_or_equal(model, d) for d in done):
+        if model not in models or skip(model) or any(d in weaker_or_equal([model]) for d in done):
             continue
         sub, pairs = _extension(g, mask, cyclic) if ext else (g.nx_graph(mask, cyclic), [])
         sccs = [c for c in nx.strongly_connected_components(sub) if len(c) > 1] + pairs
@@ -345,8 +360,3 @@ def cycle_exists(g: DepGraph, models: set[str],
         done.append(model)
     return out
 
-
-def _stronger_or_equal(m: str, than: str) -> bool:
-    from checkers.elle.models import STRONGER, _closure
-
-    return than in _closure([m], STRONGER)

@@ -54,6 +54,7 @@ __all__ = [
     "prohibited",
     "impossible_models",
     "weakest",
+    "weaker_or_equal",
     "boundary",
     "needs_realtime",
     "needs_process",
@@ -178,6 +179,11 @@ def _inverse(rel: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
 
 _IMPLIED_BY = _inverse(IMPLIES)
 _WEAKER_THAN = _inverse(STRONGER)
+
+
+def weaker_or_equal(models: Iterable[str]) -> set[str]:
+    """The models plus every model they imply (``STRONGER``'s closure)."""
+    return _closure(models, STRONGER)
 
 
 def implied_anomalies(anomalies: Iterable[str]) -> set[str]:

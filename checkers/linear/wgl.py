@@ -50,8 +50,8 @@ from checkers.models import INCONSISTENT, COp, Model
 
 __all__ = ["PartOp", "Part", "Budget", "Outcome", "search", "twin_chains"]
 
-CHECK_EVERY = 0xFFF
-BYTES_PER_STATE = 200  # loop iterations between budget checks (mask)
+CHECK_EVERY = 0xFFF  # loop iterations between budget checks (mask)
+BYTES_PER_STATE = 200  # memory a state costs, measured (see _over_budget)
 NEVER = -1
 
 
@@ -258,7 +258,7 @@ def search(part: Part, model: Model, budget: Budget, lookahead: bool = True) -> 
     twin = [twins[i] if i >= 0 else NEVER for i in node_op]
     ro = [model.read_only(ops[i].op) if i >= 0 else False for i in node_op]
     blind_of = getattr(model, "blind", None)
-    # after an indeterminate op, a blind op may not go next (see _skip_useless_info)
+    # after an indeterminate op, a blind op may not go next (see the module docstring)
     skip_after_info = [
         blind_of is not None and i >= 0 and bool(blind_of(ops[i].op)) for i in node_op
     ]
