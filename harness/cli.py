@@ -95,9 +95,7 @@ def run(**kw: Any) -> None:
         with _progress(opts) as on_op:
             outcome = run_test(opts, spec, workload, on_op=on_op, notice=_notice,
                                argv=" ".join(sys.argv))
-    except FaultboxError as e:
-        fail(str(e))
-    except HistoryError as e:
+    except (FaultboxError, HistoryError) as e:
         fail(str(e))
     except KeyboardInterrupt:
         fail("interrupted while checking; the recorded history is kept (faultbox check store/latest)")
@@ -179,13 +177,14 @@ class _progress:
 
 
 def _print_outcome(run_dir: Path, results: dict[str, Any], interrupted: bool) -> None:
+    from checkers.core import verdict_word  # the checkers package loads networkx: not at start-up
+
     verdict = results.get("verdict", "unknown")
     colour = {"valid": "green", "invalid": "red"}.get(verdict, "yellow")
     if interrupted:
         out.print("[yellow]run interrupted: checked what was recorded[/yellow]")
     for name, r in results.get("checkers", {}).items():
-        v = r.get("valid")
-        word = "valid" if v is True else "invalid" if v is False else "unknown"
+        word = verdict_word(r.get("valid"))
         out.print(f"  {name:<14} {word}")
         for a in r.get("anomalies", [])[:5]:
             out.print(f"    - {a.get('kind')}: {a.get('explanation')}", soft_wrap=True)
@@ -309,7 +308,6 @@ def serve(store: Path, host: str, port: int) -> None:
 
     if not store.is_dir():
         fail(f"{store}: no such store folder")
-    reports.render_index(store)
     out.print(f"serving {store} on http://{host}:{port}/index.html (Ctrl-C to stop)")
     try:
         reports.serve(store, host=host, port=port)

@@ -302,9 +302,6 @@ class NetExec:
             return
         self._check(netem_args(dev, delay_ms, loss, dup))
 
-    def rules(self) -> str:
-        return self._check(["iptables-save"])
-
 
 class DelayProxy:
     """A host-side TCP relay that delays what chosen nodes send (netem's stand-in).

@@ -148,7 +148,6 @@ def run_test(
     test: dict[str, Any] = {
         "name": opts.name,
         **opts.to_json(),
-        "time_limit_s": opts.time_limit_s,
         "nodes": opts.node_names(),
         "git_commit": git_commit(),
         "command": opts.command(),
@@ -182,7 +181,7 @@ def run_test(
     write_json(run_dir / "test.json", test)
     if error is not None:
         raise SetupError(f"{error} (run folder: {run_dir})")
-    return check_run(run_dir, workload.checker, test)
+    return check_run(run_dir, workload.checker, test, render=opts.report)
 
 
 def _utc() -> str:
@@ -293,8 +292,10 @@ def _teardown(pkg: Any, backend: Backend, run_dir: Path) -> None:
             print(f"faultbox: {what} failed: {e}", file=sys.stderr)
 
 
-def check_run(run_dir: Path, checker: Any, test: dict[str, Any]) -> RunOutcome:
-    """Judge the recorded history of a run folder; write results.json and the report."""
+def check_run(
+    run_dir: Path, checker: Any, test: dict[str, Any], render: bool = True
+) -> RunOutcome:
+    """Judge the recorded history of a run folder; write results.json and (``render``) the report."""
     history = read_jsonl(run_dir / "history.jsonl")
     t0 = time.monotonic()
     result: Result = safe_check(checker, test, history, run_dir)
@@ -307,7 +308,8 @@ def check_run(run_dir: Path, checker: Any, test: dict[str, Any]) -> RunOutcome:
         "check_seconds": round(time.monotonic() - t0, 3),
     }
     write_json(run_dir / "results.json", results)
-    _render(run_dir)
+    if render:
+        _render(run_dir)
     return RunOutcome(run_dir, result.valid, results, bool(test.get("interrupted")))
 
 

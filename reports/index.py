@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from reports.load import read_json_object
+from reports.load import RESULTS_FILE, TEST_FILE, read_json_object
 from reports.page import verdict_of
 from reports.render import environment, write_atomic
 from reports.report import REPORT_FILE
@@ -68,10 +68,10 @@ def _join(v: Any) -> str:
 
 
 def _summary(run_dir: Path, store_root: Path) -> RunSummary | None:
-    test, _ = read_json_object(run_dir / "test.json")
+    test, _ = read_json_object(run_dir / TEST_FILE)
     if test is None:
         return None
-    results, _ = read_json_object(run_dir / "results.json")
+    results, _ = read_json_object(run_dir / RESULTS_FILE)
     checkers = results.get("checkers") if results else None
     failing: list[str] = []
     anomalies = 0
@@ -83,12 +83,13 @@ def _summary(run_dir: Path, store_root: Path) -> RunSummary | None:
                 failing.append(f"{name}: {verdict_of(res.get('valid'))}")
             if isinstance(res.get("anomalies"), list):
                 anomalies += len(res["anomalies"])
-    started, key = _started(test, run_dir / "test.json")
+    started, key = _started(test, run_dir / TEST_FILE)
     nodes = test.get("nodes")
     ops = results.get("ops") if results else None
-    verdict = "unknown"
-    if results is not None:
-        verdict = verdict_of(results.get("verdict", results.get("valid")))
+    verdict = (
+        verdict_of(results.get("verdict", results.get("valid"))) if results is not None
+        else "no results"
+    )
     return RunSummary(
         href=(run_dir / REPORT_FILE).relative_to(store_root).as_posix(),
         name=str(test.get("name") or run_dir.parent.name),
@@ -100,7 +101,7 @@ def _summary(run_dir: Path, store_root: Path) -> RunSummary | None:
         started=started,
         sort_key=key,
         ops=ops if isinstance(ops, int) else None,
-        verdict=verdict if results is not None else "no results",
+        verdict=verdict,
         failing=tuple(failing),
         anomalies=anomalies,
         has_report=(run_dir / REPORT_FILE).is_file(),
@@ -122,7 +123,7 @@ def scan_runs(store_root: Path) -> list[RunSummary]:
     runs = []
     for test_dir in _subdirs(store_root):
         for run_dir in _subdirs(test_dir):
-            if (run_dir / "test.json").is_file():
+            if (run_dir / TEST_FILE).is_file():
                 s = _summary(run_dir, store_root)
                 if s is not None:
                     runs.append(s)

@@ -157,7 +157,6 @@ class _Node:
     ctl_dir: Path
     clock: tuple[float, float, float] = (0.0, 1.0, 0.0)  # offset_s, rate, set at (monotonic)
     shape: tuple[float, float, float] = (0.0, 0.0, 0.0)  # delay_ms, loss, dup
-    paused: bool = False
     pid: int = 0
     # Crash bookkeeping (guarded by DockerBackend._crash_lock): the harness stopped
     # this container (kill/down); its exit was reported; ``epoch`` changes with each
@@ -435,7 +434,7 @@ class DockerBackend:
             self._each(list(st.nodes), remove)
         if st.log_dir is not None and st.logs:
             with contextlib.suppress(Exception):
-                self._write_logs(st.log_dir)
+                self.collect_logs(st.log_dir)
         if st.proxy is not None:
             with contextlib.suppress(Exception):
                 st.proxy.stop()
@@ -469,7 +468,6 @@ class DockerBackend:
         pid = self.pid(node)
         if pid == 0:
             raise BackendError(f"node {node} did not start")
-        n.paused = False
         self._net(node).setup()
         self._apply_partition(node)
         if n.shape != (0.0, 0.0, 0.0) or self._st.proxy is not None:
@@ -496,7 +494,6 @@ class DockerBackend:
             n.container.wait(timeout=10)
         except docker.errors.APIError as e:
             raise BackendError(f"cannot kill {node}: {e.explanation or e}") from e
-        n.paused = False
         n.pid = 0
 
     def crashes(self) -> list[dict[str, Any]]:
@@ -545,14 +542,12 @@ class DockerBackend:
         n.container.reload()
         if n.container.status == "running":
             n.container.pause()
-            n.paused = True
 
     def resume(self, node: str) -> None:
         n = self._node(node)
         n.container.reload()
         if n.container.status == "paused":
             n.container.unpause()
-        n.paused = False
 
     def exec(
         self, node: str, argv: list[str], env: Mapping[str, str] | None = None
@@ -709,12 +704,9 @@ class DockerBackend:
             if name not in self._st.nodes:
                 yield name, data
 
-    def _write_logs(self, dest: Path) -> None:
+    def collect_logs(self, dest: Path) -> None:
+        """Write each node's server output to ``dest/<node>/server.log`` (also after down)."""
         for name, data in self._iter_logs():
             d = dest / name
             d.mkdir(parents=True, exist_ok=True)
             (d / "server.log").write_bytes(data)
-
-    def collect_logs(self, dest: Path) -> None:
-        """Write each node's server output to ``dest/<node>/server.log`` (also after down)."""
-        self._write_logs(dest)

@@ -103,7 +103,6 @@ class LocalBackend:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, IO[bytes]] = {}
         self._addrs: dict[str, Addr] = {}
-        self._paused: set[str] = set()
         self._argv: dict[str, list[str]] = {}
         self._log_paths: dict[str, Path] = {}
         # Crash bookkeeping, shared with the runner's polling thread: nodes whose exit
@@ -178,7 +177,6 @@ class LocalBackend:
         for fh in self._logs.values():
             fh.close()
         self._logs.clear()
-        self._paused.clear()
 
     def cluster(self) -> Mapping[str, Addr]:
         return dict(self._addrs)
@@ -208,7 +206,6 @@ class LocalBackend:
             start_new_session=True,  # a Ctrl-C to the harness must not reach the nodes
             preexec_fn=_die_with_parent,
         )
-        self._paused.discard(node)
         self._stopped.discard(node)
         self._reported.discard(node)
 
@@ -220,7 +217,6 @@ class LocalBackend:
             self._stopped.add(node)  # marked before the signal: a poll never sees it unmarked
             self._signal(node, signal.SIGKILL)
         proc.wait(timeout=5)
-        self._paused.discard(node)
 
     def crashes(self) -> list[dict[str, Any]]:
         """Node processes that exited without kill()/down() (see Backend.crashes)."""
@@ -245,7 +241,6 @@ class LocalBackend:
     def pause(self, node: str) -> None:
         """SIGSTOP, and return once the kernel reports the process stopped."""
         self._signal(node, signal.SIGSTOP)
-        self._paused.add(node)
         pid = self.pid(node)
         deadline = time.monotonic() + 2.0
         while pid is not None and time.monotonic() < deadline:
@@ -259,7 +254,6 @@ class LocalBackend:
 
     def resume(self, node: str) -> None:
         self._signal(node, signal.SIGCONT)
-        self._paused.discard(node)
 
     def is_running(self, node: str) -> bool:
         proc = self._procs.get(node)

@@ -39,6 +39,16 @@ def _latest(store):
     return (store / "latest").resolve()
 
 
+def _wait_for_history(store, min_bytes, timeout_s=30):
+    """Until the running harness has recorded ``min_bytes`` of history (or ``timeout_s`` passed)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        hist = store / "latest" / "history.jsonl"
+        if hist.exists() and hist.stat().st_size > min_bytes:
+            return
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
 def test_memkv_under_pause_is_valid_and_stored(tmp_path):
     store = tmp_path / "store"
@@ -96,12 +106,7 @@ def test_sigkilled_harness_leaves_a_checkable_prefix_and_no_nodes(tmp_path):
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            hist = store / "latest" / "history.jsonl"
-            if hist.exists() and hist.stat().st_size > 20_000:
-                break
-            time.sleep(0.2)
+        _wait_for_history(store, 20_000)
         time.sleep(1)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
@@ -141,12 +146,7 @@ def test_interrupted_run_tears_down_and_still_checks(tmp_path, sig):
          "local", "--seed", "9", "--store", str(store)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        hist = store / "latest" / "history.jsonl"
-        if hist.exists() and hist.stat().st_size > 10_000:
-            break
-        time.sleep(0.2)
+    _wait_for_history(store, 10_000)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode in (0, 1, 2), err
@@ -159,3 +159,19 @@ def test_interrupted_run_tears_down_and_still_checks(tmp_path, sig):
     assert results["ops"] > 10 and results["verdict"] in ("valid", "invalid", "unknown")
     assert (run / "nodes" / "n1" / "server.log").exists()
     assert _node_pids(tmp_path) == []
+
+
+@pytest.mark.parametrize("report", [True, False])
+def test_report_option_decides_whether_the_report_is_written(tmp_path, report):
+    from harness.options import Options
+    from harness.runner import run_test
+    from systems.memkv import SYSTEM
+    from workloads import WorkloadOptions, get_workload
+
+    opts = Options(system="memkv", workload="register", nodes=1, time_limit_s=0.5, backend="local",
+                   recovery_s=0, seed=3, store=tmp_path, report=report)
+    wl = get_workload("register", WorkloadOptions(rate=50, concurrency=2))
+    out = run_test(opts, SYSTEM, wl, notice=lambda m: None)
+    assert (out.run_dir / "results.json").exists()
+    assert (out.run_dir / "report.html").exists() is report
+    assert (tmp_path / "index.html").exists() is report

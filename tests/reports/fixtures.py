@@ -10,8 +10,11 @@ checker's details.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +231,20 @@ def write_run(
         (run_dir / "nodes" / node / "server.log").write_text(f"{node} started\n")
     (run_dir / "nemesis.log").write_text("start-partition\nstop-partition\n")
     return run_dir
+
+
+@contextlib.contextmanager
+def serving(store_root: Path) -> Iterator[str]:
+    """``faultbox serve``'s server on a free local port for the ``with`` body; yields its base URL."""
+    import reports
+
+    server = reports.make_server(store_root, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host}:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 import reports
-from tests.reports.fixtures import write_run
+from tests.reports.fixtures import serving, write_run
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -189,12 +188,8 @@ def test_index_filters_over_http(driver: Any, tmp_path: Path) -> None:
     for run_dir in (tmp_path / "raftkv-register-partition" / "20261125T100000Z", ok):
         reports.render_report(run_dir)
     reports.render_index(tmp_path)
-    server = reports.make_server(tmp_path, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host, port = server.server_address[:2]
-        _open(driver, f"http://{host}:{port}/index.html")
+    with serving(tmp_path) as base:
+        _open(driver, f"{base}/index.html")
         rows = driver.find_elements(By.CSS_SELECTOR, "#runs tr.run")
         assert [r.is_displayed() for r in rows] == [True, True]
         Select(driver.find_element(By.ID, "f-verdict")).select_by_visible_text("invalid")
@@ -204,10 +199,6 @@ def test_index_filters_over_http(driver: Any, tmp_path: Path) -> None:
         time.sleep(0.3)
         assert driver.find_element(By.ID, "cx-key").text == "k3"
         assert _console_errors(driver) == []
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def test_capped_timeline_opens_on_its_window(

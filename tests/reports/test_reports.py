@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from harness.history import History, Op
 from reports import ops as rops
 from reports import page
 from reports.render import embed_json
-from tests.reports.fixtures import write_run
+from tests.reports.fixtures import serving, write_run
 
 EVIL = "<script>window.__pwned=1</script>\"'&\x00\x07\x1b\u2028</ end"
 
@@ -244,21 +243,13 @@ def test_index_lists_runs_newest_first_with_filters(tmp_path: Path) -> None:
 def test_serve_store_over_http(tmp_path: Path) -> None:
     _make_store(tmp_path)
     reports.render_index(tmp_path)
-    server = reports.make_server(tmp_path, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host, port = server.server_address[:2]
-        with urllib.request.urlopen(f"http://{host}:{port}/index.html", timeout=5) as resp:
+    with serving(tmp_path) as base:
+        with urllib.request.urlopen(f"{base}/index.html", timeout=5) as resp:
             body = resp.read().decode()
         assert resp.status == 200 and "faultbox runs" in body
-        url = f"http://{host}:{port}/raftkv-register-partition/20261125T100000Z/test.json"
+        url = f"{base}/raftkv-register-partition/20261125T100000Z/test.json"
         with urllib.request.urlopen(url, timeout=5) as resp:
             assert json.loads(resp.read())["system"] == "raftkv"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def test_real_linearizability_checker_output_renders(tmp_path: Path) -> None:
