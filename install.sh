@@ -11,6 +11,7 @@ need_apt=()
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 command -v iptables >/dev/null || need_apt+=(iptables)
 command -v nsenter >/dev/null || need_apt+=(util-linux)
+command -v tc >/dev/null || need_apt+=(iproute2)  # netem probe for packet faults
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
