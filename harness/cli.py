@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -28,8 +30,12 @@ console = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 
+_debug = False  # set by the global --debug flag: unexpected errors show their traceback
+
+
 def fail(msg: str) -> NoReturn:
-    console.print(f"[red]faultbox:[/red] {msg}", soft_wrap=True)
+    one_line = " ".join(msg.split())  # messages quote outside files: keep them on one line
+    console.print(f"[red]faultbox:[/red] {escape(one_line)}", soft_wrap=True)
     sys.exit(2)
 
 
@@ -39,12 +45,15 @@ def _csv(value: str | None) -> tuple[str, ...]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option("0.1.0", prog_name="faultbox")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
+def cli(debug: bool) -> None:
     """faultbox — a Jepsen-style correctness harness.
 
     Start systems on several nodes, drive them with a workload while a nemesis
     injects faults, record the history, and check it.
     """
+    global _debug
+    _debug = debug
 
 
 # ---------------------------------------------------------------------- run
@@ -345,6 +354,11 @@ def main() -> None:
         fail(e.format_message().replace("\n", " "))
     except UsageError as e:
         fail(str(e))
+    except Exception as e:  # a bug or an input no check foresaw: never exit 1 (= invalid)
+        if _debug:
+            traceback.print_exc()
+            fail(f"unexpected {type(e).__name__} (traceback above)")
+        fail(f"unexpected {type(e).__name__}: {str(e)[:300]} (rerun with --debug for the traceback)")
 
 
 if __name__ == "__main__":

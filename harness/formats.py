@@ -37,6 +37,7 @@ from harness.history import NEMESIS, TYPES, History, HistoryError, Op, read_json
 
 __all__ = [
     "FORMATS",
+    "MAX_DEPTH",
     "Keyword",
     "Symbol",
     "EdnError",
@@ -76,21 +77,29 @@ class EdnError(ValueError):
     def __init__(self, msg: str, line: int) -> None:
         super().__init__(f"line {line}: {msg}")
         self.line = line
+        self.msg = msg
 
 
+# Every pattern is linear-time: possessive quantifiers never backtrack, alternatives
+# start with distinct characters, and ``bad`` matches any character nothing else
+# does, so ``finditer`` never has to search ahead.  An unterminated string is a
+# ``str`` token without its ``end`` group.
 _TOKEN = re.compile(
-    r"""(?:[\s,]+|;[^\n]*)*
-    (?:(?P<str>"(?:[^"\\]|\\.)*")
+    r"""(?:[\s,]|;[^\n]*+)*+
+    (?:(?P<str>"[^"\\]*+(?:\\.[^"\\]*+)*+(?P<end>")?)
     |(?P<open>\#\{|[\[({])
     |(?P<close>[\])}])
     |(?P<disc>\#_)
-    |(?P<tag>\#[A-Za-z][^\s,\[\](){}";]*)
-    |(?P<char>\\(?:newline|space|tab|return|u[0-9a-fA-F]{4}|.))
-    |(?P<atom>[^\s,\[\](){}";\\]+)|(?P<eof>\Z))""",
+    |(?P<tag>\#[A-Za-z][^\s,\[\](){}";\\\x00-\x1f\x7f]*+)
+    |(?P<char>\\(?:newline|space|tab|return|u[0-9a-fA-F]{4}|[^\x00-\x1f\x7f]))
+    |(?P<atom>[^\s,\[\](){}";\\\x00-\x1f\x7f]++)
+    |(?P<eof>\Z)
+    |(?P<bad>.))""",
     re.X | re.S,
 )
-_INT = re.compile(r"[+-]?\d+N?")
-_FLOAT = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?M?")
+MAX_DEPTH = 200  # deepest nesting of EDN collections accepted (histories need a handful)
+_INT = re.compile(r"[+-]?[0-9]+N?")
+_FLOAT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?M?")
 _CHARS = {"newline": "\n", "space": " ", "tab": "\t", "return": "\r"}
 _ESC = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "b": "\b", "f": "\f"}
@@ -108,6 +117,12 @@ def _unescape(m: re.Match[str]) -> str:
     return _ESCAPES.get(e, e)
 
 
+def _int(tok: str) -> int:
+    if len(tok) > 4000:  # below Python's int-string limit (4300 digits)
+        raise ValueError(f"a number of {len(tok)} digits is too long")
+    return int(tok)
+
+
 def _atom(tok: str) -> Any:
     if tok == "nil":
         return None
@@ -120,7 +135,7 @@ def _atom(tok: str) -> Any:
         return Keyword(tok[1:])
     if c.isdigit() or (c in "+-" and len(tok) > 1 and tok[1].isdigit()):
         if _INT.fullmatch(tok):
-            return int(tok.rstrip("N"))
+            return _int(tok.rstrip("N"))
         if _FLOAT.fullmatch(tok):
             return float(tok.rstrip("M"))
         raise ValueError(f"bad number {tok!r}")
@@ -170,16 +185,32 @@ class _Frame:
 
 def _value_of(kind: str, tok: str) -> Any:
     if kind == "str":
-        return _ESC.sub(_unescape, tok[1:-1])
+        s = _ESC.sub(_unescape, tok[1:-1])
+        return _no_surrogates(s) if "\\u" in tok else s
     if kind == "char":
         body = tok[1:]
-        return _CHARS.get(body) or (chr(int(body[1:], 16)) if len(body) == 5 else body)
+        return _no_surrogates(_CHARS.get(body) or (chr(int(body[1:], 16)) if len(body) == 5 else body))
     return _atom(tok)
 
 
-def parse_edn_all(text: str) -> tuple[list[Any], list[int]]:
-    """All top-level forms of an EDN text, and the 1-based line where each starts."""
-    forms, starts, _ = _parse(text)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_surrogates(s: str) -> str:
+    """Join UTF-16 surrogate pairs written as two \\u escapes; a lone surrogate is an error."""
+    if _SURROGATE.search(s) is None:
+        return s
+    try:
+        return s.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeDecodeError:
+        raise ValueError("a \\u escape names a lone UTF-16 surrogate") from None
+
+
+def parse_edn_all(text: str, max_depth: int = MAX_DEPTH) -> tuple[list[Any], list[int]]:
+    """All top-level forms of an EDN text, and the 1-based line where each starts.
+
+    Collections nested deeper than ``max_depth`` raise :class:`EdnError`."""
+    forms, starts, _ = _parse(text, max_depth)
     return forms, _lines(text, starts)
 
 
@@ -189,7 +220,7 @@ def _lines(text: str, offsets: list[int]) -> list[int]:
     return [bisect_right(newlines, off - 1) + 1 for off in offsets]
 
 
-def _parse(text: str) -> tuple[list[Any], list[int], list[list[int]]]:
+def _parse(text: str, max_depth: int = MAX_DEPTH) -> tuple[list[Any], list[int], list[list[int]]]:
     root = _Frame("", 0)
     stack = [root]
     pos = 0
@@ -204,18 +235,20 @@ def _parse(text: str) -> tuple[list[Any], list[int], list[list[int]]]:
         tok = m.group(kind)
         at = m.start(kind)
         top = stack[-1]
-        if kind == "atom" and not top.pending:  # the common case, inlined
-            c = tok[0]
-            if c == ":":
-                top.items.append(Keyword(tok[1:]))
-                top.starts.append(at)
-                continue
-            if c.isdigit() and tok.isdigit():
-                top.items.append(int(tok))
-                top.starts.append(at)
-                continue
         try:
+            if kind == "atom" and not top.pending:  # the common case, inlined
+                c = tok[0]
+                if c == ":":
+                    top.items.append(Keyword(tok[1:]))
+                    top.starts.append(at)
+                    continue
+                if tok.isascii() and tok.isdigit():
+                    top.items.append(_int(tok))
+                    top.starts.append(at)
+                    continue
             if kind == "open":
+                if len(stack) > max_depth:
+                    raise ValueError(f"nested deeper than {max_depth} levels")
                 stack.append(_Frame(tok, at))
                 continue
             if kind in ("disc", "tag"):
@@ -230,6 +263,10 @@ def _parse(text: str) -> tuple[list[Any], list[int], list[list[int]]]:
                 if stack[-1] is root:
                     root.inner.append(top.starts)
                 stack[-1].add(_finish(top.kind, top.items), top.start)
+            elif kind == "bad":
+                raise ValueError(f"unexpected character {tok!r}")
+            elif kind == "str" and m.group("end") is None:
+                raise ValueError("unterminated string")
             else:
                 top.add(_value_of(kind, tok), at)
         except ValueError as e:
@@ -272,18 +309,24 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _brief(v: Any) -> str:
+    """A short repr of a value from an outside file, for one-line error messages."""
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
 def _edn_op(d: Any, pos: int, keyed: bool) -> Op:
     if not isinstance(d, dict):
         raise ValueError(f"expected an op map, got {type(d).__name__}")
     t = d.get(Keyword("type"))
     f = d.get(Keyword("f"))
     p = d.get(Keyword("process"))
-    if t not in TYPES or f is None:
-        raise ValueError(f"op needs :type (invoke/ok/fail/info) and :f, got {_plain(t)!r}")
+    if not isinstance(t, str) or t not in TYPES or not isinstance(f, str):
+        raise ValueError(f"op needs :type (invoke/ok/fail/info) and :f, got {_brief(t)}")
     if isinstance(p, Keyword | Symbol | str):
         p = NEMESIS if str(p) == NEMESIS else str(p)
     elif not isinstance(p, int) or isinstance(p, bool):
-        raise ValueError(f":process must be an int or keyword, got {p!r}")
+        raise ValueError(f":process must be an int or keyword, got {_brief(p)}")
     value = _plain(d.get(Keyword("value")))
     if keyed:
         value = [_plain(d.get(Keyword("key"))), value]
@@ -304,7 +347,7 @@ def _edn_ops(path: Path, text: str, keyed: bool) -> History:
     try:
         forms, starts, inner = _parse(text)
     except EdnError as e:
-        raise HistoryError(f"{path}:{e.line}: malformed EDN ({e})") from None
+        raise HistoryError(f"{path}:{e.line}: malformed EDN ({e.msg})") from None
     if len(forms) == 1 and isinstance(forms[0], list):
         items, offsets = forms[0], inner[0] if inner else []
     else:
@@ -319,7 +362,7 @@ def _edn_ops(path: Path, text: str, keyed: bool) -> History:
     return History(ops, reindex=True)
 
 
-_ETCD = re.compile(r"jepsen\.util\s+-\s+(\S+)\s+:(\w+)\s+:(\w+)\s*(.*?)\s*$")
+_ETCD = re.compile(r"jepsen\.util\s+-\s+(\S+)\s+:(\w+)\s+:(\w+)(.*)")  # linear: no lazy tail
 
 
 def _etcd_value(raw: str, where: str) -> Any:
@@ -327,8 +370,8 @@ def _etcd_value(raw: str, where: str) -> Any:
         return None
     try:
         return _plain(parse_edn(raw))
-    except EdnError:
-        raise HistoryError(f"{where}: cannot read value {raw!r}") from None
+    except EdnError as e:
+        raise HistoryError(f"{where}: cannot read value {_brief(raw)} ({e.msg})") from None
 
 
 def _porcupine_etcd(path: Path, text: str) -> History:
@@ -341,6 +384,7 @@ def _porcupine_etcd(path: Path, text: str) -> History:
             continue  # another kind of log line
         where = f"{path}:{n}"
         proc, t, f, raw = m.groups()
+        raw = raw.strip()
         if t not in TYPES:
             raise HistoryError(f"{where}: unknown op type :{t}")
         try:
@@ -382,11 +426,15 @@ def _meaningful(text: str) -> Iterator[str]:
 
 def _read(p: Path) -> str:
     try:
-        return p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise HistoryError(f"{p}: cannot read history ({e.strerror})") from None
-    except UnicodeDecodeError:
-        raise HistoryError(f"{p}: history is not UTF-8 text") from None
+    except UnicodeDecodeError as e:
+        raise HistoryError(f"{p}: history is not UTF-8 text (byte {e.start})") from None
+    nul = text.find("\0")
+    if nul >= 0:
+        raise HistoryError(f"{p}:{_line(text, nul)}: history contains a NUL byte (not a text file)")
+    return text
 
 
 def is_list_append(h: History) -> bool:

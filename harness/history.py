@@ -93,6 +93,12 @@ class Op:
         return self.process != NEMESIS
 
 
+def _brief(v: Any) -> str:
+    """A short repr of a value read from a file, for one-line error messages."""
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
 def op_from_dict(d: dict[str, Any], where: str = "op") -> Op:
     """Build an Op from a decoded JSON object, validating its fields."""
     try:
@@ -101,10 +107,12 @@ def op_from_dict(d: dict[str, Any], where: str = "op") -> Op:
         process = d["process"]
     except (KeyError, TypeError) as e:
         raise HistoryError(f"{where}: missing field {e}") from None
-    if t not in TYPES:
-        raise HistoryError(f"{where}: unknown type {t!r}")
+    if not isinstance(t, str) or t not in TYPES:
+        raise HistoryError(f"{where}: unknown type {_brief(t)}")
+    if not isinstance(f, str):
+        raise HistoryError(f"{where}: f must be a string, got {_brief(f)}")
     if not isinstance(process, (int, str)) or isinstance(process, bool):
-        raise HistoryError(f"{where}: process must be an int or 'nemesis', got {process!r}")
+        raise HistoryError(f"{where}: process must be an int or 'nemesis', got {_brief(process)}")
     index = d.get("index", -1)
     time_ns = d.get("time_ns", 0)
     if not isinstance(index, int) or not isinstance(time_ns, int):
@@ -114,7 +122,7 @@ def op_from_dict(d: dict[str, Any], where: str = "op") -> Op:
         time_ns=time_ns,
         process=process,
         type=t,
-        f=str(f),
+        f=f,
         value=d.get("value"),
         node=d.get("node"),
         error=d.get("error"),
@@ -279,16 +287,17 @@ def read_jsonl(path: str | os.PathLike[str], tolerate_torn_tail: bool = True) ->
         if not line.strip():
             continue
         try:
-            d = json.loads(line)
+            try:
+                d = json.loads(line)
+            except (ValueError, RecursionError) as e:  # also the int-digits limit, deep nesting
+                raise HistoryError(f"{p}:{n}: malformed history line ({_json_problem(e)})") from None
             if not isinstance(d, dict):
                 raise HistoryError(f"{p}:{n}: history line is not a JSON object")
             op = op_from_dict(d, where=f"{p}:{n}")
-        except (json.JSONDecodeError, HistoryError) as e:
+        except HistoryError:
             if tolerate_torn_tail and torn_tail and n == last + 1:
                 break
-            if isinstance(e, HistoryError):
-                raise
-            raise HistoryError(f"{p}:{n}: malformed history line (not JSON)") from None
+            raise
         if op.type == INVOKE:
             open_f[op.process] = op.f
         else:
@@ -303,6 +312,16 @@ def read_jsonl(path: str | os.PathLike[str], tolerate_torn_tail: bool = True) ->
                 )
         ops.append(op)
     return History(ops, reindex=True)
+
+
+def _json_problem(e: BaseException) -> str:
+    if isinstance(e, RecursionError):
+        return "nested too deeply"
+    if isinstance(e, json.JSONDecodeError):
+        return f"not JSON: {e.msg} at column {e.colno}"
+    if "digits" in str(e):
+        return "a number has too many digits"
+    return str(e)
 
 
 class HistoryWriter:

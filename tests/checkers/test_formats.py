@@ -204,3 +204,70 @@ def test_check_path_glue(tmp_path: Path) -> None:
     assert r["format"] == "jsonl" and r["model"] == "cas-register" and r["ops"] == 0
     r = check_path(j, model="cas-register", init=0, init_given=True)
     assert r["verdict"] == "valid" and r["ops"] == 0
+
+
+# -- hostile input (issue 11): linear time, the documented error, file and line -----
+
+
+def test_blank_run_before_unterminated_string_is_linear(tmp_path: Path) -> None:
+    """The old whitespace/comment skip backtracked exponentially in the blank run (>15 s at 24)."""
+    from tests.fuzz.guard import hang_guard
+
+    for blanks in (24, 64, 100_000):
+        p = _write(tmp_path, "h.edn", "; comment\n" + " " * blanks + '"unterminated\n')
+        with hang_guard(5), pytest.raises(HistoryError, match=r"h\.edn:2: malformed EDN \(unterminated string\)"):
+            load_history(p)
+    with hang_guard(5), pytest.raises(EdnError, match="unterminated"):
+        parse_edn_all(";;;;" * 10_000 + "\n" + ", " * 50_000 + '"\\"\\"' + "\\" * 1001)
+
+
+def test_porcupine_etcd_long_blank_runs_are_linear(tmp_path: Path) -> None:
+    from tests.fuzz.guard import hang_guard
+
+    line = "INFO  jepsen.util - 0\t:invoke\t:read\t" + " " * 200_000 + "x" + " " * 200_000 + "\n"
+    with hang_guard(5):
+        assert load_history(_write(tmp_path, "x.log", line)).history[0].value == "x"
+
+
+@pytest.mark.parametrize(
+    ("text", "msg"),
+    [
+        ("[" + "9" * 5000 + "]", "5000 digits is too long"),
+        ("[-" + "9" * 5000 + "N]", "too long"),
+        ("[" * 100_000, "nested deeper than 200 levels"),
+        ("#{" * 300 + "}" * 300, "nested deeper"),
+        ('"\\ud800"', "lone UTF-16 surrogate"),
+        ("[1 \x01]", "unexpected character"),
+        ("\\\x00", "unexpected character"),
+    ],
+)
+def test_edn_hostile_values_are_edn_errors(text: str, msg: str) -> None:
+    with pytest.raises(EdnError, match=msg):
+        parse_edn_all(text)
+
+
+def test_edn_surrogate_pairs_join_and_depth_limit_is_configurable() -> None:
+    assert parse_edn('"\\ud83d\\ude00"') == "\U0001F600"
+    deep = "[" * 250 + "]" * 250
+    with pytest.raises(EdnError, match="deeper than 200"):
+        parse_edn(deep)
+    forms, _ = parse_edn_all(deep, max_depth=300)
+    assert len(forms) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "msg"),
+    [
+        ("nul.edn", b"{:type :invoke, :f :read, :process 0}\n{:value \x00}", r"nul\.edn:2: .*NUL byte"),
+        ("bad.edn", b"[{:type :invoke \xff}]", r"bad\.edn: history is not UTF-8 text \(byte 16\)"),
+        ("t.edn", b"[{:type [1], :f :read, :process 0}]", r"t\.edn:1: op needs :type"),
+        ("f.edn", b"[{:type :ok, :f [1], :process 0}]", r"f\.edn:1: op needs :type"),
+        ("x.log", b"INFO  jepsen.util - 0 :invoke :read " + b"[" * 300 + b"\n",
+         r"x\.log:1: cannot read value .*nested deeper"),
+    ],
+)
+def test_hostile_history_files_name_file_and_line(tmp_path: Path, name: str, data: bytes, msg: str) -> None:
+    p = tmp_path / name
+    p.write_bytes(data)
+    with pytest.raises(HistoryError, match=msg):
+        load_history(p)

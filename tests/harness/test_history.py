@@ -119,3 +119,22 @@ def test_fault_windows_pair_start_stop_restart_and_unclosed():
         ("kill", 20, 33, True, 2, ["n2"]),
         ("partition", 50, 70, False, 8, "halves"),  # never completed, never stopped
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "msg"),
+    [
+        ('{"type":"invoke","f":"read","process":0,"value":' + "9" * 5000 + "}", "too many digits"),
+        ('{"type":"invoke","f":"read","process":0,"value":' + "[" * 100_000 + "]" * 100_000 + "}",
+         "nested too deeply"),
+        ('{"type":["invoke"],"f":"read","process":0}', "unknown type"),
+        ('{"type":"invoke","f":["read"],"process":0}', "f must be a string"),
+        ('{"type":"invoke","f":"read","process":0,"value":"a\x00b"}', "not JSON"),
+        ('[1, 2]', "not a JSON object"),
+    ],
+)
+def test_hostile_jsonl_lines_are_history_errors(tmp_path, line, msg):
+    p = tmp_path / "h.jsonl"
+    p.write_text('{"type":"invoke","f":"read","process":1}\n' + line + "\n")
+    with pytest.raises(HistoryError, match=r"h\.jsonl:2: .*" + msg):
+        read_jsonl(p)
