@@ -345,6 +345,15 @@ def image_build(rebuild: bool) -> None:
     out.print(f"image: {tag}")
 
 
+def _add_campaign_group() -> None:
+    from harness.campaign.cli import campaign
+
+    cli.add_command(campaign)
+
+
+_add_campaign_group()
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)

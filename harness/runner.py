@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -80,7 +81,10 @@ def make_backend(opts: Options, notice: Callable[[str], None]) -> Backend:
             notice(f"docker backend unavailable ({e}); using the local backend")
             return _local()
         if docker_available():
-            return DockerBackend(run_id=f"{int(time.time())}{opts.seed % 1000:03d}")
+            # The pid keeps names unique between runs started in the same second by
+            # concurrent processes (a campaign's --jobs): networks and containers are
+            # named after run_id; the engine itself refuses overlapping subnets.
+            return DockerBackend(run_id=f"{int(time.time())}{opts.seed % 1000:03d}-{os.getpid()}")
         notice("no Docker engine is reachable; falling back to the local backend")
     return _local()
 
