@@ -16,6 +16,7 @@ __all__ = ["SYSTEMS", "get_system", "available_systems"]
 SYSTEMS: dict[str, str] = {
     "memkv": "systems.memkv",
     "raftkv": "systems.raftkv",
+    "twopc": "systems.twopc",
 }
 
 
