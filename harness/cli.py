@@ -66,7 +66,7 @@ def cli(debug: bool) -> None:
 @click.option("--rate", default=100.0, show_default=True, type=float, help="Total client ops per second.")
 @click.option("--time-limit", default=30.0, show_default=True, type=float, help="Main phase length, seconds.")
 @click.option("--seed", default=None, type=int, help="Seed for every random choice (default: random, recorded).")
-@click.option("--backend", default="docker", show_default=True, help="docker or local.")
+@click.option("--backend", default="docker", show_default=True, help="docker, local or sim (deterministic simulation).")
 @click.option("--bug", "bugs", multiple=True, help="Re-introduce a bug class in the system (repeatable).")
 @click.option("--op-timeout", default=3.0, show_default=True, type=float, help="Per-op timeout, seconds.")
 @click.option("--nemesis-interval", default=5.0, show_default=True, type=float, help="Seconds between faults.")
@@ -74,6 +74,17 @@ def cli(debug: bool) -> None:
 @click.option("--check-budget", default=120.0, show_default=True, type=float, help="Checker time budget, seconds.")
 @click.option("--store", default="store", show_default=True, type=click.Path(path_type=Path), help="Store folder.")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
+@click.option("--sim", "sim_spec", default=None,
+              help="Backend sim: network/disk knobs delay=LO-HI (ms),loss=P,dup=P,torn=0|1.")
+@click.option("--runs", default=1, show_default=True, type=int,
+              help="Backend sim: swarm of N seeds from --seed, each with a drawn fault mix.")
+@click.option("--jobs", default=1, show_default=True, type=int, help="Backend sim: worker processes.")
+@click.option("--keep-going", is_flag=True, help="Backend sim swarm: run all N, do not stop at the first invalid.")
+@click.option("--shrink", "shrink_", is_flag=True,
+              help="Backend sim: shrink an invalid run's fault schedule to a minimal failing one.")
+@click.option("--shrink-budget", default=200, show_default=True, type=int, help="Backend sim: most replays while shrinking.")
+@click.option("--emit-regression", is_flag=True,
+              help="Backend sim, with --shrink: write a pytest regression test under tests/regressions/.")
 def run(**kw: Any) -> None:
     """Run one test: system × workload × faults on N nodes."""
     from harness.options import Options, validate
@@ -100,7 +111,12 @@ def run(**kw: Any) -> None:
 
         workload = workloads[opts.workload](WorkloadOptions(
             rate=opts.rate, concurrency=opts.concurrency, check_time_budget_s=opts.check_budget_s))
+        sim_req = _sim_request(opts, kw) if opts.backend == "sim" else None
+        if sim_req is None:
+            _no_sim_flags(kw)
         console.print(f"faultbox: {opts.name} on {opts.nodes} node(s), seed {seed}")
+        if sim_req is not None:
+            sys.exit(_run_sim(opts, sim_req))
         with _progress(opts) as on_op:
             outcome = run_test(opts, spec, workload, on_op=on_op, notice=_notice,
                                argv=" ".join(sys.argv))
@@ -110,6 +126,35 @@ def run(**kw: Any) -> None:
         fail("interrupted while checking; the recorded history is kept (faultbox check store/latest)")
     _print_outcome(outcome.run_dir, outcome.results, outcome.interrupted)
     sys.exit(outcome.exit_code)
+
+
+def _sim_request(opts: Any, kw: dict[str, Any]) -> Any:
+    from harness.sim.command import REGRESSION_DIR, SimRequest, sim_options, validate
+
+    req = SimRequest(
+        sim=sim_options(kw["sim_spec"]), runs=kw["runs"], jobs=kw["jobs"], keep_going=kw["keep_going"],
+        shrink=kw["shrink_"], shrink_budget=kw["shrink_budget"],
+        emit_regression=REGRESSION_DIR if kw["emit_regression"] else None,
+    )
+    validate(opts, req)
+    return req
+
+
+def _run_sim(opts: Any, req: Any) -> int:
+    from harness.sim.command import run_sim
+
+    return run_sim(opts, req, say=lambda m: out.print(m, soft_wrap=True, markup=False),
+                   show_outcome=lambda o: _print_outcome(o.run_dir, o.results, o.interrupted),
+                   argv=" ".join(sys.argv))
+
+
+def _no_sim_flags(kw: dict[str, Any]) -> None:
+    """Sim-only flags on another backend are a usage error."""
+    used = [flag for flag, on in (("--sim", kw["sim_spec"] is not None), ("--runs", kw["runs"] != 1),
+            ("--jobs", kw["jobs"] != 1), ("--keep-going", kw["keep_going"]), ("--shrink", kw["shrink_"]),
+            ("--emit-regression", kw["emit_regression"])) if on]
+    if used:
+        raise UsageError(f"{', '.join(used)} only work with --backend sim")
 
 
 def _notice(msg: str) -> None:

@@ -105,6 +105,6 @@ def validate(o: Options, systems: dict[str, Any], workloads: list[str], nemeses:
             raise UsageError(f"system {o.system} has no bug switch {b!r} (known: {known})")
     if spec.max_nodes is not None and o.nodes > spec.max_nodes:
         raise UsageError(f"system {o.system} runs on at most {spec.max_nodes} node(s), got --nodes {o.nodes}")
-    if o.backend not in ("docker", "local"):
-        raise UsageError(f"unknown backend {o.backend!r} (known: docker, local)")
+    if o.backend not in ("docker", "local", "sim"):
+        raise UsageError(f"unknown backend {o.backend!r} (known: docker, local, sim)")
 

@@ -66,8 +66,16 @@ class SimStorage:
                 self.hard_state = hs
         self.unsynced = []
 
-    def crash(self) -> None:
-        self.unsynced = []
+    def pending(self) -> int:
+        """How many writes are not yet synced (what a crash may lose)."""
+        return len(self.unsynced)
+
+    def crash(self, keep: int = 0) -> None:
+        """Lose the unsynced writes except the first ``keep`` (a torn tail reached the disk)."""
+        kept, self.unsynced = self.unsynced[:keep], []
+        if kept:
+            self.unsynced = kept
+            self.flush()
 
 
 def describe(m: Message) -> str:

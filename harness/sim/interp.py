@@ -1,0 +1,289 @@
+"""The interpreter on simulated time: the runner's generator, clients and nemesis, one process.
+
+It follows the same recipe as :class:`harness.interpreter.Interpreter` (and
+:func:`harness.generator.simulate`): ask the generator, wait (here: run the
+world's events) until the op is due or a completion arrives, invoke, record
+the invocation before the op is "sent", retire a process after ``info``, feed
+every event back to the generator. Time is the world's clock, so a run is a
+pure function of the seed and the options.
+
+Client ops run as the adapter's sim clients: ``async`` objects whose only
+awaits are on :class:`SimIO` actions. The interpreter drives each op's
+coroutine by hand (``send``), turning each awaited action into world events;
+an op that is not done after ``op_timeout_s`` is abandoned as ``info
+timeout``, as the real interpreter's ``asyncio.timeout`` does.
+
+Nemesis ops run synchronously inside the world (they take no simulated time)
+and complete as ``info``. A node whose core raises is recorded as a nemesis
+``crash`` pair, held back while a nemesis op is open, as the runner does.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable, Generator, Mapping
+from typing import Any
+
+from harness import generator as g
+from harness.history import INFO, INVOKE, NEMESIS, Op
+from harness.interpreter import CRASH
+from harness.sim.adapter import CallResult
+from harness.sim.world import World
+
+__all__ = ["SimInterpreter", "SimStuck"]
+
+log = logging.getLogger("faultbox.sim")
+_NS = 1_000_000_000
+
+
+class SimStuck(RuntimeError):
+    """The generator waits for something while nothing can happen (a generator bug)."""
+
+
+class _Action:
+    """An awaitable that hands one action tuple to whoever drives the coroutine."""
+
+    __slots__ = ("action",)
+
+    def __init__(self, action: tuple[Any, ...]) -> None:
+        self.action = action
+
+    def __await__(self) -> Generator[tuple[Any, ...], Any, Any]:
+        return (yield self.action)
+
+
+class _IO:
+    """What a sim client sees: the world's clock and network (adapter.SimIO)."""
+
+    __slots__ = ("world",)
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def now(self) -> float:
+        return self.world.now_ns / _NS
+
+    def call(self, node: str, msg: dict[str, Any], timeout_s: float) -> _Action:
+        return _Action(("call", node, msg, timeout_s))
+
+    def sleep(self, seconds: float) -> _Action:
+        return _Action(("sleep", seconds))
+
+
+class _OpRun:
+    """One client op in flight: its coroutine and whether it already finished."""
+
+    __slots__ = ("thread", "inv", "coro", "done", "step")
+
+    def __init__(self, thread: int, inv: Op, coro: Any) -> None:
+        self.thread = thread
+        self.inv = inv
+        self.coro = coro
+        self.done = False
+        self.step = 0  # bumped on every resume: stale timers and replies are ignored
+
+
+class SimInterpreter:
+    def __init__(
+        self,
+        test: Mapping[str, Any],
+        world: World,
+        concurrency: int,
+        open_client: Callable[[int, Any, str], Any],
+        sink: Callable[[Op], None],
+        nemesis: Any = None,
+        op_timeout_s: float = 3.0,
+        seed: int = 0,
+        node_of: Callable[[int], str | None] | None = None,
+    ) -> None:
+        self.test = test
+        self.world = world
+        self.concurrency = concurrency
+        self.open_client = open_client  # (thread, io, client_id) -> client
+        self.sink = sink
+        self.nemesis = nemesis
+        self.op_timeout_ns = int(op_timeout_s * _NS)
+        self.node_of = node_of or (lambda thread: None)
+        self.io = _IO(world)
+        self.index = 0
+        self.ctx = g.Context.initial(concurrency, seed)
+        self.clients: dict[int, Any] = {}
+        self._opened = 0
+        self._done: collections.deque[tuple[Any, dict[str, Any]]] = collections.deque()
+        self._inflight = 0
+        self._nemesis_open = False
+        self._crashes: collections.deque[dict[str, Any]] = collections.deque()
+        world.on_crash = self.record_crash
+
+    # -- recording -------------------------------------------------------------------
+    def _record(self, **fields: Any) -> Op:
+        op = Op(index=self.index, **fields)
+        self.index += 1
+        if op.process == NEMESIS:
+            self._nemesis_open = op.type == INVOKE
+        self.sink(op)
+        return op
+
+    def record_crash(self, crash: dict[str, Any]) -> None:
+        self._crashes.append(crash)
+        self._flush_crashes()
+
+    def _flush_crashes(self) -> None:
+        if self._nemesis_open:
+            return
+        now = self.world.now_ns
+        while self._crashes:
+            c = self._crashes.popleft()
+            self._record(time_ns=now, process=NEMESIS, type=INVOKE, f=CRASH, value=c["node"])
+            self._record(time_ns=now, process=NEMESIS, type=INFO, f=CRASH, value=c)
+
+    # -- the loop --------------------------------------------------------------------
+    def run(self, gen: Any) -> None:
+        """Run ``gen`` until it is exhausted and every op it started is done."""
+        test = self.test
+        gen = g.lift(gen)
+        while True:
+            while self._done:
+                self._inflight -= 1
+                gen = self._complete(gen, *self._done.popleft())
+            now = self.world.now_ns
+            self.ctx = self.ctx.with_time(now)
+            res = gen.op(test, self.ctx)
+            if res is None:
+                if not self._inflight:
+                    return
+                self._wait(None)
+                continue
+            o, gen_next = res
+            if not isinstance(o, dict):  # PENDING
+                if not self._inflight:
+                    raise SimStuck(f"generator is pending with nothing in flight: {gen!r:.200}")
+                self._wait(None)
+                continue
+            at = int(o.get("time_ns", now))
+            if at > now and self._wait(at):
+                continue  # a completion came first: ask the old generator again
+            gen = self._invoke(gen_next, o)
+
+    def _wait(self, until_ns: int | None) -> bool:
+        """Run world events until a completion is queued (True) or ``until_ns`` is reached."""
+        world = self.world
+        while not self._done:
+            t = world.next_time()
+            if t is None or (until_ns is not None and t > until_ns):
+                if until_ns is None:
+                    raise SimStuck("waiting for a completion, but nothing is scheduled")
+                world.now_ns = max(world.now_ns, until_ns)
+                return False
+            world.step()
+        return True
+
+    def _invoke(self, gen: g.Generator, o: dict[str, Any]) -> g.Generator:
+        process = o["process"]
+        thread = self.ctx.process_to_thread(process)
+        if thread is None:
+            raise SimStuck(f"generator emitted an op for process {process!r}, which no thread runs")
+        kind = o.get("type", INVOKE)
+        now = self.world.now_ns
+        self._inflight += 1
+        if kind in g.META_TYPES:
+            event = dict(o, time_ns=now)
+            if kind == "log":
+                log.info("%s", o.get("value"))
+            self.ctx = self.ctx.with_time(now).busy_thread(thread)
+            gen = gen.update(self.test, self.ctx, event)
+            delay_ns = int(round(float(o.get("value") or 0) * _NS)) if kind == "sleep" else 0
+            if delay_ns > 0:
+                self.world.at(now + delay_ns, self._finish, thread, event)
+            else:
+                self._finish(thread, event)
+            return gen
+        node = self.node_of(thread) if isinstance(thread, int) else None
+        inv = self._record(
+            time_ns=now, process=process, type=INVOKE, f=o["f"], value=o.get("value"), node=node
+        )
+        self.ctx = self.ctx.with_time(now).busy_thread(thread)
+        gen = gen.update(self.test, self.ctx, inv)
+        if process == NEMESIS:
+            self._nemesis_op(thread, inv)
+        else:
+            self._client_op(int(thread), inv)
+        return gen
+
+    def _complete(self, gen: g.Generator, thread: Any, c: dict[str, Any]) -> g.Generator:
+        now = self.world.now_ns
+        if c["type"] in g.META_TYPES:
+            self.ctx = self.ctx.with_time(now).free_thread(thread)
+            return gen.update(self.test, self.ctx, dict(c, time_ns=now))
+        op = self._record(time_ns=now, **c)
+        self._flush_crashes()
+        self.ctx = self.ctx.with_time(now).free_thread(thread)
+        gen = gen.update(self.test, self.ctx, op)
+        if op.type == INFO and isinstance(op.process, int):
+            self.ctx = self.ctx.retire(thread)
+            self.clients.pop(thread, None)
+        return gen
+
+    def _finish(self, thread: Any, completion: dict[str, Any]) -> None:
+        self._done.append((thread, completion))
+
+    # -- nemesis -----------------------------------------------------------------------
+    def _nemesis_op(self, thread: Any, inv: Op) -> None:
+        error = None
+        try:
+            if self.nemesis is None:
+                raise RuntimeError("a nemesis op was generated but the test has no nemesis")
+            value = self.nemesis.invoke(inv.f, inv.value)
+        except Exception as e:  # noqa: BLE001 - recorded, the run goes on
+            value, error = inv.value, f"{type(e).__name__}: {e}"
+        self._finish(thread, {"process": NEMESIS, "type": INFO, "f": inv.f, "value": value,
+                              "error": error})
+
+    # -- clients -------------------------------------------------------------------------
+    def _client_op(self, thread: int, inv: Op) -> None:
+        client = self.clients.get(thread)
+        if client is None:
+            self._opened += 1
+            client = self.clients[thread] = self.open_client(thread, self.io, f"c{self._opened}")
+        run = _OpRun(thread, inv, client.invoke(inv.f, inv.value))
+        self.world.at(self.world.now_ns + self.op_timeout_ns, self._op_timeout, run)
+        self._resume(run, run.step, None)
+
+    def _op_timeout(self, run: _OpRun) -> None:
+        if not run.done:
+            run.coro.close()
+            self._end(run, INFO, run.inv.value, "timeout")
+
+    def _end(self, run: _OpRun, kind: str, value: Any, error: Any) -> None:
+        run.done = True
+        inv = run.inv
+        self._finish(run.thread, {"process": inv.process, "type": kind, "f": inv.f,
+                                  "value": value, "node": inv.node, "error": error})
+
+    def _resume(self, run: _OpRun, step: int, value: Any) -> None:
+        if run.done or step != run.step:
+            return
+        run.step += 1
+        try:
+            action = run.coro.send(value)
+        except StopIteration as stop:
+            kind, v, error = stop.value
+            self._end(run, kind, v, error)
+            return
+        except Exception as e:  # noqa: BLE001 - a client bug is an indeterminate op
+            self._end(run, INFO, run.inv.value, f"{type(e).__name__}: {e}")
+            return
+        world = self.world
+        step = run.step
+        if action[0] == "sleep":
+            world.at(world.now_ns + max(0, int(action[1] * _NS)), self._resume, run, step, None)
+            return
+        _, node, msg, timeout_s = action
+
+        def answer(result: CallResult) -> None:
+            world.cancel(token)
+            self._resume(run, step, result)
+
+        token = world.call(node, msg, answer)
+        world.at(world.now_ns + max(1, int(timeout_s * _NS)), answer, ("lost", "timeout"))

@@ -1,0 +1,205 @@
+"""One simulated test: the runner's schedule on the world, judged by the workload's checkers.
+
+:func:`simulate` runs a test in memory and returns its ops and fault schedule;
+:func:`judge` checks them; :func:`run_sim_test` does both and writes the usual
+store folder (test.json, history.jsonl, results.json, report.html, plus
+schedule.json) with the sim command as the reproduce line.
+
+The schedule is the runner's (:func:`harness.runner._schedule` shape: main
+phase under the time limit with the first fault one interval in, heal,
+recovery wait, final reads); it is spelled out here because a scripted replay
+carries its own fault timing and shrinking may cap the client op count.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from checkers.core import safe_check, verdict_word
+from harness import generator as g
+from harness.errors import UsageError
+from harness.history import History, HistoryWriter, Op
+from harness.options import Options
+from harness.runner import RunOutcome, check_run
+from harness.sim.adapter import SimAdapter, load_adapter
+from harness.sim.faults import Fault, Script, script_package, sim_package
+from harness.sim.interp import SimInterpreter
+from harness.sim.world import SimOptions, World
+from harness.store import git_commit, new_run_dir, write_json
+
+__all__ = ["SimRun", "simulate", "judge", "run_sim_test", "sim_command", "make_workload"]
+
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class SimRun:
+    ops: list[Op]
+    schedule: Script  # every fault call the world carried out, in order
+    sim_ns: int  # simulated time the run took
+    client_ops: int  # client invocations in the main phase
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def make_workload(opts: Options) -> Any:
+    from workloads import WorkloadOptions, get_workload
+
+    return get_workload(opts.workload, WorkloadOptions(
+        rate=opts.rate, concurrency=opts.concurrency, check_time_budget_s=opts.check_budget_s))
+
+
+def _test_map(opts: Options, sim: SimOptions) -> dict[str, Any]:
+    return {"name": opts.name, **opts.to_json(), "nodes": opts.node_names(), "sim": sim.spec()}
+
+
+def simulate(
+    opts: Options,
+    sim: SimOptions,
+    workload: Any,
+    script: Script | None = None,
+    max_ops: int | None = None,
+    sink: Callable[[Op], None] | None = None,
+    adapter: SimAdapter | None = None,
+) -> SimRun:
+    """Run one test on simulated time. ``script`` replaces the nemesis with an exact fault
+    schedule; ``max_ops`` caps the main phase's client ops."""
+    adapter = adapter or load_adapter(opts.system)
+    if opts.workload not in adapter.workloads:
+        raise UsageError(
+            f"the {opts.system} simulation adapter has no sim client for workload {opts.workload!r}")
+    nodes = opts.node_names()
+    world = World(adapter, nodes, opts.seed, opts.bugs, sim)
+    ops: list[Op] = []
+    main_invokes = [0]
+    in_main = [True]
+
+    def record(op: Op) -> None:
+        ops.append(op)
+        if in_main[0] and op.type == "invoke" and op.process != "nemesis":
+            main_invokes[0] += 1
+        if sink is not None:
+            sink(op)
+
+    test = _test_map(opts, sim)
+    if script is not None:
+        pkg = script_package(world, script, 0) if script else None
+    elif opts.nemesis:
+        pkg = sim_package(world, opts.nemesis, opts.nemesis_interval_s, opts.seed)
+    else:
+        pkg = None
+
+    def open_client(thread: int, io: Any, client_id: str) -> Any:
+        return adapter.client(opts.workload, io, nodes, nodes[thread % len(nodes)],
+                              opts.op_timeout_s, client_id)
+
+    interp = SimInterpreter(
+        test, world, opts.concurrency, open_client, record,
+        nemesis=pkg.nemesis if pkg is not None else None, op_timeout_s=opts.op_timeout_s,
+        seed=opts.seed, node_of=lambda t: nodes[t % len(nodes)],
+    )
+    world.up()
+    if pkg is not None:
+        pkg.nemesis.setup(world, test)
+
+    def end_main(test: Any, ctx: Any) -> None:
+        in_main[0] = False
+
+    interp.run(_schedule(opts, workload, pkg, script is not None, max_ops, end_main))
+    schedule = tuple(Fault(t, c, a) for t, c, a in world.fault_log)
+    return SimRun(ops, schedule, world.now_ns, main_invokes[0], dict(world.stats))
+
+
+def _schedule(opts: Options, workload: Any, pkg: Any, scripted: bool, max_ops: int | None,
+              end_main: Callable[[Any, Any], None]) -> Any:
+    client_gen = workload.generator if max_ops is None else g.limit(max_ops, workload.generator)
+    clients = g.clients(client_gen)
+    if pkg is None:
+        main = clients
+    elif scripted:  # the script's own sleeps place every fault at its recorded time
+        main = g.any(g.nemesis(pkg.generator), clients)
+    else:
+        main = g.any(g.nemesis([g.sleep(opts.nemesis_interval_s), pkg.generator]), clients)
+    phases: list[Any] = [g.log("main phase"), g.time_limit(opts.time_limit_s, main),
+                         _call(end_main)]
+    if pkg is not None and pkg.final_generator is not None:
+        phases += [g.log("healing"), g.nemesis(pkg.final_generator)]
+    if opts.recovery_s > 0:
+        phases += [g.log("recovery wait"), g.sleep(opts.recovery_s)]
+    if workload.final_generator is not None:
+        phases += [g.log("final reads"), g.time_limit(
+            max(10.0, 4 * opts.op_timeout_s), g.clients(workload.final_generator))]
+    return g.phases(*phases)
+
+
+def _call(fn: Callable[[Any, Any], None]) -> Any:
+    """A generator that calls ``fn`` once when asked and emits nothing."""
+
+    def once(test: Any, ctx: Any) -> None:
+        fn(test, ctx)
+        return None
+
+    return once
+
+
+def judge(opts: Options, sim: SimOptions, workload: Any, ops: list[Op]) -> tuple[Any, list[Any]]:
+    """(valid, anomalies as dicts) of an in-memory history under the workload's checkers."""
+    result = safe_check(workload.checker, _test_map(opts, sim), History(ops), None)
+    return result.valid, [a.to_dict() for a in result.anomalies]
+
+
+def sim_command(opts: Options, sim: SimOptions, extra: tuple[str, ...] = ()) -> str:
+    """The command line that replays this run exactly."""
+    cmd = opts.command()
+    if sim != SimOptions():
+        cmd += " " + shlex.join(["--sim", sim.spec()])
+    if extra:
+        cmd += " " + shlex.join(extra)
+    return cmd
+
+
+def run_sim_test(
+    opts: Options, sim: SimOptions, workload: Any, *, argv: str | None = None,
+    on_op: Callable[[Op], None] | None = None, script: Script | None = None,
+    max_ops: int | None = None, extra: dict[str, Any] | None = None,
+) -> tuple[RunOutcome, SimRun]:
+    """Run one simulated test and write its store folder; the outcome as the runner's."""
+    run_dir = new_run_dir(opts.store, opts.name)
+    test: dict[str, Any] = {
+        "name": opts.name, **opts.to_json(), "nodes": opts.node_names(), "sim": sim.spec(),
+        "git_commit": git_commit(), "command": sim_command(opts, sim), "argv": argv,
+        "start_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "faultbox_version": "0.1.0", "run_dir": str(run_dir), **(extra or {}),
+    }
+    write_json(run_dir / "test.json", test)
+    writer = HistoryWriter(run_dir / "history.jsonl")
+
+    def sink(op: Op) -> None:
+        writer.write(op)
+        if on_op is not None:
+            on_op(op)
+
+    t0 = time.monotonic()
+    try:
+        run = simulate(opts, sim, workload, script=script, max_ops=max_ops, sink=sink)
+    finally:
+        writer.close()
+    test.update(end_time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), interrupted=False,
+                sim_seconds=round(run.sim_ns / _NS, 3), wall_seconds=round(time.monotonic() - t0, 3),
+                sim_stats=run.stats)
+    write_json(run_dir / "test.json", test)
+    write_json(run_dir / "schedule.json", [f.to_json() for f in run.schedule])
+    outcome = check_run(run_dir, workload.checker, test, render=opts.report)
+    return outcome, run
+
+
+def verdict_of(valid: Any) -> str:
+    return verdict_word(valid)
+
+
+def store_path(outcome: RunOutcome) -> Path:
+    return outcome.run_dir
