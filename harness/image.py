@@ -22,6 +22,7 @@ import io
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
@@ -57,8 +58,13 @@ _TRIM = (
     "var/cache/apt",
     "var/cache/debconf/templates.dat-old",
 )
-_LOCK_PATH = Path(tempfile.gettempdir()) / "faultbox-image.lock"
-_DEBOOTSTRAP_CACHE = Path("/var/cache/faultbox/debootstrap")
+# The build lock lives in a folder only its owner can write (never a fixed name in
+# a world-writable /tmp, where another user could plant a symlink or hold the lock):
+# for root the root-owned cache folder that also holds debootstrap's cache, for
+# anyone else $XDG_RUNTIME_DIR/faultbox or ~/.cache/faultbox.
+_ROOT_STATE_DIR = Path("/var/cache/faultbox")
+_LOCK_NAME = "image.lock"
+_DEBOOTSTRAP_CACHE = _ROOT_STATE_DIR / "debootstrap"
 LABEL = "faultbox"
 
 Progress = Callable[[str], None]
@@ -142,15 +148,43 @@ def _image_exists(client: Any, tag: str) -> bool:
         return False
 
 
+def lock_dir() -> Path:
+    """The folder of the image build lock (see ``_ROOT_STATE_DIR``)."""
+    if os.geteuid() == 0:
+        return _ROOT_STATE_DIR
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return (Path(runtime) if runtime else Path.home() / ".cache") / "faultbox"
+
+
+def _open_lock_file() -> int:
+    """The lock file's descriptor, after checking its folder is private to this user."""
+    folder = lock_dir()
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(folder)
+    except OSError as e:
+        raise ImageError(f"cannot create the build lock folder {folder}: {e.strerror}") from e
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise ImageError(
+            f"the build lock folder {folder} must be a folder owned by this user "
+            "and writable by nobody else"
+        )
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(folder / _LOCK_NAME, flags, 0o600)
+    except OSError as e:
+        raise ImageError(f"cannot open the build lock {folder / _LOCK_NAME}: {e.strerror}") from e
+
+
 @contextlib.contextmanager
 def _build_lock() -> Iterator[None]:
     """One build at a time on this machine (tests and CLI may race)."""
-    with open(_LOCK_PATH, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    fd = _open_lock_file()
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
 
 
 def _run(argv: list[str], progress: Progress, what: str) -> None:

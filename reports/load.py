@@ -9,16 +9,29 @@ show what exists and say what does not.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
+import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.errors import FaultboxError
 from harness.history import History, HistoryError, read_jsonl
 
-__all__ = ["LogFile", "Run", "load_run", "read_json_object", "jsonable"]
+__all__ = [
+    "LogFile",
+    "Run",
+    "RunFileError",
+    "load_run",
+    "load_json_object",
+    "read_json_object",
+    "jsonable",
+]
 
 TEST_FILE = "test.json"
 HISTORY_FILE = "history.jsonl"
@@ -65,21 +78,112 @@ def jsonable(obj: Any) -> Any:
     return repr(obj)
 
 
-def read_json_object(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """(object, None) or (None, problem sentence). Missing files are a problem too."""
+class RunFileError(FaultboxError):
+    """A run's JSON file cannot be used; the message is one line naming the file."""
+
+
+# Ceilings for a run's JSON files (they come from runs, which may be hostile):
+# past them the file is reported unreadable instead of being loaded.
+MAX_JSON_BYTES = 128 * 1024 * 1024
+MAX_JSON_DEPTH = 64  # nested objects/arrays, the top object included
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file at ``path``, never through a symlink, a FIFO or a device."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        return None, f"{path.name} is missing"
+        raise RunFileError(f"{path.name} is missing") from None
     except OSError as e:
-        return None, f"{path.name} cannot be read ({e.strerror})"
+        if e.errno == errno.ELOOP:
+            raise RunFileError(f"{path.name} is a symlink (not followed)") from None
+        raise RunFileError(f"{path.name} cannot be read ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise RunFileError(f"{path.name} is not a regular file")
+        if st.st_size > limit:
+            raise RunFileError(f"{path.name} is larger than {limit // 2**20} MiB")
+        try:
+            data = fh.read(limit + 1)
+        except OSError as e:
+            raise RunFileError(f"{path.name} cannot be read ({e.strerror})") from None
+    if len(data) > limit:
+        raise RunFileError(f"{path.name} is larger than {limit // 2**20} MiB")
+    return data
+
+
+def _fix_str(s: str) -> str:
+    """``s`` with lone surrogates (legal in JSON escapes, not in UTF-8) replaced by U+FFFD."""
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", s)
+
+
+def _sanitize(obj: Any, name: str) -> Any:
+    """Check nesting depth and repair strings, iteratively (one pass, no recursion)."""
+    root = [obj]
+    stack: list[tuple[Any, int]] = [(root, 0)]
+    while stack:
+        container, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise RunFileError(f"{name} is nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(container, dict):
+            if any(isinstance(k, str) and _fix_str(k) is not k for k in container):
+                items = [(_fix_str(k), v) for k, v in container.items()]
+                container.clear()
+                container.update(items)
+            slots: Any = container.items()
+        else:
+            slots = enumerate(container)
+        for key, value in list(slots):
+            if isinstance(value, str):
+                fixed = _fix_str(value)
+                if fixed is not value:
+                    container[key] = fixed
+            elif isinstance(value, (dict, list)):
+                stack.append((value, depth + 1))
+    return root[0]
+
+
+def load_json_object(path: Path, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    """The JSON object in ``path``; raises :class:`RunFileError` (only) for anything else.
+
+    Linear in the file's size: the file is read once without following a
+    symlink (only regular files, at most ``limit`` bytes), must be strict
+    UTF-8, is parsed by the C JSON parser (integers over Python's digit limit
+    and nesting past the recursion limit are errors), and is then walked once
+    to bound the depth at :data:`MAX_JSON_DEPTH` and to replace lone
+    surrogates, so that whatever is loaded can be rendered and re-encoded.
+    """
+    data = _read_regular(path, limit)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RunFileError(f"{path.name} is not UTF-8 (byte {e.start})") from None
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
-        return None, f"{path.name} is not valid JSON (line {e.lineno})"
+        raise RunFileError(f"{path.name} is not valid JSON (line {e.lineno})") from None
+    except ValueError as e:  # an integer past sys.get_int_max_str_digits()
+        raise RunFileError(f"{path.name} is not usable JSON ({str(e).split(';')[0]})") from None
+    except RecursionError:
+        raise RunFileError(f"{path.name} is nested too deeply") from None
     if not isinstance(obj, dict):
-        return None, f"{path.name} is not a JSON object"
-    return obj, None
+        raise RunFileError(f"{path.name} is not a JSON object")
+    result: dict[str, Any] = _sanitize(obj, path.name)
+    return result
+
+
+def read_json_object(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(object, None) or (None, problem sentence). Missing files are a problem too."""
+    try:
+        return load_json_object(path), None
+    except RunFileError as e:
+        return None, str(e)
 
 
 def _list_logs(run_dir: Path) -> tuple[LogFile, ...]:

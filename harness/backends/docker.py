@@ -9,7 +9,9 @@ Layout of a run (DESIGN §5):
   capability ``NET_ADMIN`` only, never privileged;
 * ``<run_dir>/data/<node>`` bind-mounted at ``/data`` (survives kill/start),
   ``<run_dir>/ctl/<node>`` at ``/run/faultbox`` (the faketime spec and the
-  start gate, written from the host: a clock change is a file write);
+  start gate, written from the host: a clock change is a file write; the
+  container can write there too, so the host writes only through
+  ``harness.store.write_file``, which never follows a symlink);
 * the server is the container's main process, so a kill is ``SIGKILL`` to it
   and a start is ``container.start()`` on the same data; a container that
   exits without ``kill``/``down`` is a crash (``crashes()``: State.ExitCode
@@ -50,6 +52,7 @@ from harness.netctl import (
     process_token,
 )
 from harness.netctl import shell_with_stdin as _shell_with_stdin
+from harness.store import write_file
 from systems.common import wire
 from systems.common.spec import Addr, SystemSpec, server_argv
 
@@ -331,7 +334,7 @@ class DockerBackend:
         ctl_dir = (run_dir / "ctl" / node).resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         ctl_dir.mkdir(parents=True, exist_ok=True)
-        (ctl_dir / _FAKETIME_FILE).write_text("+0\n")
+        write_file(ctl_dir / _FAKETIME_FILE, "+0\n")
         (ctl_dir / _GO_FILE).unlink(missing_ok=True)
         env = {"FAULTBOX_NODE": node}
         if self.faketime:
@@ -476,7 +479,10 @@ class DockerBackend:
         if rate != 1.0:  # the new process restarts libfaketime's rate origin
             drift_s = (rate - 1.0) * (time.monotonic() - set_at)
             self.clock(node, offset_s + drift_s, rate)
-        (n.ctl_dir / _GO_FILE).touch()
+        try:
+            write_file(n.ctl_dir / _GO_FILE, b"")
+        except OSError as e:
+            raise BackendError(f"cannot release the start gate of {node}: {e}") from e
 
     def kill(self, node: str) -> None:
         docker = _docker()
@@ -687,9 +693,10 @@ class DockerBackend:
         n = self._node(node)
         age_s = process_age_s(n.pid) if n.pid else 0.0
         spec = faketime_spec(offset_s, rate, age_s)
-        tmp = n.ctl_dir / f".{_FAKETIME_FILE}.tmp"
-        tmp.write_text(spec + "\n")
-        os.replace(tmp, n.ctl_dir / _FAKETIME_FILE)
+        try:
+            write_file(n.ctl_dir / _FAKETIME_FILE, spec + "\n")
+        except OSError as e:
+            raise BackendError(f"cannot set the clock of {node}: {e}") from e
         n.clock = (float(offset_s), float(rate), time.monotonic())
 
     # -- logs -----------------------------------------------------------------------
@@ -709,4 +716,4 @@ class DockerBackend:
         for name, data in self._iter_logs():
             d = dest / name
             d.mkdir(parents=True, exist_ok=True)
-            (d / "server.log").write_bytes(data)
+            write_file(d / "server.log", data)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.backends.base import CRASH_LOG_LINES, BackendError, Grudge
+from harness.store import open_append, write_file
 from systems.common import wire
 from systems.common.spec import Addr, SystemSpec, server_argv
 
@@ -193,7 +194,10 @@ class LocalBackend:
         if proc is not None:
             self._note_crash(node, proc)
         if node not in self._logs:
-            self._logs[node] = open(self._log_paths[node], "ab")
+            try:
+                self._logs[node] = open_append(self._log_paths[node])
+            except OSError as e:
+                raise BackendError(f"cannot open the log of {node}: {e}") from e
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
         env[NODE_MARKER] = "1"
         self._procs[node] = subprocess.Popen(
@@ -290,4 +294,4 @@ class LocalBackend:
             target = dest / node / "server.log"
             if path.resolve() != target.resolve() and path.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(path.read_bytes())
+                write_file(target, path.read_bytes())
