@@ -6,6 +6,8 @@ A system serves a workload when its ``SystemSpec.clients`` has that name.
 
 from __future__ import annotations
 
+from workloads.append import append_workload
+from workloads.bank import bank_workload
 from workloads.base import Workload, WorkloadOptions
 from workloads.register import kv_workload, register_workload
 from workloads.set import set_workload
@@ -16,6 +18,8 @@ REGISTRY = {
     "register": register_workload,
     "kv": kv_workload,
     "set": set_workload,
+    "append": append_workload,
+    "bank": bank_workload,
 }
 
 
