@@ -1,26 +1,36 @@
 """Cycle search and classification on the dependency graph.
 
-Plan (networkx does the SCCs; the searches are ours):
+Plan (our own Tarjan does the SCCs, see :mod:`checkers.elle.graph`):
 
-1. **cycle-exists** (cheap, always complete): for each asked-or-weaker model,
-   the subgraph whose cycles that model forbids — read-uncommitted: ww;
-   read-committed: ww+wr; serializable: ww+wr+rw; strict-serializable:
-   ww+wr+rw+realtime; the snapshot-isolation family: (ww+wr[+process or
-   realtime]) *extended* by one rw hop, i.e. those edges plus every composed
-   edge a->c with a->b in them and b-rw->c, whose cycles are exactly the cycles
-   with no two adjacent rw edges. A non-trivial SCC proves a forbidden cycle
-   exists even when no specific cycle gets classified in time.
+1. **cycle-exists** (cheap, always complete): for each model with a spec in
+   :data:`CYCLE_EXISTS`, the subgraph whose cycles that model forbids —
+   read-uncommitted: ww; read-committed: ww+wr; serializable: ww+wr+rw;
+   strict-serializable: ww+wr+rw+realtime; the snapshot-isolation family:
+   (ww+wr[+process or realtime]) *extended* by one rw hop, i.e. those edges
+   plus every composed edge a->c with a->b in them and b-rw->c, whose cycles
+   are exactly the cycles with no two adjacent rw edges. A non-trivial SCC
+   proves a forbidden cycle exists even when no specific cycle gets
+   classified in time. Conversely (Elle's trick) a spec *without* an SCC
+   proves that no anomaly its model forbids is a cycle of this graph, so
+   those kinds are not searched at all.
 2. **Specific cycles**, in Elle's order of severity: G0, G1c, G-single,
    G-nonadjacent, G2-item, then their ``-process`` and ``-realtime`` variants
-   (only the kinds some asked model forbids are searched). For a kind,
-   the allowed edges form a subgraph; every cycle lies in one of its SCCs, so
-   a start edge (an rw for G-single/G2-item, a wr for G1c, any for G0) is tried
-   only when both ends share an SCC. From the start edge a->b a BFS over
-   (txn, state) — state counts rw edges (0/1/2+) and remembers whether a
-   realtime/process edge was used — looks for the shortest way back to a that
-   the kind accepts. G-single forbids further rw; G-nonadjacent forbids an rw
-   right after an rw; G2-item needs two adjacent rw (the closing edge meets the
-   starting rw); a variant requires at least one realtime (process) edge.
+   (only kinds some asked model forbids, not ruled out by step 1, and not
+   implied by a kind already found). For a kind, the allowed edges form a
+   subgraph; every cycle lies in one of its SCCs, so a start edge (an rw for
+   G-single/G2-item, a wr for G1c, any for G0) is tried only when both ends
+   share an SCC. From the start edge a->b a BFS over (txn, state) — state
+   counts rw edges (0/1/2+) and remembers whether a realtime/process edge was
+   used — looks for the shortest way back to a that the kind accepts.
+   G-single forbids further rw; G-nonadjacent forbids an rw right after an
+   rw; G2-item needs two adjacent rw (the closing edge meets the starting
+   rw); a variant requires at least one realtime (process) edge.
+   **Pruning**: the way back uses only the kind's ``allowed`` edges, so
+   inside an SCC we rank txns by the reverse topological order of the
+   allowed subgraph's own SCCs; b can reach a only if rank[b] >= rank[a], and
+   the BFS never visits a txn ranked below a. For G-single under realtime
+   order this turns the search into a walk over the few txns between a stale
+   read's writer and its reader.
 3. **Classification** of a found cycle uses its edges as Elle does: one rw ->
    G-single; several rw -> G2-item if two are adjacent, else G-nonadjacent;
    else any wr -> G1c; else G0; plus ``-realtime`` if a realtime edge is used,
@@ -36,22 +46,31 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
-
-import networkx as nx
 
 from checkers.core import Anomaly
-from checkers.elle.graph import DATA, PROCESS, REALTIME, REL_NAMES, RW, WR, WW, DepGraph
-from checkers.elle.models import weaker_or_equal
+from checkers.elle import models as cm
+from checkers.elle.graph import (
+    DATA,
+    PROCESS,
+    REALTIME,
+    REL_NAMES,
+    RW,
+    WR,
+    WW,
+    DepGraph,
+    strongly_connected,
+)
 
 __all__ = [
     "SearchTimeout",
     "Kind",
     "KINDS",
+    "CYCLE_EXISTS",
     "classify",
     "cycle_exists",
     "cyclic_nodes",
     "find_cycles",
+    "not_cycles",
 ]
 
 
@@ -122,11 +141,6 @@ def classify(steps: list[tuple[int, int, int]]) -> str:
 
 _BITS = [[b for b in (WW, WR, RW, PROCESS, REALTIME) if m & b] for m in range(32)]
 
-# _reach keeps one bitset per condensed component: up to n^2/2 bits for an SCC of
-# n txns (a realtime chain of 100k txns took 1.2 GB). Above this size the G-single
-# search goes without the prefilter: plain BFS per start edge, which the deadline bounds.
-REACH_MAX = 20_000
-
 
 def _step(kind: Kind, st: int, r: int) -> int:
     """The state after taking an edge of relation r, or -1 if the kind forbids it."""
@@ -145,25 +159,29 @@ def _step(kind: Kind, st: int, r: int) -> int:
     return st
 
 
-def _search(g: DepGraph, kind: Kind, a: int, b: int, nodes: set[int],
+def _search(g: DepGraph, kind: Kind, a: int, b: int, rank: dict[int, int],
             check: Callable[[], None]) -> list[tuple[int, int, int]] | None:
-    """Shortest way from b back to a that closes a cycle of this kind (start edge a->b)."""
+    """Shortest way from b back to a that closes a cycle of this kind (start edge a->b).
+
+    Only txns of ``rank`` (the SCC) ranked at least rank[a] are visited."""
     s0 = _step(kind, 0, kind.start)
     start = (b, s0)
     parent: dict[tuple[int, int], tuple[int, int, int] | None] = {start: None}
     q = deque([start])
     allowed = kind.allowed
-    adj = g.adj
+    out = g.out
+    floor = rank[a]
     n = 0
     while q:
         n += 1
         if n & 1023 == 0:
             check()
         v, st = q.popleft()
-        for w, m in adj.get(v, {}).items():
-            if w not in nodes:
+        for w, m in out[v].items():
+            m &= allowed
+            if not m or rank.get(w, -1) < floor:
                 continue
-            for r in _BITS[m & allowed]:
+            for r in _BITS[m]:
                 ns = _step(kind, st, r)
                 if ns < 0:
                     continue
@@ -191,38 +209,16 @@ def _path(parent: dict[tuple[int, int], tuple[int, int, int] | None],
     return steps
 
 
-def _reach(g: DepGraph, mask: int, nodes: set[int]) -> Callable[[int, int], bool]:
-    """reaches(x, y): is there a path x -> y using only ``mask`` edges inside ``nodes``?
-
-    Condensation of that subgraph plus one reachability bitset per component,
-    filled in reverse topological order: exact, and cheap next to a failed BFS.
-    """
-    sub = g.nx_graph(mask, nodes)
-    cond = nx.condensation(sub)
-    member = cond.graph["mapping"]
-    bits: dict[int, int] = {}
-    for c in reversed(list(nx.topological_sort(cond))):
-        r = 1 << c
-        for d in cond.successors(c):
-            r |= bits[d]
-        bits[c] = r
-
-    def reaches(x: int, y: int) -> bool:
-        return bool(bits[member[x]] >> member[y] & 1)
-
-    return reaches
-
-
 def explain_cycle(g: DepGraph, name: str, steps: list[tuple[int, int, int]]) -> Anomaly:
-    first = steps[0][0]
+    ids = [g.txns[a].id for a, _, _ in steps]
     because = "; ".join(g.explain(a, b, r) for a, b, r in steps)
-    ops = tuple(dict.fromkeys(a for a, _, _ in steps))
+    ops = tuple(dict.fromkeys(ids))
     return Anomaly(
         name,
-        f"{name} cycle: {because}; so T{first} < T{first}, which no order of these txns allows",
+        f"{name} cycle: {because}; so T{ids[0]} < T{ids[0]}, which no order of these txns allows",
         ops,
-        {"cycle": [*ops, first], "steps": [
-            {"from": a, "to": b, "type": REL_NAMES[r]} for a, b, r in steps
+        {"cycle": [*ops, ids[0]], "steps": [
+            {"from": g.txns[a].id, "to": g.txns[b].id, "type": REL_NAMES[r]} for a, b, r in steps
         ]},
     )
 
@@ -233,88 +229,111 @@ def cyclic_nodes(g: DepGraph) -> tuple[set[int], int]:
     Every cycle either search can find lies among these txns, so both take
     this set (computed once: on a long history the whole graph is the big one).
     """
+    out = g.out
     cyclic: set[int] = set()
     largest = 0
-    for comp in nx.strongly_connected_components(g.nx_graph(DATA | PROCESS | REALTIME)):
+    for comp in strongly_connected(len(out), out.__getitem__):
         if len(comp) > 1:
-            cyclic |= comp
+            cyclic.update(comp)
             largest = max(largest, len(comp))
     return cyclic, largest
+
+
+def _rank(g: DepGraph, mask: int, comp: set[int]) -> dict[int, int]:
+    """Txn -> index of its SCC in the ``mask`` subgraph of comp (reverse topological)."""
+    rank: dict[int, int] = {}
+    for i, c in enumerate(strongly_connected(len(g.out), g.succ(mask, comp), comp)):
+        for v in c:
+            rank[v] = i
+    return rank
+
+
+def _search_kind(g: DepGraph, kind: Kind, cyclic: set[int], per_kind: int,
+                 check: Callable[[], None]) -> list[list[tuple[int, int, int]]]:
+    found: list[list[tuple[int, int, int]]] = []
+    out = g.out
+    for comp_l in strongly_connected(len(out), g.succ(kind.allowed | kind.start, cyclic), cyclic):
+        if len(comp_l) < 2 or len(found) >= per_kind:
+            continue
+        check()
+        comp = set(comp_l)
+        rank = _rank(g, kind.allowed, comp)
+        for a in comp_l:
+            ra = rank[a]
+            hit = None
+            for b, m in out[a].items():
+                if m & kind.start and rank.get(b, -1) >= ra:
+                    hit = _search(g, kind, a, b, rank, check)
+                    if hit:
+                        break
+            if hit:
+                found.append(hit)
+                break
+    return found
 
 
 def find_cycles(g: DepGraph, wanted: Iterable[str], deadline: float, per_kind: int,
                 cyclic: set[int]) -> tuple[list[Anomaly], list[str]]:
     """Specific cycles of the wanted kinds among ``cyclic`` (see :func:`cyclic_nodes`):
-    (anomalies, kinds not finished)."""
+    (anomalies, kinds not finished). A kind implied by one already found is skipped."""
     def check() -> None:
         if time.monotonic() > deadline:
             raise SearchTimeout
 
-    rel_mask = 0
-    for m in (x for out in g.adj.values() for x in out.values()):
-        rel_mask |= m
-    found: list[Anomaly] = []
-    kinds = [k for k in KINDS if k.name in set(wanted)]
+    wanted = set(wanted)
+    kinds = [k for k in KINDS if k.name in wanted]
     unfinished = [k.name for k in kinds]
+    found: list[Anomaly] = []
     if not cyclic:
         return found, []
+    rel_mask = g.rel_mask()
+    implied: set[str] = set()
     seen_cycles: set[frozenset[int]] = set()
     try:
         for kind in kinds:
-            if kind.variant and not rel_mask & kind.variant:
+            if (kind.variant and not rel_mask & kind.variant) or kind.name in implied:
                 unfinished.remove(kind.name)
                 continue
             check()
-            sub = g.nx_graph(kind.allowed | kind.start, cyclic)
-            n = 0
-            for comp in nx.strongly_connected_components(sub):
-                if len(comp) < 2 or n >= per_kind:
-                    continue
-                check()
-                back = (_reach(g, kind.allowed & ~RW, comp)
-                        if kind.start == RW and not kind.allowed & RW and len(comp) <= REACH_MAX
-                        else None)
-                for a in comp:
-                    hit = None
-                    for b, m in g.adj.get(a, {}).items():
-                        if m & kind.start and b in comp and (back is None or back(b, a)):
-                            hit = _search(g, kind, a, b, comp, check)
-                            if hit:
-                                break
-                    if hit:
-                        name = classify(hit)
-                        key = frozenset(x for x, _, _ in hit)
-                        if key not in seen_cycles:
-                            seen_cycles.add(key)
-                            found.append(explain_cycle(g, name, hit))
-                            n += 1
-                        break
+            for hit in _search_kind(g, kind, cyclic, per_kind, check):
+                key = frozenset(x for x, _, _ in hit)
+                if key not in seen_cycles:
+                    seen_cycles.add(key)
+                    name = classify(hit)
+                    found.append(explain_cycle(g, name, hit))
+                    implied |= cm.implied_anomalies([name]) - {name}
             unfinished.remove(kind.name)
     except SearchTimeout:
         pass
     return found, unfinished
 
 
-def _extension(g: DepGraph, base: int, nodes: set[int]) -> tuple[Any, list[set[int]]]:
-    """Edges of ``base`` plus a->c for a-base->b-rw->c: cycles here have no adjacent rw.
+def _extension(g: DepGraph, base: int, nodes: set[int]) -> tuple[Callable[[int], list[int]],
+                                                                 list[set[int]]]:
+    """Successors over ``base`` plus a->c for a-base->b-rw->c: cycles here have no adjacent rw.
 
     A composed edge back to its own start (a-base->b-rw->a) is a two-txn cycle
     with one rw, a G-single. As a self-loop it would be invisible to the SCC
-    test (a singleton), so such pairs are returned apart as ``{a, b}``.
+    test (a singleton), so such pairs are collected apart as ``{a, b}``.
     """
-    sub = g.nx_graph(base, nodes)
-    rw_out = {a: [b for b, m in out.items() if m & RW and b in nodes]
-              for a, out in g.adj.items() if a in nodes}
-    extra = []
+    out = g.out
     pairs: list[set[int]] = []
-    for a, b in sub.edges():
-        for c in rw_out.get(b, ()):
-            if c == a:
-                pairs.append({a, b})
-            else:
-                extra.append((a, c))
-    sub.add_edges_from(extra)
-    return sub, pairs
+
+    def succ(a: int) -> list[int]:
+        res = []
+        for b, m in out[a].items():
+            if not m & base or b not in nodes:
+                continue
+            res.append(b)
+            for c, mc in out[b].items():
+                if mc & RW and c in nodes:
+                    if c == a:
+                        pairs.append({a, b})
+                    else:
+                        res.append(c)
+        return res
+
+    return succ, pairs
 
 
 CYCLE_EXISTS: list[tuple[str, int, bool]] = [  # (model, edges, extended by one rw hop)
@@ -329,34 +348,61 @@ CYCLE_EXISTS: list[tuple[str, int, bool]] = [  # (model, edges, extended by one 
 ]
 
 
-def cycle_exists(g: DepGraph, models: set[str], skip: Callable[[str], bool],
-                 cyclic: set[int]) -> list[Anomaly]:
-    """One ``<model>-cycle-exists`` per model (weakest first) whose forbidden subgraph has an SCC.
+def _cycle_sccs(g: DepGraph, mask: int, ext: bool, cyclic: set[int]) -> list[set[int]]:
+    succ: Callable[[int], Iterable[int]]
+    if ext:
+        succ, pairs = _extension(g, mask, cyclic)
+    else:
+        succ, pairs = g.succ(mask, cyclic), []
+    comps = strongly_connected(len(g.out), succ, cyclic)
+    return [set(c) for c in comps if len(c) > 1] + pairs
 
-    ``skip(model)`` says a model is already ruled out (by an earlier answer);
-    ``cyclic`` is :func:`cyclic_nodes`'s set.
-    """
-    out: list[Anomaly] = []
+
+def cycle_exists(g: DepGraph, cyclic: set[int]) -> dict[str, set[int]]:
+    """Model -> the smallest SCC of its forbidden subgraph, for every CYCLE_EXISTS
+    model whose subgraph has one. ``cyclic`` is :func:`cyclic_nodes`'s set."""
+    out: dict[str, set[int]] = {}
     if not cyclic:
         return out
-    done: list[str] = []  # models this loop already ruled out: stronger ones are redundant
     for model, mask, ext in CYCLE_EXISTS:
-        if model not in models or skip(model) or any(d in weaker_or_equal([model]) for d in done):
+        if any(d in cm.weaker_or_equal([model]) for d in out):
+            out[model] = out[next(d for d in out if d in cm.weaker_or_equal([model]))]
+            continue  # a weaker model's cycle is a cycle of this one's subgraph too
+        sccs = _cycle_sccs(g, mask, ext, cyclic)
+        if sccs:
+            out[model] = min(sccs, key=len)
+    return out
+
+
+def not_cycles(exists: dict[str, set[int]]) -> set[str]:
+    """Cycle kinds that cannot be in the graph: forbidden by a spec'd model with no SCC."""
+    possible = {m for m, _, _ in CYCLE_EXISTS if m not in exists}
+    names = {k.name for k in KINDS}
+    return names & cm.prohibited(possible) if possible else set()
+
+
+def cycle_exists_anomalies(g: DepGraph, exists: dict[str, set[int]], models: set[str],
+                           skip: Callable[[str], bool]) -> list[Anomaly]:
+    """One ``<model>-cycle-exists`` per model of ``models`` (weakest first) with an SCC.
+
+    ``skip(model)`` says a model is already ruled out (by an earlier answer);
+    a model stronger than one reported here is redundant and left out.
+    """
+    out: list[Anomaly] = []
+    done: list[str] = []
+    for model, mask, ext in CYCLE_EXISTS:
+        scc = exists.get(model)
+        if (scc is None or model not in models or skip(model)
+                or any(d in cm.weaker_or_equal([model]) for d in done)):
             continue
-        sub, pairs = _extension(g, mask, cyclic) if ext else (g.nx_graph(mask, cyclic), [])
-        sccs = [c for c in nx.strongly_connected_components(sub) if len(c) > 1] + pairs
-        if not sccs:
-            continue
-        scc = min(sccs, key=len)
         rels = "+".join(REL_NAMES[b] for b in _BITS[mask]) + (" then rw" if ext else "")
-        sample = sorted(scc)[:8]
+        ids = sorted(g.txns[v].id for v in scc)
         out.append(Anomaly(
             f"{model}-cycle-exists",
             f"the {rels} dependencies among {len(scc)} txns (e.g. "
-            f"{', '.join(f'T{t}' for t in sample)}) form a cycle, which {model} forbids",
-            tuple(sorted(scc)),
+            f"{', '.join(f'T{t}' for t in ids[:8])}) form a cycle, which {model} forbids",
+            tuple(ids),
             {"not": model, "scc-size": len(scc), "subgraph": rels},
         ))
         done.append(model)
     return out
-

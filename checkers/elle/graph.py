@@ -1,4 +1,4 @@
-"""The dependency graph between ok/info txns, with typed edges and their reasons.
+"""The dependency graph between ok/info txns, with typed edges, and its SCCs.
 
 Edges (Adya's direct dependencies, inferred from the version orders):
 
@@ -15,20 +15,23 @@ Edges (Adya's direct dependencies, inferred from the version orders):
 
 An append nobody read is placed after the last observed element of its key
 (see :mod:`checkers.elle.infer`), which gives it ww and rw in-edges but no
-out-edges on that key. Edges carry a bit mask of their relations; for each
-(a, b, relation) the first reason seen is kept to explain cycles.
+out-edges on that key.
+
+Representation (for speed at 100k txns): nodes are the dense indices
+``Txn.n``; ``out[a]`` maps a successor to a bit mask of relations. No reason
+is stored per edge: :meth:`DepGraph.explain` recomputes why an edge exists
+from the two txns' micro-ops, which is only done for the few edges of a
+reported cycle. :func:`strongly_connected` is an iterative Tarjan over plain
+lists (networkx is not used on the hot path).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
 
-import networkx as nx
-
-from checkers.elle.infer import INIT, Analysis, Txn, _fmt
-from harness.history import OK
+from checkers.elle.infer import INIT, Analysis, Txn, fmt
+from harness.history import FAIL, OK
 
 __all__ = [
     "WW",
@@ -40,118 +43,185 @@ __all__ = [
     "REL_NAMES",
     "DepGraph",
     "build_graph",
+    "strongly_connected",
 ]
 
 WW, WR, RW, PROCESS, REALTIME = 1, 2, 4, 8, 16
 DATA = WW | WR | RW
 REL_NAMES = {WW: "ww", WR: "wr", RW: "rw", PROCESS: "process", REALTIME: "realtime"}
 
+Succ = Callable[[int], Iterable[int]]
+
 
 @dataclass
 class DepGraph:
-    txns: dict[int, Txn]
-    adj: dict[int, dict[int, int]] = field(default_factory=dict)  # a -> b -> relation mask
-    why: dict[tuple[int, int, int], tuple[Any, ...]] = field(default_factory=dict)
+    an: Analysis
+    out: list[dict[int, int]]  # a -> b -> relation mask
 
-    def link(self, a: int, b: int, rel: int, why: tuple[Any, ...] = ()) -> None:
-        if a == b:
-            return
-        out = self.adj.setdefault(a, {})
-        m = out.get(b, 0)
-        if not m & rel:
-            out[b] = m | rel
-            if why:
-                self.why[(a, b, rel)] = why
+    @property
+    def txns(self) -> list[Txn]:
+        return self.an.txns
 
     def edge_count(self) -> int:
-        return sum(len(v) for v in self.adj.values())
+        return sum(map(len, self.out))
 
-    def nx_graph(self, mask: int, nodes: Iterable[int] | None = None) -> Any:
-        """A networkx DiGraph of the edges having any relation in ``mask``."""
-        g = nx.DiGraph()
-        keep = None if nodes is None else set(nodes)
-        if keep is not None:
-            g.add_nodes_from(keep)
-        for a, out in self.adj.items():
-            if keep is not None and a not in keep:
-                continue
-            for b, m in out.items():
-                if m & mask and (keep is None or b in keep):
-                    g.add_edge(a, b)
-        return g
+    def rel_mask(self) -> int:
+        m = 0
+        for d in self.out:
+            for x in d.values():
+                m |= x
+            if m == DATA | PROCESS | REALTIME:
+                break
+        return m
+
+    def succ(self, mask: int, nodes: set[int] | None = None) -> Succ:
+        """Successor function of the subgraph with edges in ``mask`` (inside ``nodes``)."""
+        out = self.out
+        if nodes is None:
+            return lambda v: [w for w, m in out[v].items() if m & mask]
+        return lambda v: [w for w, m in out[v].items() if m & mask and w in nodes]
+
+    def name(self, n: int) -> str:
+        return f"T{self.an.txns[n].id}"
 
     def explain(self, a: int, b: int, rel: int) -> str:
-        w = self.why.get((a, b, rel), ())
-        if rel == WW:
-            k, prev, v = w
-            return (f"T{a} appended {_fmt(prev)} to key {_fmt(k)} and T{b} appended {_fmt(v)} "
-                    f"after it, so T{a} < T{b} (ww)")
-        if rel == WR:
-            k, v = w
-            return f"T{b} read key {_fmt(k)} and saw T{a}'s append of {_fmt(v)}, so T{a} < T{b} (wr)"
-        if rel == RW:
-            k, prev, v = w
-            seen = "it empty" if prev is INIT else f"it ending in {_fmt(prev)}"
-            return (f"T{a} read key {_fmt(k)} and saw {seen}, without T{b}'s append of {_fmt(v)}, "
-                    f"so T{a} < T{b} (rw)")
+        ta, tb = self.an.txns[a], self.an.txns[b]
+        A, B = f"T{ta.id}", f"T{tb.id}"
         if rel == PROCESS:
-            return (f"T{a} and T{b} ran one after the other on process "
-                    f"{self.txns[a].process}, so T{a} < T{b} (process)")
-        return (f"T{a} completed (op {a}) before T{b} was invoked (op {self.txns[b].invoke}), "
-                f"so T{a} < T{b} (realtime)")
+            return f"{A} and {B} ran one after the other on process {ta.process}, so {A} < {B} (process)"
+        if rel == REALTIME:
+            return (f"{A} completed (op {ta.id}) before {B} was invoked (op {tb.invoke}), "
+                    f"so {A} < {B} (realtime)")
+        an = self.an
+        for f, k, v in tb.mops:
+            if rel == WR and f == "r" and v and an.writer(k, v[-1]) is ta:
+                return f"{B} read key {fmt(k)} and saw {A}'s append of {fmt(v[-1])}, so {A} < {B} (wr)"
+            if f != "append":
+                continue
+            prev = an.previous(k, v)
+            if rel == WW and prev is not INIT and an.writer(k, prev) is ta:
+                return (f"{A} appended {fmt(prev)} to key {fmt(k)} and {B} appended {fmt(v)} "
+                        f"after it, so {A} < {B} (ww)")
+            if rel == RW and a in an.readers.get(k, {}).get(prev, ()):
+                seen = "it empty" if prev is INIT else f"it ending in {fmt(prev)}"
+                return (f"{A} read key {fmt(k)} and saw {seen}, without {B}'s append of {fmt(v)}, "
+                        f"so {A} < {B} (rw)")
+        return f"{A} < {B} ({REL_NAMES[rel]})"
 
 
 def build_graph(an: Analysis, process: bool, realtime: bool) -> DepGraph:
-    g = DepGraph(an.txns)
-    for t in an.txns.values():
+    txns = an.txns
+    out: list[dict[int, int]] = [{} for _ in txns]
+    appender, readers, order, pos = an.appender, an.readers, an.order, an.pos
+    none: dict[Hashable, Txn] = {}
+    for t in txns:
+        i = t.n
         for f, k, v in t.mops:
             if f == "r":
                 if v:  # wr: who appended the last element we saw
-                    w = an.writer.get(k, {}).get(v[-1])
-                    if w is not None:
-                        g.link(w, t.id, WR, (k, v[-1]))
+                    w = appender.get(k, none).get(v[-1])
+                    if w is not None and w.type != FAIL and w.n != i:
+                        d = out[w.n]
+                        d[i] = d.get(i, 0) | WR
                 continue
-            prev = _previous(an, k, v)
+            o = order.get(k)
+            if o is None:
+                prev = INIT
+            else:
+                j = pos[k].get(v)
+                prev = o[-1] if j is None else (o[j - 1] if j else INIT)
             if prev is not INIT:  # ww: who appended the element just before ours
-                w = an.writer.get(k, {}).get(prev)
-                if w is not None:
-                    g.link(w, t.id, WW, (k, prev, v))
-            for r in an.readers.get(k, {}).get(prev, ()):  # rw: who read the state before ours
-                g.link(r, t.id, RW, (k, prev, v))
+                w = appender[k].get(prev)
+                if w is not None and w.type != FAIL and w.n != i:
+                    d = out[w.n]
+                    d[i] = d.get(i, 0) | WW
+            rk = readers.get(k)
+            if rk is not None:  # rw: who read the state just before ours
+                for r in rk.get(prev, ()):
+                    if r != i:
+                        d = out[r]
+                        d[i] = d.get(i, 0) | RW
     if process:
-        last: dict[Any, int] = {}
-        for t in sorted(an.txns.values(), key=lambda t: t.invoke):
-            if t.process in last:
-                g.link(last[t.process], t.id, PROCESS)
-            last[t.process] = t.id
+        last: dict[object, int] = {}
+        for t in sorted(txns, key=lambda t: t.invoke):
+            p = last.get(t.process)
+            if p is not None:
+                d = out[p]
+                d[t.n] = d.get(t.n, 0) | PROCESS
+            last[t.process] = t.n
     if realtime:
-        _realtime(g, an.txns.values())
-    return g
+        _realtime(out, txns)
+    return DepGraph(an, out)
 
 
-def _previous(an: Analysis, k: Hashable, v: Hashable) -> Hashable:
-    """The element appended to k just before v (INIT if v was first)."""
-    i = an.pos.get(k, {}).get(v)
-    order = an.order.get(k, ())
-    if i is None:  # never observed: after every observed element
-        return order[-1] if order else INIT
-    return order[i - 1] if i > 0 else INIT
-
-
-def _realtime(g: DepGraph, txns: Iterable[Txn]) -> None:
-    events: list[tuple[int, int, Txn]] = []  # (history index, 0 invoke / 1 complete, txn)
-    for t in txns:
-        events.append((t.invoke, 0, t))
-        if t.type == OK:
-            events.append((t.id, 1, t))
-    events.sort(key=lambda e: (e[0], e[1]))
+def _realtime(out: list[dict[int, int]], txns: list[Txn]) -> None:
+    """Walk invocations and completions in history order (two sorted lists merged)."""
+    inv = sorted(txns, key=lambda t: t.invoke)
+    comp = sorted((t for t in txns if t.type == OK), key=lambda t: t.id)
+    comp.append(Txn(1 << 62, 0, OK, None, []))  # a sentinel completing after everything
     frontier: set[int] = set()
     preds: dict[int, list[int]] = {}
-    for _, kind, t in events:
-        if kind == 0:
-            preds[t.id] = list(frontier)
-            for a in preds[t.id]:
-                g.link(a, t.id, REALTIME)
-        else:
-            frontier.difference_update(preds.pop(t.id, ()))
-            frontier.add(t.id)
+    j = 0
+    nxt = comp[0]
+    for t in inv:
+        while nxt.id < t.invoke:
+            c = nxt.n
+            frontier.difference_update(preds.pop(c, ()))
+            frontier.add(c)
+            j += 1
+            nxt = comp[j]
+        i = t.n
+        p = preds[i] = list(frontier)
+        for a in p:
+            d = out[a]
+            d[i] = d.get(i, 0) | REALTIME
+
+
+def strongly_connected(n: int, succ: Succ, nodes: Iterable[int] | None = None) -> list[list[int]]:
+    """Tarjan's SCCs (iterative) of the graph on ``nodes`` (default 0..n-1).
+
+    Components come out in reverse topological order: if a reaches b and they
+    lie in different components, a's component comes later in the list.
+    """
+    index = [-1] * n
+    low = [0] * n
+    onstack = bytearray(n)
+    stack: list[int] = []
+    comps: list[list[int]] = []
+    counter = 0
+    for root in range(n) if nodes is None else nodes:
+        if index[root] >= 0:
+            continue
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        onstack[root] = 1
+        work = [(root, iter(succ(root)))]
+        while work:
+            v, it = work[-1]
+            for w in it:
+                if index[w] < 0:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    onstack[w] = 1
+                    work.append((w, iter(succ(w))))
+                    break
+                if onstack[w] and index[w] < low[v]:
+                    low[v] = index[w]
+            else:
+                work.pop()
+                if work:
+                    u = work[-1][0]
+                    if low[v] < low[u]:
+                        low[u] = low[v]
+                if low[v] == index[v]:
+                    comp = []
+                    while True:
+                        w = stack.pop()
+                        onstack[w] = 0
+                        comp.append(w)
+                        if w == v:
+                            break
+                    comps.append(comp)
+    return comps

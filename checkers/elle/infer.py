@@ -4,9 +4,11 @@ single pass over the reads reveals (no graph needed).
 Semantics (Elle's, learned from its paper and docs; the code is ours):
 
 * A txn is an op pair with ``f == "txn"`` whose value is a list of micro-ops
-  ``["append", k, v]`` and ``["r", k, list-or-None]``. Keys and elements are
-  JSON scalars; every append of a key uses a distinct element (a history that
-  appends one element twice to a key is refused, as Elle does).
+  ``["append", k, v]`` and ``["r", k, list-or-None]``. Keys and elements may
+  be any EDN/JSON value: vectors/lists are frozen to tuples and maps to
+  :class:`FrozenMap` here, at the checker's boundary (the readers hand us
+  plain lists and dicts). Every append of a key uses a distinct element (a
+  history that appends one element twice to a key is refused, as Elle does).
 * ``ok`` txns happened; ``fail`` txns did not; ``info`` txns (and invocations
   that never completed) may have. A read of ``None`` in an ``ok`` txn is a read
   of the empty list; in an ``info`` txn it is "not known" and is ignored.
@@ -24,21 +26,34 @@ Semantics (Elle's, learned from its paper and docs; the code is ours):
 * ``G1b``: an ok txn read a list whose last element was a non-final append of
   another txn to that key (an intermediate state).
 
-Not done (on purpose): ``dirty-update``, ``lost-update`` and ``future-read``
-(Elle has them); ``G1a`` covers the dirty reads that matter to our workloads.
+Speed: one pass builds the txns (a read's list is hashed whole, in C; only
+an unhashable one is frozen element by element), one pass indexes appends
+and reads; nothing here walks the elements of a read except the prefix
+comparison per distinct read and the G1a scan, which runs only for keys some
+failed txn appended to.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 from checkers.core import Anomaly
 from harness.history import FAIL, INFO, NEMESIS, OK, History
 
-__all__ = ["INIT", "Mop", "Txn", "Analysis", "MopError", "txns_of", "analyse"]
-
+__all__ = [
+    "INIT",
+    "Mop",
+    "Txn",
+    "Analysis",
+    "FrozenMap",
+    "MopError",
+    "freeze",
+    "fmt",
+    "txns_of",
+    "analyse",
+]
 
 
 class _Init:
@@ -57,6 +72,48 @@ class MopError(ValueError):
     """A txn value that is not a list of list-append micro-ops."""
 
 
+class FrozenMap:
+    """A map key or element, frozen: its (key, value) pairs sorted by repr."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: tuple[tuple[Hashable, Hashable], ...]) -> None:
+        self.items = items
+
+    def __hash__(self) -> int:
+        return hash((FrozenMap, self.items))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FrozenMap) and other.items == self.items
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{fmt(k)} {fmt(v)}" for k, v in self.items) + "}"
+
+
+def freeze(x: Any) -> Hashable:
+    """Lists/tuples -> tuples, dicts -> FrozenMap, recursively; anything else as is."""
+    if isinstance(x, (list, tuple)):
+        return tuple(freeze(y) for y in x)
+    if isinstance(x, dict):
+        pairs = ((freeze(k), freeze(v)) for k, v in x.items())
+        return FrozenMap(tuple(sorted(pairs, key=repr)))
+    return x  # type: ignore[no-any-return]
+
+
+def _hashable(x: Any, where: str) -> Hashable:
+    try:
+        hash(x)
+        return x  # type: ignore[no-any-return]
+    except TypeError:
+        pass
+    y = freeze(x)
+    try:
+        hash(y)
+    except TypeError as e:
+        raise MopError(f"{where}: a key or element that cannot be compared: {x!r}") from e
+    return y
+
+
 Mop = tuple[str, Hashable, Any]  # (f, key, element | tuple of elements | None)
 
 
@@ -67,12 +124,7 @@ class Txn:
     type: str  # ok | info | fail
     process: Any
     mops: list[Mop]
-
-
-def _elem(x: Any, where: str) -> Hashable:
-    if isinstance(x, (list, dict)):
-        raise MopError(f"{where}: keys and elements must be JSON scalars, got {x!r}")
-    return x  # type: ignore[no-any-return]
+    n: int = -1  # dense index among the ok/info txns (a graph node), -1 for failed
 
 
 def _mops(value: Any, where: str) -> list[Mop]:
@@ -80,16 +132,30 @@ def _mops(value: Any, where: str) -> list[Mop]:
         raise MopError(f"{where}: a txn value must be a list of micro-ops, got {value!r}")
     out: list[Mop] = []
     for m in value:
-        if not isinstance(m, (list, tuple)) or len(m) != 3 or m[0] not in ("append", "r"):
+        if not isinstance(m, (list, tuple)) or len(m) != 3:
             raise MopError(f"{where}: micro-op must be [append k v] or [r k list], got {m!r}")
         f, k, v = m
-        k = _elem(k, where)
+        try:
+            hash(k)
+        except TypeError:
+            k = _hashable(k, where)
         if f == "append":
-            out.append((f, k, _elem(v, where)))
+            try:
+                hash(v)
+            except TypeError:
+                v = _hashable(v, where)
+            out.append(("append", k, v))
+        elif f != "r":
+            raise MopError(f"{where}: micro-op must be [append k v] or [r k list], got {m!r}")
         elif v is None:
-            out.append((f, k, None))
-        elif isinstance(v, list):
-            out.append((f, k, tuple(_elem(x, where) for x in v)))
+            out.append(("r", k, None))
+        elif isinstance(v, (list, tuple)):
+            t = tuple(v)
+            try:
+                hash(t)
+            except TypeError:
+                t = tuple(_hashable(x, where) for x in v)
+            out.append(("r", k, t))
         else:
             raise MopError(f"{where}: a read must return a list or nil, got {v!r}")
     return out
@@ -99,14 +165,11 @@ def txns_of(history: History) -> list[Txn]:
     """Every client txn of the history, in invocation order.
 
     MopError when the history is not a list-append one: client ops but no txn
-    (judging zero txns would call any register history valid), or one element
-    appended twice to a key (every edge is inferred from "who appended this
-    element": with two writers the graph would be silently wrong; Elle refuses
-    such histories too).
+    (judging zero txns would call any register history valid). Elements
+    appended twice to a key are refused by :func:`analyse`.
     """
     out: list[Txn] = []
     clients = 0
-    appended: dict[tuple[Hashable, Hashable], int] = {}
     for inv, comp in history.pairs():
         if inv.process == NEMESIS:
             continue
@@ -116,24 +179,8 @@ def txns_of(history: History) -> list[Txn]:
         t = comp.type if comp is not None else INFO
         # An ok completion carries what the reads returned; info/fail ones may carry nothing.
         src = comp if comp is not None and (t == OK or comp.value is not None) else inv
-        where = f"op {src.index}"
-        out.append(
-            Txn(
-                id=comp.index if comp is not None else inv.index,
-                invoke=inv.index,
-                type=t,
-                process=inv.process,
-                mops=_mops(src.value, where),
-            )
-        )
-        for f, k, v in out[-1].mops:
-            if f != "append":
-                continue
-            if (k, v) in appended:
-                raise MopError(f"{where}: appends {v!r} to key {k!r}, which op "
-                               f"{appended[k, v]} already appended; list-append needs "
-                               "every element unique")
-            appended[k, v] = inv.index
+        out.append(Txn(comp.index if comp is not None else inv.index, inv.index, t,
+                       inv.process, _mops(src.value, f"op {src.index}")))
     if clients and not out:
         raise MopError(f"no txn op (f = txn) among {clients} client ops")
     return out
@@ -143,132 +190,185 @@ def txns_of(history: History) -> list[Txn]:
 class Analysis:
     """Everything the graph needs, plus the anomalies found on the way."""
 
-    txns: dict[int, Txn]  # ok and info txns by id
+    txns: list[Txn]  # ok and info txns; txns[t.n] is t
     order: dict[Hashable, tuple[Hashable, ...]]  # version order per key
     pos: dict[Hashable, dict[Hashable, int]]  # element -> position in the order
-    writer: dict[Hashable, dict[Hashable, int]]  # element -> id of the ok/info txn appending it
-    readers: dict[Hashable, dict[Hashable, list[int]]]  # last element read (or INIT) -> reader ids
+    appender: dict[Hashable, dict[Hashable, Txn]]  # element -> the txn appending it (any type)
+    readers: dict[Hashable, dict[Hashable, list[int]]]  # last element read (or INIT) -> reader n's
     anomalies: dict[str, list[Anomaly]] = field(default_factory=dict)
 
     def add(self, a: Anomaly) -> None:
         self.anomalies.setdefault(a.kind, []).append(a)
 
+    def writer(self, k: Hashable, v: Hashable) -> Txn | None:
+        """The ok/info txn that appended v to k, if any."""
+        t = self.appender.get(k, {}).get(v)
+        return t if t is not None and t.type != FAIL else None
 
-def _reads(t: Txn) -> list[tuple[Hashable, tuple[Hashable, ...]]]:
-    """The reads of a txn that tell something (info reads of nil are unknown)."""
-    out = []
-    for f, k, v in t.mops:
-        if f != "r":
-            continue
-        if v is None:
-            if t.type == INFO:
-                continue
-            v = ()
-        out.append((k, v))
-    return out
+    def previous(self, k: Hashable, v: Hashable) -> Hashable:
+        """The element appended to k just before v (INIT if v was first).
+
+        An element never observed comes after every observed one."""
+        i = self.pos.get(k, {}).get(v)
+        order = self.order.get(k, ())
+        if i is None:
+            return order[-1] if order else INIT
+        return order[i - 1] if i > 0 else INIT
 
 
-def _fmt(v: Any) -> str:
+def fmt(v: Any) -> str:
+    """A key, element or read, printed readably (vectors in brackets)."""
     if isinstance(v, tuple):
-        return "[" + " ".join(_fmt(x) for x in v) + "]"
+        return "[" + " ".join(fmt(x) for x in v) + "]"
     return repr(v) if isinstance(v, str) else str(v)
 
 
-def analyse(txns: list[Txn], max_per_kind: int = 32) -> Analysis:
-    possible = [t for t in txns if t.type in (OK, INFO)]
-    an = Analysis({t.id: t for t in possible}, {}, {}, {}, {})
+_fmt = fmt  # the name graph.py and older callers use
 
-    def report(a: Anomaly) -> None:
-        if len(an.anomalies.get(a.kind, ())) < max_per_kind:
-            an.add(a)
 
-    # Appends: writers (ok/info), failed writers, intermediate appends.
-    failed: dict[Hashable, dict[Hashable, int]] = {}
-    intermediate: dict[Hashable, dict[Hashable, int]] = {}
-    appends: dict[Hashable, list[Hashable]] = {}
+def _index_appends(an: Analysis, txns: list[Txn]) -> dict[Hashable, dict[Hashable, Txn]]:
+    """Fill ``an.appender``; return the intermediate appends (k -> element -> txn)."""
+    intermediate: dict[Hashable, dict[Hashable, Txn]] = {}
+    appender = an.appender
     for t in txns:
         last: dict[Hashable, Hashable] = {}
         for f, k, v in t.mops:
             if f != "append":
                 continue
+            d = appender.get(k)
+            if d is None:
+                d = appender[k] = {}
+            elif v in d:
+                raise MopError(f"op {t.id}: appends {v!r} to key {k!r}, which op "
+                               f"{d[v].invoke} already appended; list-append needs "
+                               "every element unique")
+            d[v] = t
             if t.type == FAIL:
-                failed.setdefault(k, {})[v] = t.id
                 continue
-            an.writer.setdefault(k, {})[v] = t.id
-            appends.setdefault(k, []).append(v)
             if k in last:
-                intermediate.setdefault(k, {})[last[k]] = t.id
+                intermediate.setdefault(k, {})[last[k]] = t
             last[k] = v
+    return intermediate
 
-    # Reads: duplicates, the longest read per key, reader index.
-    longest: dict[Hashable, tuple[Hashable, ...]] = {}
-    distinct_reads: dict[Hashable, dict[tuple[Hashable, ...], int]] = {}
-    for t in possible:
-        for k, v in _reads(t):
-            an.readers.setdefault(k, {}).setdefault(v[-1] if v else INIT, []).append(t.id)
-            if not v:
-                continue
-            distinct_reads.setdefault(k, {}).setdefault(v, t.id)
-            if len(v) > len(longest.get(k, ())):
-                longest[k] = v
-            if len(set(v)) != len(v):
-                seen: set[Hashable] = set()
-                dups = sorted({x for x in v if x in seen or seen.add(x)}, key=repr)  # type: ignore[func-returns-value]
-                report(Anomaly(
-                    "duplicate-elements",
-                    f"T{t.id} read key {_fmt(k)} as {_fmt(v)}, which holds "
-                    f"{', '.join(_fmt(d) for d in dups)} more than once, yet every element is appended once",
-                    (t.id,),
-                    {"key": k, "value": list(v), "duplicates": dups},
-                ))
 
-    # Version orders and incompatible reads.
-    for k, lv in longest.items():
-        order = tuple(dict.fromkeys(lv))
-        an.order[k] = order
-        for v, tid in distinct_reads[k].items():
-            if lv[: len(v)] != v:
-                other = distinct_reads[k][lv]
-                report(Anomaly(
-                    "incompatible-order",
-                    f"T{tid} read key {_fmt(k)} as {_fmt(v)} but T{other} read it as {_fmt(lv)}: "
-                    "neither is a prefix of the other, so no single order of appends explains both",
-                    (tid, other),
-                    {"key": k, "values": [list(v), list(lv)]},
-                ))
-    for k, vs in appends.items():
-        if k not in an.order and len(vs) == 1:
-            an.order[k] = (vs[0],)
+def analyse(txns: list[Txn], max_per_kind: int = 32) -> Analysis:
+    possible = [t for t in txns if t.type != FAIL]
+    for i, t in enumerate(possible):
+        t.n = i
+    an = Analysis(possible, {}, {}, {}, {})
+
+    def report(a: Anomaly) -> None:
+        if len(an.anomalies.get(a.kind, ())) < max_per_kind:
+            an.add(a)
+
+    intermediate = _index_appends(an, txns)
+    _index_reads(an, report)
+    for k, d in an.appender.items():
+        if k not in an.order:
+            vs = [v for v, t in d.items() if t.type != FAIL]
+            if len(vs) == 1:
+                an.order[k] = (vs[0],)
     an.pos = {k: {x: i for i, x in enumerate(o)} for k, o in an.order.items()}
-
-    for t in txns:
+    failed_keys = {k for k, d in an.appender.items() if any(t.type == FAIL for t in d.values())}
+    for t in possible:
         if t.type != OK:
             continue
         _internal(t, report)
-        for k, v in _reads(t):
-            bad = failed.get(k, {})
-            for x in v:
-                if x in bad:
-                    report(Anomaly(
-                        "G1a",
-                        f"T{t.id} read key {_fmt(k)} as {_fmt(v)}, which includes {_fmt(x)}, "
-                        f"appended by T{bad[x]}, a txn that failed (aborted read)",
-                        (t.id, bad[x]),
-                        {"key": k, "element": x, "writer": bad[x]},
-                    ))
-            w = intermediate.get(k, {}).get(v[-1]) if v else None
-            if w is not None and w != t.id:
+        for f, k, v in t.mops:
+            if f != "r" or not v:
+                continue
+            if k in failed_keys:
+                _g1a(t, k, v, an.appender[k], report)
+            im = intermediate.get(k)
+            w = im.get(v[-1]) if im else None
+            if w is not None and w is not t:
                 report(Anomaly(
                     "G1b",
-                    f"T{t.id} read key {_fmt(k)} as {_fmt(v)}, ending in {_fmt(v[-1])}, but T{w} "
-                    f"appended more to key {_fmt(k)} after {_fmt(v[-1])}: T{t.id} saw an intermediate state",
-                    (t.id, w),
-                    {"key": k, "element": v[-1], "writer": w},
+                    f"T{t.id} read key {fmt(k)} as {fmt(v)}, ending in {fmt(v[-1])}, but T{w.id} "
+                    f"appended more to key {fmt(k)} after {fmt(v[-1])}: T{t.id} saw an intermediate state",
+                    (t.id, w.id),
+                    {"key": k, "element": v[-1], "writer": w.id},
                 ))
     return an
 
 
-def _internal(t: Txn, report: Any) -> None:
+def _g1a(t: Txn, k: Hashable, v: tuple[Hashable, ...], appender: dict[Hashable, Txn],
+         report: Callable[[Anomaly], None]) -> None:
+    for x in v:
+        w = appender.get(x)
+        if w is not None and w.type == FAIL:
+            report(Anomaly(
+                "G1a",
+                f"T{t.id} read key {fmt(k)} as {fmt(v)}, which includes {fmt(x)}, "
+                f"appended by T{w.id}, a txn that failed (aborted read)",
+                (t.id, w.id),
+                {"key": k, "element": x, "writer": w.id},
+            ))
+
+
+def _index_reads(an: Analysis, report: Callable[[Anomaly], None]) -> None:
+    """Reader index, duplicates, version orders and incompatible orders."""
+    longest: dict[Hashable, tuple[Hashable, ...]] = {}
+    distinct: dict[Hashable, dict[tuple[Hashable, ...], int]] = {}
+    readers = an.readers
+    for t in an.txns:
+        info = t.type == INFO
+        for f, k, v in t.mops:
+            if f != "r":
+                continue
+            if v is None:
+                if info:
+                    continue
+                v = ()
+            last = v[-1] if v else INIT
+            rk = readers.get(k)
+            if rk is None:
+                rk = readers[k] = {}
+            lst = rk.get(last)
+            if lst is None:
+                rk[last] = [t.n]
+            else:
+                lst.append(t.n)
+            if not v:
+                continue
+            dk = distinct.get(k)
+            if dk is None:
+                dk = distinct[k] = {}
+            if v in dk:
+                continue
+            dk[v] = t.id
+            if len(v) > len(longest.get(k, ())):
+                longest[k] = v
+            if len(set(v)) != len(v):
+                _duplicates(t, k, v, report)
+    for k, lv in longest.items():
+        an.order[k] = tuple(dict.fromkeys(lv))
+        for v, tid in distinct[k].items():
+            if lv[: len(v)] != v:
+                other = distinct[k][lv]
+                report(Anomaly(
+                    "incompatible-order",
+                    f"T{tid} read key {fmt(k)} as {fmt(v)} but T{other} read it as {fmt(lv)}: "
+                    "neither is a prefix of the other, so no single order of appends explains both",
+                    (tid, other),
+                    {"key": k, "values": [list(v), list(lv)]},
+                ))
+
+
+def _duplicates(t: Txn, k: Hashable, v: tuple[Hashable, ...],
+                report: Callable[[Anomaly], None]) -> None:
+    seen: set[Hashable] = set()
+    dups = sorted({x for x in v if x in seen or seen.add(x)}, key=repr)  # type: ignore[func-returns-value]
+    report(Anomaly(
+        "duplicate-elements",
+        f"T{t.id} read key {fmt(k)} as {fmt(v)}, which holds "
+        f"{', '.join(fmt(d) for d in dups)} more than once, yet every element is appended once",
+        (t.id,),
+        {"key": k, "value": list(v), "duplicates": dups},
+    ))
+
+
+def _internal(t: Txn, report: Callable[[Anomaly], None]) -> None:
     """Reads that contradict the txn's own earlier micro-ops on the key."""
     known: dict[Hashable, tuple[bool, tuple[Hashable, ...]]] = {}  # k -> (prefix known?, state/suffix)
     for i, (f, k, v) in enumerate(t.mops):
@@ -281,11 +381,11 @@ def _internal(t: Txn, report: Any) -> None:
             full, s = known[k]
             ok = got == s if full else (len(got) >= len(s) and got[len(got) - len(s):] == s)
             if not ok:
-                want = _fmt(s) if full else "[... " + " ".join(_fmt(x) for x in s) + "]"
+                want = fmt(s) if full else "[... " + " ".join(fmt(x) for x in s) + "]"
                 report(Anomaly(
                     "internal",
-                    f"T{t.id}'s micro-op {i} read key {_fmt(k)} as {_fmt(got)}, but its own earlier "
-                    f"micro-ops on {_fmt(k)} mean it must read {want}",
+                    f"T{t.id}'s micro-op {i} read key {fmt(k)} as {fmt(got)}, but its own earlier "
+                    f"micro-ops on {fmt(k)} mean it must read {want}",
                     (t.id,),
                     {"key": k, "mop": i, "read": list(got), "expected": want},
                 ))
