@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,25 +12,20 @@ from click.testing import CliRunner
 from checkers.elle import check_list_append
 from harness.cli import cli
 from harness.formats import load_history
+from tests.peer_data import corpus
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "peer-histories"
-ELLE = SHARED / "elle"
+ELLE = corpus("elle")  # in the repo: a missing corpus fails, it is never skipped
 
 
 def _rows() -> list[Any]:
-    tsv = ELLE / "expected.tsv"
-    if not tsv.exists():
-        return []
-    with open(tsv, encoding="utf-8") as fh:
+    with open(ELLE / "expected.tsv", encoding="utf-8") as fh:
         return [pytest.param(row, id=row["file"]) for row in csv.DictReader(fh, delimiter="\t")]
 
 
 ROWS = _rows()
 
 
-def test_elle_corpus_present_or_skipped() -> None:
-    if not ELLE.exists():
-        pytest.skip(f"peer histories not found at {ELLE} (shared/ beside the repo)")
+def test_elle_corpus_present() -> None:
     assert len(ROWS) >= 2
 
 
@@ -43,7 +37,6 @@ def _agrees(types: list[str], expected: str) -> bool:
     return "may time out" in expected and any(t.endswith("-cycle-exists") for t in types)
 
 
-@pytest.mark.skipif(not ROWS, reason=f"peer histories not found at {ELLE}")
 @pytest.mark.parametrize("row", ROWS)
 def test_peer_verdict(row: dict[str, str]) -> None:
     lh = load_history(ELLE / row["file"])  # the format is detected
@@ -58,7 +51,6 @@ def test_peer_verdict(row: dict[str, str]) -> None:
         assert a.explanation and (a.ops or a.kind == "cycle-search-timeout")
 
 
-@pytest.mark.skipif(not ROWS, reason=f"peer histories not found at {ELLE}")
 def test_cli_check_jepsen_edn() -> None:
     runner = CliRunner()
     f = str(ELLE / "si-without-g-single.edn")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +15,9 @@ from checkers.linear.wgl import PartOp, twin_chains
 from checkers.linearizability import Linearizable, check_history
 from harness.formats import load_history
 from harness.history import History, Op
+from tests import peer_data
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "peer-histories"
+PORCUPINE = peer_data.corpus("porcupine")  # in the repo: never skipped
 
 
 def H(*events: tuple[Any, str, str, Any]) -> History:
@@ -245,9 +245,8 @@ def test_parallel_parts_agree_with_sequential(monkeypatch: pytest.MonkeyPatch) -
     assert pooled and pooled[0] == 4  # the second pass ran all four parts in workers
 
 
-@pytest.mark.skipif(not (SHARED / "porcupine").exists(), reason=f"peer histories not found at {SHARED}")
 def test_invalid_etcd_log_is_explained() -> None:
-    lh = load_history(SHARED / "porcupine" / "jepsen" / "etcd_000.log")
+    lh = load_history(PORCUPINE / "jepsen" / "etcd_000.log")
     r = check_history(lh.history, lh.model or "", lh.init)
     assert r.valid is False
     text = r.details["explanation"]

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from checkers.linearizability import check_history
 from harness.formats import load_history
+from tests import peer_data
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "peer-histories"
+CORPORA = {name: peer_data.corpus(name) for name in ("porcupine", "knossos")}  # a missing one fails
 
 
 def model_spec(spec: str) -> tuple[str, Any]:
@@ -27,11 +27,8 @@ def model_spec(spec: str) -> tuple[str, Any]:
 
 def _cases() -> list[Any]:
     cases: list[Any] = []
-    for corpus in ("porcupine", "knossos"):
-        tsv = SHARED / corpus / "expected.tsv"
-        if not tsv.exists():
-            continue
-        with open(tsv, encoding="utf-8") as fh:
+    for corpus, folder in CORPORA.items():
+        with open(folder / "expected.tsv", encoding="utf-8") as fh:
             for row in csv.DictReader(fh, delimiter="\t"):
                 cases.append(pytest.param(corpus, row, id=f"{corpus}/{row['file']}"))
     return cases
@@ -40,16 +37,13 @@ def _cases() -> list[Any]:
 CASES = _cases()
 
 
-def test_peer_corpus_present_or_skipped() -> None:
-    if not SHARED.exists():
-        pytest.skip(f"peer histories not found at {SHARED} (shared/ beside the repo)")
+def test_peer_corpus_present() -> None:
     assert len(CASES) >= 200  # 109 Porcupine + 122 Knossos files
 
 
-@pytest.mark.skipif(not CASES, reason=f"peer histories not found at {SHARED}")
 @pytest.mark.parametrize(("corpus", "row"), CASES)
 def test_peer_verdict(corpus: str, row: dict[str, str]) -> None:
-    lh = load_history(SHARED / corpus / row["file"])  # the format is detected
+    lh = load_history(CORPORA[corpus] / row["file"])  # the format is detected
     assert lh.format == row["format"]
     model, init = model_spec(row["model"]) if "model" in row else (lh.model, lh.init)
     assert model is not None
