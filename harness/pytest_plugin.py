@@ -175,6 +175,15 @@ def pytest_configure(config: pytest.Config) -> None:
     files = _campaign_files(config)
     if not files:
         return
+    from harness.campaign.spec import load_campaign
+    from harness.errors import FaultboxError
+
+    campaigns = config.stash.setdefault(_CAMPAIGNS, {})
+    for f in files:  # every file is checked before anything is collected or run
+        try:
+            campaigns[str(f)] = load_campaign(f)
+        except FaultboxError as e:
+            raise pytest.UsageError(str(e)) from e
     # `pytest --faultbox-campaign FILE` alone collects the campaign, not the testpaths.
     if config.args_source == pytest.Config.ArgsSource.TESTPATHS:
         config.args[:] = []
@@ -191,15 +200,8 @@ class CampaignFile(pytest.File):
     """A campaign file: one item per run; a bad file is a usage error naming file, case and key."""
 
     def collect(self) -> Iterable[pytest.Item]:
-        from harness.campaign.spec import load_campaign
-        from harness.errors import FaultboxError
-
-        try:
-            camp = load_campaign(self.path)
-        except FaultboxError as e:
-            raise pytest.UsageError(str(e)) from e
         key = str(self.path.resolve())
-        self.config.stash.setdefault(_CAMPAIGNS, {})[key] = camp
+        camp = self.config.stash[_CAMPAIGNS][key]
         for run in camp.runs:
             yield CampaignItem.from_parent(self, name=run.id, session_key=key, run_id=run.id)
 

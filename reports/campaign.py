@@ -19,7 +19,7 @@ from typing import Any
 from reports.load import read_json_object
 from reports.render import environment, write_atomic
 
-__all__ = ["CAMPAIGN_PAGE", "render_campaign", "campaign_matrix"]
+__all__ = ["CAMPAIGN_PAGE", "CampaignSummary", "campaign_matrix", "render_campaign", "scan_campaigns"]
 
 CAMPAIGN_PAGE = "campaign.html"
 _STATUSES = ("passed", "failed", "error", "interrupted", "not-run")
@@ -86,3 +86,37 @@ def render_campaign(directory: Path) -> Path:
     out = directory / CAMPAIGN_PAGE
     write_atomic(out, html)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSummary:
+    """One campaign row of the store index."""
+
+    href: str
+    name: str
+    started: str
+    shard: str
+    counts: tuple[tuple[str, int], ...]
+    total: int
+    ok: bool
+
+
+def scan_campaigns(store_root: Path) -> list[CampaignSummary]:
+    """Every ``<store>/campaigns/<name>/<stamp>/campaign.json``, newest first."""
+    store_root = Path(store_root)
+    out: list[tuple[str, CampaignSummary]] = []
+    for path in (store_root / "campaigns").glob("*/*/campaign.json"):
+        doc, _ = read_json_object(path)
+        if doc is None or not isinstance(doc.get("runs"), list):
+            continue
+        runs = [r for r in doc["runs"] if isinstance(r, Mapping)]
+        counts = tuple((s, n) for s in _STATUSES
+                       if (n := sum(1 for r in runs if r.get("status") == s)))
+        started = str(doc.get("started") or path.parent.name)
+        out.append((started, CampaignSummary(
+            href=(path.parent / CAMPAIGN_PAGE).relative_to(store_root).as_posix(),
+            name=str(doc.get("campaign") or path.parent.parent.name), started=started,
+            shard=str(doc.get("shard") or ""), counts=counts, total=len(runs),
+            ok=bool(runs) and all(r.get("status") == "passed" for r in runs),
+        )))
+    return [s for _, s in sorted(out, key=lambda t: (t[0], t[1].href), reverse=True)]

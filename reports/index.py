@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from reports.campaign import scan_campaigns
 from reports.load import RESULTS_FILE, TEST_FILE, RunFileError, load_json_object
 from reports.page import verdict_of
 from reports.render import environment, write_atomic
@@ -183,6 +184,7 @@ def render_index(store_root: Path) -> Path:
         .get_template("index.html.j2")
         .render(
             runs=runs,
+            campaigns=scan_campaigns(store_root),
             systems=sorted({r.system for r in runs if r.system}),
             workloads=sorted({r.workload for r in runs if r.workload}),
             verdicts=sorted({r.verdict for r in runs}),

@@ -1,0 +1,119 @@
+"""Campaigns run end to end through the CLI on the local backend (memkv: seconds per run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from junitparser import Failure, JUnitXml
+
+from tests.campaign.helpers import LOCAL_DEFAULTS, campaign_dirs, campaign_json, faultbox, write
+
+pytestmark = pytest.mark.slow
+
+# memkv keeps data in memory: a kill loses acknowledged writes (invalid); no faults: valid.
+# The last case expects the correct, fault-free system to be invalid: a wrong expectation.
+WRONG = """
+[campaign]
+name = "wrong"
+""" + LOCAL_DEFAULTS + """
+[[case]]
+system = "memkv"
+workload = ["register", "set"]
+[[case]]
+name = "loses-data"
+system = "memkv"
+nemesis = "kill"
+time_limit = 8
+nemesis_interval = 2
+recovery = 1
+expect = "invalid"
+[[case]]
+name = "wrongly-expected"
+system = "memkv"
+expect = "invalid"
+"""
+
+
+@pytest.fixture(scope="module")
+def wrong_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
+    tmp = tmp_path_factory.mktemp("wrong")
+    f = write(tmp / "wrong.toml", WRONG)
+    r = faultbox("campaign", "run", str(f), "--store", str(tmp / "store"), "--junit", str(tmp / "out.xml"))
+    return tmp, r.returncode, r.stdout + r.stderr
+
+
+def test_a_wrong_expectation_exits_1_and_junit_shows_exactly_that_failure(
+        wrong_run: tuple[Path, int, str]) -> None:
+    tmp, rc, output = wrong_run
+    assert rc == 1, output
+    suite = next(iter(JUnitXml.fromfile(str(tmp / "out.xml"))))
+    assert (suite.tests, suite.failures, suite.errors, suite.skipped) == (4, 1, 0, 0), output
+    failed = [c for c in suite if not c.is_passed]
+    assert [c.name for c in failed] == ["wrongly-expected seed=1"]
+    (failure,) = failed[0].result
+    assert isinstance(failure, Failure)
+    assert failure.message == "the expected anomaly not detected in 3 s"
+    (d,) = campaign_dirs(tmp / "store", "wrong")
+    assert "report: " + str(d) in (failure.text or "")
+    assert all(float(c.time) > 0 for c in suite)
+
+
+def test_each_run_is_a_normal_run_folder_with_its_report(wrong_run: tuple[Path, int, str]) -> None:
+    tmp, _, _ = wrong_run
+    (d,) = campaign_dirs(tmp / "store", "wrong")
+    doc = campaign_json(d)
+    assert doc["counts"] == {"passed": 3, "failed": 1, "error": 0, "interrupted": 0, "not-run": 0,
+                             "total": 4}
+    for rec in doc["runs"]:
+        run = d / rec["run_dir"]
+        for name in ("test.json", "history.jsonl", "results.json", "report.html"):
+            assert (run / name).is_file(), (rec["id"], name)
+    lost = next(r for r in doc["runs"] if r["id"] == "loses-data/s1")
+    assert lost["verdict"] == "invalid" and lost["caught_by"] and lost["detected_s"] is not None
+    assert (d / "campaign.html").is_file() and (d / "junit.xml").is_file()
+    index = (tmp / "store" / "index.html").read_text()
+    assert "campaigns/wrong/" in index and "campaign.html" in index
+
+
+SHARDED = """
+[campaign]
+name = "sharded"
+""" + LOCAL_DEFAULTS + """
+[[case]]
+time_limit = 2
+system = "memkv"
+workload = ["register", "kv", "set"]
+seeds = [1, 2]
+"""
+
+
+def test_shards_cover_each_case_once_and_merge_equals_the_unsharded_list(tmp_path: Path) -> None:
+    f = write(tmp_path / "sharded.toml", SHARDED)
+    whole = faultbox("campaign", "run", str(f), "--dry-run")
+    assert whole.returncode == 0, whole.stderr
+    expected = [ln.split()[1] for ln in whole.stdout.splitlines() if ln.strip()]
+    assert len(expected) == 6
+    for i in (1, 2):
+        r = faultbox("campaign", "run", str(f), "--shard", f"{i}/2",
+                     "--store", str(tmp_path / f"runner{i}"), "--no-report")
+        assert r.returncode == 0, r.stdout + r.stderr
+    shard_ids = [[rec["id"] for rec in campaign_json(d)["runs"]]
+                 for i in (1, 2) for d in campaign_dirs(tmp_path / f"runner{i}", "sharded")]
+    assert len(shard_ids) == 2 and not set(shard_ids[0]) & set(shard_ids[1])
+    assert sorted(shard_ids[0] + shard_ids[1]) == sorted(expected)
+    m = faultbox("campaign", "merge", str(tmp_path / "runner1"), str(tmp_path / "runner2"),
+                 "--out", str(tmp_path / "merged"), "--junit", str(tmp_path / "merged.xml"))
+    assert m.returncode == 0, m.stdout + m.stderr
+    merged = campaign_json(tmp_path / "merged")
+    assert [r["id"] for r in merged["runs"]] == expected
+    assert all(r["status"] == "passed" for r in merged["runs"])
+    assert next(iter(JUnitXml.fromfile(str(tmp_path / "merged.xml")))).tests == 6
+    assert (tmp_path / "merged" / "campaign.html").is_file()
+    for r in merged["runs"]:
+        assert (tmp_path / "merged" / r["run_dir"] / "results.json").is_file()
+
+
+def test_merge_of_nothing_is_a_one_line_error(tmp_path: Path) -> None:
+    r = faultbox("campaign", "merge", str(tmp_path))
+    assert r.returncode == 2 and "no campaign.json" in r.stderr and len(r.stderr.splitlines()) == 1
