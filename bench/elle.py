@@ -30,7 +30,7 @@ from checkers.core import verdict_word  # noqa: E402
 from checkers.elle import check_list_append  # noqa: E402
 from harness.formats import load_history  # noqa: E402
 
-HUGE = ROOT / ".." / "shared" / "peer-histories" / "elle" / "huge-scc.edn"
+HUGE = ROOT / "tests" / "data" / "peer-histories" / "elle" / "huge-scc.edn"
 
 
 def _edn(v: Any) -> str:

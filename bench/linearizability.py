@@ -1,6 +1,6 @@
 """Benchmark of the linearizability checker (issue 3).
 
-1. The peer corpus (shared/peer-histories/porcupine and /knossos): per file the
+1. The peer corpus (tests/data/peer-histories/porcupine and /knossos): per file the
    client ops, verdict (and agreement with expected.tsv), check seconds (best
    of --repeat, parsing excluded, like Porcupine's TIMINGS.md) and states
    explored; totals per set, the ratio to Porcupine's own time, the slowest files.
@@ -28,7 +28,7 @@ from checkers.linear.synth import random_register_history  # noqa: E402
 from checkers.linearizability import check_history  # noqa: E402
 from harness.formats import load_history  # noqa: E402
 
-SHARED = ROOT / ".." / "shared" / "peer-histories"
+SHARED = ROOT / "tests" / "data" / "peer-histories"  # the in-repo copy (tests/data/PROVENANCE.md)
 PORCUPINE_TOTAL_S = 0.526  # TIMINGS.md, the demanding end of the measured range
 
 

@@ -211,9 +211,10 @@ def test_adversarial_history_returns_unknown_within_budget() -> None:
 def test_unknown_when_time_runs_out() -> None:
     h = random_register_history(3000, 50, 0.5, seed=3)
     r = check_history(h, "cas-register", 0, time_budget_s=0.2)
-    if r.valid != UNKNOWN:
-        pytest.skip("this machine finished the search within 0.2 s")
-    assert "time budget" in r.details["reason"] and r.details["check_seconds"] < 3
+    if r.valid != UNKNOWN:  # a fast machine may finish: then the answer must be right
+        assert r.valid is True, r.details
+        return
+    assert "time budget" in r.details["reason"] and r.details["check_seconds"] < 3  # hang guard
 
 
 def test_memory_budget() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from checkers.core import Compose
@@ -285,14 +285,12 @@ def test_damaged_model_histories_are_invalid(rng: random.Random, n: int, concurr
     present = list(h[final].value)
     acked = [o.value for o in h if o.f == "add" and o.type == "ok"]
     if mutation == "drop":
-        if not acked:
-            return
+        assume(acked)  # about 2 % of model histories acknowledge no add
         e = rng.choice(acked)
         value = [x for x in present if x != e]
         want = "lost"
     else:
-        if not present:
-            return
+        assume(present)  # about 1 % end with an empty set
         e = rng.choice(present)
         value = present + [e]
         want = "duplicated"

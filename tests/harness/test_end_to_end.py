@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -63,7 +64,7 @@ def test_memkv_under_pause_is_valid_and_stored(tmp_path):
     assert test["seed"] == 7 and "--seed 7" in test["command"] and test["git_commit"]
     results = json.loads((run / "results.json").read_text())
     assert results["verdict"] == "valid"
-    assert "VALID" in r.stdout and "results.json" in r.stdout
+    assert re.search(r"^VALID\s+results: \S*results\.json$", r.stdout, re.M), r.stdout
     hist = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
     assert any(o["f"] == "start-pause" for o in hist)
 
@@ -116,11 +117,11 @@ def test_sigkilled_harness_leaves_a_checkable_prefix_and_no_nodes(tmp_path):
     fb("clean")
     assert leftovers == [], "node processes survived the SIGKILLed harness"
     r = fb("check", str(store / "latest"))
-    assert r.returncode in (0, 1, 2), r.stderr
-    assert r.returncode != 2 or "UNKNOWN" in r.stdout
-    assert any(w in r.stdout for w in ("VALID", "INVALID", "UNKNOWN")), r.stdout
+    # memkv under pause is linearizable: the prefix (open invocations indeterminate) is too
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.match(r"VALID\s", r.stdout), r.stdout
     results = json.loads((_latest(store) / "results.json").read_text())
-    assert results["ops"] > 50
+    assert results["ops"] > 50 and results["verdict"] == "valid"
 
 
 def test_clean_kills_orphaned_local_nodes(tmp_path):
@@ -149,14 +150,14 @@ def test_interrupted_run_tears_down_and_still_checks(tmp_path, sig):
     _wait_for_history(store, 10_000)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode in (0, 1, 2), err
+    assert proc.returncode == 0, out + err  # memkv under pause: what was recorded is valid
     assert "Traceback" not in err
     assert "interrupted" in out
     run = _latest(store)
     test = json.loads((run / "test.json").read_text())
     assert test["interrupted"] is True
     results = json.loads((run / "results.json").read_text())
-    assert results["ops"] > 10 and results["verdict"] in ("valid", "invalid", "unknown")
+    assert results["ops"] > 10 and results["verdict"] == "valid"
     assert (run / "nodes" / "n1" / "server.log").exists()
     assert _node_pids(tmp_path) == []
 

@@ -105,7 +105,8 @@ def test_voter_denies_a_candidate_whose_log_is_less_up_to_date():
     c = core(entries=[1, 2])
     c.step(Message(VOTE, "n2", "n1", 3, index=5, log_term=1))  # longer but older last term
     c.step(Message(VOTE, "n3", "n1", 4, index=1, log_term=2))  # same last term, shorter
-    assert all(m.reject for m in drain(c) if m.type == VOTE_RESP)
+    resp = [(m.dst, m.reject) for m in drain(c) if m.type == VOTE_RESP]
+    assert resp == [("n2", True), ("n3", True)]  # both answered, both denied
     c.step(Message(VOTE, "n3", "n1", 5, index=2, log_term=2))
     assert [m.reject for m in drain(c) if m.type == VOTE_RESP] == [False]
 
