@@ -73,7 +73,8 @@ def test_memkv_under_pause_is_valid_and_stored(tmp_path):
 def test_memkv_kill_loses_writes_and_the_checker_says_so(tmp_path):
     # A deterministic schedule: kill once writes were acknowledged and hold the kill
     # across the end of the main phase; healing restarts an empty node and the final
-    # reads see None, which no write ever wrote.
+    # reads see None, which no write ever wrote. The recovery window is loose: a restarted
+    # node on a loaded machine can take most of a second before it answers.
     from dataclasses import replace
 
     import nemesis
@@ -84,7 +85,7 @@ def test_memkv_kill_loses_writes_and_the_checker_says_so(tmp_path):
     from workloads import WorkloadOptions, get_workload
 
     opts = Options(system="memkv", workload="register", nemesis=("kill",), nodes=1,
-                   time_limit_s=3, backend="local", recovery_s=0.3, seed=11, store=tmp_path,
+                   time_limit_s=3, backend="local", recovery_s=2.0, seed=11, store=tmp_path,
                    nemesis_interval_s=0.5)
     pkg = nemesis.PACKAGES["kill"](nemesis.NemesisOptions(interval_s=1))
     pkg = replace(pkg, generator=[g.sleep(1.0), {"f": "start-kill", "value": "all"}])
