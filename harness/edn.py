@@ -1,0 +1,388 @@
+"""The EDN reader used by the history importers (harness.formats).
+
+Two readers with one meaning:
+
+* :func:`parse_edn_all` — the complete reader: nil, booleans, integers, floats,
+  strings, characters, keywords, symbols, vectors, lists, maps, sets, ``;``
+  comments, ``#_`` discards and tagged literals (the tag is dropped, the value
+  kept).  One compiled tokenizer regex whose every quantifier is possessive (no
+  backtracking: linear time on any input) runs over the whole text with
+  ``finditer``; values are built on an explicit stack, so nesting is bounded by
+  ``max_depth`` (:class:`EdnError`), never by Python's recursion limit.
+* :func:`read_plain_forms` — the fast path for histories: it rewrites EDN that
+  uses only keywords, integers, floats, nil/true/false, backslash-free strings,
+  vectors, lists and op maps into JSON with a fixed sequence of ``str``
+  operations (all in C, linear) and decodes it with msgspec.  Anything else —
+  or anything it is not sure of — returns None and the complete reader runs.
+  Its values are already *plain* (keywords as ``str``), as :func:`plain` makes
+  the complete reader's.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from operator import methodcaller
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "MAX_DEPTH",
+    "EdnError",
+    "Keyword",
+    "Symbol",
+    "parse_edn",
+    "parse_edn_all",
+    "parse_edn_located",
+    "plain",
+    "read_plain_forms",
+]
+
+
+class Keyword(str):
+    """An EDN keyword, without its colon."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return ":" + str.__str__(self)
+
+
+class Symbol(str):
+    """An EDN symbol."""
+
+    __slots__ = ()
+
+
+class EdnError(ValueError):
+    """Malformed EDN; ``line`` is 1-based."""
+
+    def __init__(self, msg: str, line: int) -> None:
+        super().__init__(f"line {line}: {msg}")
+        self.line = line
+        self.msg = msg
+
+
+# Every pattern is linear-time: possessive quantifiers never backtrack, alternatives
+# start with distinct characters, and ``bad`` matches any character nothing else
+# does, so ``finditer`` never has to search ahead.  An unterminated string is a
+# ``str`` token without its ``end`` group.
+_TOKEN = re.compile(
+    r"""(?:[\s,]|;[^\n]*+)*+
+    (?:(?P<str>"[^"\\]*+(?:\\.[^"\\]*+)*+(?P<end>")?)
+    |(?P<open>\#\{|[\[({])
+    |(?P<close>[\])}])
+    |(?P<disc>\#_)
+    |(?P<tag>\#[A-Za-z][^\s,\[\](){}";\\\x00-\x1f\x7f]*+)
+    |(?P<char>\\(?:newline|space|tab|return|u[0-9a-fA-F]{4}|[^\x00-\x1f\x7f]))
+    |(?P<atom>[^\s,\[\](){}";\\\x00-\x1f\x7f]++)
+    |(?P<eof>\Z)
+    |(?P<bad>.))""",
+    re.X | re.S,
+)
+MAX_DEPTH = 200  # deepest nesting of EDN collections accepted (histories need a handful)
+_INT = re.compile(r"[+-]?[0-9]+N?")
+_FLOAT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?M?")
+_CHARS = {"newline": "\n", "space": " ", "tab": "\t", "return": "\r"}
+_ESC = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "b": "\b", "f": "\f"}
+_CLOSE = {"[": "]", "(": ")", "{": "}", "#{": "}"}
+
+
+def _line(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def _unescape(m: re.Match[str]) -> str:
+    e = m.group(1)
+    if e[0] == "u" and len(e) == 5:
+        return chr(int(e[1:], 16))
+    return _ESCAPES.get(e, e)
+
+
+def _int(tok: str) -> int:
+    try:
+        return int(tok)
+    except ValueError:  # Python's int-string limit (4300 digits)
+        raise ValueError(f"a number of {len(tok)} digits is too long") from None
+
+
+def _atom(tok: str) -> Any:
+    if tok == "nil":
+        return None
+    if tok == "true":
+        return True
+    if tok == "false":
+        return False
+    c = tok[0]
+    if c == ":":
+        return Keyword(tok[1:])
+    if c.isdigit() or (c in "+-" and len(tok) > 1 and tok[1].isdigit()):
+        if _INT.fullmatch(tok):
+            return _int(tok.rstrip("N"))
+        if _FLOAT.fullmatch(tok):
+            return float(tok.rstrip("M"))
+        raise ValueError(f"bad number {tok!r}")
+    return Symbol(tok)
+
+
+def _hashable(v: Any) -> Any:
+    if isinstance(v, list):
+        return tuple(_hashable(x) for x in v)
+    if isinstance(v, dict):
+        return tuple(sorted(((_hashable(k), _hashable(x)) for k, x in v.items()), key=repr))
+    return v
+
+
+def _finish(kind: str, items: list[Any]) -> Any:
+    if kind == "{":
+        if len(items) % 2:
+            raise ValueError("a map needs an even number of forms")
+        return {_hashable(items[i]): items[i + 1] for i in range(0, len(items), 2)}
+    if kind == "#{":
+        return frozenset(_hashable(x) for x in items)
+    return items
+
+
+class _Frame:
+    """An open container: its opening token, forms so far, start offset, pending #_/tags."""
+
+    __slots__ = ("kind", "items", "start", "pending", "starts", "inner")
+
+    def __init__(self, kind: str, start: int) -> None:
+        self.kind = kind
+        self.items: list[Any] = []
+        self.start = start
+        self.pending: list[tuple[str, int]] = []  # (#_ or #tag, offset)
+        self.starts: list[int] = []  # offset where each kept form began
+        self.inner: list[list[int]] = []  # (root only) starts of the forms inside each form
+
+    def add(self, value: Any, start: int) -> None:
+        """Add a finished form, honouring pending discards (#_) and tags (dropped)."""
+        while self.pending:
+            tok, start = self.pending.pop()
+            if tok == "#_":
+                return
+        self.items.append(value)
+        self.starts.append(start)
+
+
+def _value_of(kind: str, tok: str) -> Any:
+    if kind == "str":
+        s = _ESC.sub(_unescape, tok[1:-1])
+        return _no_surrogates(s) if "\\u" in tok else s
+    if kind == "char":
+        body = tok[1:]
+        return _no_surrogates(_CHARS.get(body) or (chr(int(body[1:], 16)) if len(body) == 5 else body))
+    return _atom(tok)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_surrogates(s: str) -> str:
+    """Join UTF-16 surrogate pairs written as two \\u escapes; a lone surrogate is an error."""
+    if _SURROGATE.search(s) is None:
+        return s
+    try:
+        return s.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeDecodeError:
+        raise ValueError("a \\u escape names a lone UTF-16 surrogate") from None
+
+
+def parse_edn_all(text: str, max_depth: int = MAX_DEPTH) -> tuple[list[Any], list[int]]:
+    """All top-level forms of an EDN text, and the 1-based line where each starts.
+
+    Collections nested deeper than ``max_depth`` raise :class:`EdnError`."""
+    forms, starts, _ = parse_edn_located(text, max_depth)
+    return forms, _lines(text, starts)
+
+
+def _lines(text: str, offsets: list[int]) -> list[int]:
+    """1-based line numbers of many offsets, in one pass over the text."""
+    newlines = [m.start() for m in re.finditer("\n", text)]
+    return [bisect_right(newlines, off - 1) + 1 for off in offsets]
+
+
+def parse_edn_located(text: str, max_depth: int = MAX_DEPTH) -> tuple[list[Any], list[int], list[list[int]]]:
+    """Top-level forms, the offset where each starts, and (for each top-level
+    collection) the offsets of the forms inside it — to name lines in errors."""
+    root = _Frame("", 0)
+    stack = [root]
+    pos = 0
+    n = len(text)
+    for m in _TOKEN.finditer(text):
+        if m.start() != pos or pos == n:
+            break
+        pos = m.end()
+        kind = m.lastgroup or ""
+        if kind == "eof":
+            break
+        tok = m.group(kind)
+        at = m.start(kind)
+        top = stack[-1]
+        try:
+            if kind == "atom" and not top.pending:  # the common case, inlined
+                c = tok[0]
+                if c == ":":
+                    top.items.append(Keyword(tok[1:]))
+                    top.starts.append(at)
+                    continue
+                if tok.isascii() and tok.isdigit():
+                    top.items.append(_int(tok))
+                    top.starts.append(at)
+                    continue
+            if kind == "open":
+                if len(stack) > max_depth:
+                    raise ValueError(f"nested deeper than {max_depth} levels")
+                stack.append(_Frame(tok, at))
+                continue
+            if kind in ("disc", "tag"):
+                top.pending.append((tok, at))
+                continue
+            if kind == "close":
+                if top is root or _CLOSE[top.kind] != tok:
+                    raise ValueError(f"unexpected {tok!r}")
+                if top.pending:
+                    raise ValueError(f"{top.pending[-1][0]} with no form after it")
+                stack.pop()
+                if stack[-1] is root:
+                    root.inner.append(top.starts)
+                stack[-1].add(_finish(top.kind, top.items), top.start)
+            elif kind == "bad":
+                raise ValueError(f"unexpected character {tok!r}")
+            elif kind == "str" and m.group("end") is None:
+                raise ValueError("unterminated string")
+            else:
+                top.add(_value_of(kind, tok), at)
+        except ValueError as e:
+            raise EdnError(str(e), _line(text, at)) from None
+    if pos != len(text):
+        raise EdnError(f"cannot read {text[pos:pos + 20]!r}", _line(text, pos))
+    if len(stack) > 1:
+        raise EdnError(f"unclosed {stack[-1].kind!r}", _line(text, stack[-1].start))
+    if root.pending:
+        raise EdnError("a #_ or tag with no form after it", _line(text, root.pending[-1][1]))
+    return root.items, root.starts, root.inner
+
+
+def parse_edn(text: str) -> Any:
+    """The single EDN form in ``text``."""
+    forms, _ = parse_edn_all(text)
+    if len(forms) != 1:
+        raise EdnError(f"expected one form, found {len(forms)}", 1)
+    return forms[0]
+
+
+def plain(v: Any) -> Any:
+    """Keywords and symbols to plain strings; sets to sorted lists; maps keep their keys."""
+    if isinstance(v, Keyword | Symbol):
+        return str(v)
+    if isinstance(v, list | tuple):
+        return [plain(x) for x in v]
+    if isinstance(v, frozenset):
+        return sorted((plain(x) for x in v), key=repr)
+    if isinstance(v, dict):
+        return {(plain(k) if isinstance(k, str) else k): plain(x) for k, x in v.items()}
+    return v
+
+
+
+
+# -- the fast path for histories --------------------------------------------------------
+
+_FAST_DEPTH = 16  # deeper nesting goes to the complete reader (and its max_depth)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[](){}")
+_PAD = (("]", " ] "), (")", " ] "), ("}", " ] "), ("[", " [ "), ("(", " [ "), ("{", " [ {} "))
+_KEYWORD = re.compile(r" :([^ ]*+) ")
+_CLOSE_KEYWORD = methodcaller("replace", " ", '" ', 1)
+_DECODER = msgspec.json.Decoder()
+
+
+def read_plain_forms(text: str) -> list[Any] | None:
+    """The top-level forms of ``text`` as plain values, or None if the fast path cannot tell.
+
+    Plain: keywords and symbols as ``str``, vectors and lists as ``list``, maps
+    as ``dict``.  Only maps at the top level or inside one top-level vector are
+    taken (op maps); nested maps, sets, tags, discards, characters, comments,
+    escapes in strings, symbols and anything nested deeper than 16 levels make
+    it return None, and the caller runs the complete reader, which also names
+    the line of any error.  Every step is a C-level ``str``/``bytes`` method or
+    the msgspec decoder: linear time.
+    """
+    if "\\" in text or "\0" in text:
+        return None
+    parts = text.split('"')
+    if len(parts) % 2 == 0:  # an unterminated string
+        return None
+    outside = "\0".join(parts[0::2])  # NUL stands for each string while we rewrite the rest
+    if ";" in outside or "#" in outside or "null" in outside or not _shallow(outside):
+        return None
+    o = outside.replace(",", " ")
+    for a, b in _PAD:  # brackets become tokens; a map becomes a list led by {}
+        o = o.replace(a, b)
+    o = "  " + "  ".join(o.split()) + "  "  # exactly two spaces around every token
+    for kw in set(_KEYWORD.findall(o, 0, 1 << 16)):  # the few keywords a history uses, C-level
+        o = o.replace(f" :{kw} ", f' "{kw}" ')
+    if " :" in o:  # other keywords: each ends at the first space after its colon
+        kws = o.split(" :")  # eats one of the two spaces before each keyword
+        kws[1:] = map(_CLOSE_KEYWORD, kws[1:])
+        o = ' "'.join(kws)
+    o = o.replace(" nil ", " null ")
+    o = "[" + o.strip().replace("  ", ",").replace("[,", "[").replace(",]", "]") + "]"
+    if len(parts) > 1:
+        parts[0::2] = o.split("\0")
+        o = '"'.join(parts)
+    try:
+        forms = _DECODER.decode(o)
+    except (msgspec.DecodeError, RecursionError, UnicodeEncodeError):  # the last: a lone surrogate
+        return None
+    return _maps(forms, outside.count("{"))
+
+
+def _shallow(outside: str) -> bool:
+    """Brackets match and nest at most _FAST_DEPTH deep (innermost pairs removed per pass)."""
+    br = outside.encode("utf-8", "surrogatepass").translate(None, _NOT_BRACKETS)
+    for _ in range(_FAST_DEPTH):
+        if not br:
+            return True
+        nb = br.replace(b"[]", b"").replace(b"()", b"").replace(b"{}", b"")
+        if len(nb) == len(br):
+            return False  # mismatched: the complete reader says where
+        br = nb
+    return not br
+
+
+def _maps(forms: list[Any], expected: int) -> list[Any] | None:
+    """Turn the {}-led lists back into dicts: top-level forms and the items of top-level vectors."""
+    seen = 0
+    for i, f in enumerate(forms):
+        if type(f) is not list or not f:
+            continue
+        if type(f[0]) is dict:
+            d = _map(f)
+            if d is None:
+                return None
+            forms[i] = d
+            seen += 1
+        elif seen < expected:
+            for j, g in enumerate(f):
+                if type(g) is list and g and type(g[0]) is dict:
+                    d = _map(g)
+                    if d is None:
+                        return None
+                    f[j] = d
+                    seen += 1
+    return forms if seen == expected else None  # fewer: a map nested deeper
+
+
+def _map(f: list[Any]) -> dict[Any, Any] | None:
+    if len(f) % 2 == 0:
+        return None  # an odd number of forms in the map
+    it = iter(f)
+    next(it)
+    try:
+        return dict(zip(it, it, strict=True))
+    except TypeError:  # an unhashable (vector) key: the complete reader makes it a tuple
+        return None
