@@ -1,9 +1,12 @@
 """raftkv: a replicated key-value store on our own Raft (the etcd pattern).
 
-Layout (DESIGN §4): ``core`` (pure Raft), ``kv`` (state machine with client
-sessions), ``node`` (core + state machine + pending requests, no I/O),
-``storage`` (write-ahead log with group-commit fsync), ``server`` (asyncio
-shell), ``client`` (harness clients), ``sim`` (deterministic in-memory cluster).
+raftkv is the first user of the shared Raft library ``systems.raft`` (core,
+log, storage, node shell, simulation). What is raftkv's own: ``kv`` (the state
+machine with client sessions), ``node`` (the library node with the KV machine,
+session-keyed waiters and the ``no-dedup`` switch), ``server`` (its client
+ops on the library's shell), ``client`` (harness clients) and ``sim`` (the
+library's simulated cluster with KV helpers). ``core``, ``log``,
+``progress``, ``storage`` and ``types`` re-export the library's modules.
 """
 
 from __future__ import annotations
