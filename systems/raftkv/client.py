@@ -1,6 +1,7 @@
 """raftkv clients for the harness workloads ``register``, ``kv`` and ``set``.
 
-Routing: writes start at the client's preferred node and follow ``not-leader``
+Routing (the library's engine, ``systems.raft.client``): writes start at the
+client's preferred node and follow ``not-leader``
 redirects to the leader (bounded by the op's timeout). Reads are spread
 round-robin over all nodes, starting at the preferred one, and move on when a
 node fails; followers serve them linearizably through a ReadIndex round with
@@ -32,12 +33,10 @@ freely. Reads have no side effects; a read that does not succeed in time is
 
 from __future__ import annotations
 
-import asyncio
-import os
 from typing import Any
 
 from systems.common.spec import Cluster, SystemClient
-from systems.common.wire import encode, read_frame
+from systems.raft.client import RaftClient
 
 __all__ = [
     "RaftKVClient",
@@ -50,129 +49,12 @@ __all__ = [
     "parse_set",
 ]
 
-ATTEMPT_TIMEOUT_S = 1.0
-DEADLINE_SHARE = 0.85
-RETRY_PAUSE_S = 0.05
 REGISTER_KEY = "r"
 SET_KEY = "s"
 
 
-class _NotSent(Exception):
-    """The request never left this process (connect failed)."""
-
-
-class _Lost(Exception):
-    """The request was sent; no answer came (timeout or connection lost)."""
-
-
-class RaftKVClient:
-    """Low-level request/redirect/retry engine shared by the workload clients."""
-
-    def __init__(self, cluster: Cluster, node: str, timeout_s: float) -> None:
-        self.cluster = dict(cluster)
-        self.names = list(self.cluster)
-        home = node if node in self.cluster else self.names[0]
-        self.target = home
-        self._read_turn = self.names.index(home)
-        self.timeout_s = timeout_s * DEADLINE_SHARE
-        self.client_id = os.urandom(8).hex()
-        self.seq = 0
-        self._req = 0
-        self._conns: dict[str, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
-
-    async def close(self) -> None:
-        for node in list(self._conns):
-            self._drop(node)
-
-    def _drop(self, node: str) -> None:
-        conn = self._conns.pop(node, None)
-        if conn is not None:
-            conn[1].close()
-
-    def _next_target(self) -> None:
-        i = self.names.index(self.target)
-        self.target = self.names[(i + 1) % len(self.names)]
-
-    async def _call(self, node: str, msg: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        conn = self._conns.get(node)
-        if conn is not None and (conn[0].at_eof() or conn[1].is_closing()):
-            self._drop(node)
-            conn = None
-        if conn is None:
-            try:
-                conn = await asyncio.wait_for(asyncio.open_connection(*self.cluster[node]), timeout_s)
-            except (TimeoutError, OSError) as e:
-                raise _NotSent(f"cannot connect to {node}: {e!r}") from None
-            self._conns[node] = conn
-        reader, writer = conn
-        self._req += 1
-        req_id = self._req
-        try:
-            writer.write(encode({**msg, "id": req_id}))
-            async with asyncio.timeout(timeout_s):
-                await writer.drain()
-                while True:
-                    reply = await read_frame(reader)
-                    if isinstance(reply, dict) and reply.get("id") == req_id:
-                        return reply
-        except (OSError, asyncio.IncompleteReadError, TimeoutError, ConnectionError) as e:
-            self._drop(node)
-            raise _Lost(f"{type(e).__name__} at {node}") from None
-
-    async def request(self, msg: dict[str, Any], write: bool) -> tuple[dict[str, Any] | None, bool, str]:
-        """(final reply or None, whether a write may have been applied, last error)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout_s
-        leader_guess = self.target
-        if not write:
-            self.target = self.names[self._read_turn % len(self.names)]
-            self._read_turn += 1
-        try:
-            return await self._attempts(msg, write, deadline)
-        finally:
-            if not write:
-                self.target = leader_guess
-
-    async def _attempts(
-        self, msg: dict[str, Any], write: bool, deadline: float
-    ) -> tuple[dict[str, Any] | None, bool, str]:
-        loop = asyncio.get_running_loop()
-        maybe_applied = False
-        last_error = "timeout"
-        hops = 0
-        while (remaining := deadline - loop.time()) > 0:
-            node = self.target
-            try:
-                reply = await self._call(node, msg, min(remaining, ATTEMPT_TIMEOUT_S))
-            except _NotSent:
-                last_error = "unreachable"
-                self._next_target()
-                await asyncio.sleep(min(RETRY_PAUSE_S, max(0.0, deadline - loop.time())))
-                continue
-            except _Lost as e:
-                last_error = "timeout" if "Timeout" in str(e) else "connection-lost"
-                maybe_applied = maybe_applied or write
-                self._next_target()
-                continue
-            if reply.get("ok"):
-                return reply, maybe_applied, ""
-            error = str(reply.get("error"))
-            last_error = error
-            if reply.get("ambiguous"):
-                maybe_applied = maybe_applied or write
-            elif error not in ("not-leader", "no-leader", "leadership-changed", "read-timeout"):
-                return reply, maybe_applied, error  # a definite answer (cas-mismatch, ...)
-            leader = reply.get("leader")
-            hops += 1
-            if isinstance(leader, str) and leader in self.cluster and leader != node:
-                self.target = leader
-                if hops % len(self.names) == 0:
-                    await asyncio.sleep(0.01)
-            else:
-                if error in ("not-leader", "no-leader"):
-                    self._next_target()
-                await asyncio.sleep(min(RETRY_PAUSE_S, max(0.0, deadline - loop.time())))
-        return None, maybe_applied, last_error
+class RaftKVClient(RaftClient):
+    """The library's engine plus raftkv's read (``get`` by key)."""
 
     # -- operations ----------------------------------------------------------------
     async def get(self, key: str) -> tuple[str, Any, Any]:
@@ -183,8 +65,7 @@ class RaftKVClient:
 
     async def write(self, cmd: dict[str, Any]) -> tuple[str, Any]:
         """(type, error) for a session write; the caller fills in the value."""
-        self.seq += 1
-        reply, maybe, error = await self.request({**cmd, "c": self.client_id, "s": self.seq}, True)
+        reply, maybe, error = await self.session(cmd)
         if reply is not None and reply.get("ok"):
             return "ok", None
         if reply is not None and reply.get("error") == "cas-mismatch":
