@@ -17,6 +17,7 @@ SYSTEMS: dict[str, str] = {
     "memkv": "systems.memkv",
     "raftkv": "systems.raftkv",
     "twopc": "systems.twopc",
+    "lock": "systems.lock",
 }
 
 

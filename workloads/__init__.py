@@ -9,6 +9,7 @@ from __future__ import annotations
 from workloads.append import append_workload
 from workloads.bank import bank_workload
 from workloads.base import Workload, WorkloadOptions
+from workloads.lock import lock_workload
 from workloads.register import kv_workload, register_workload
 from workloads.set import set_workload
 
@@ -20,6 +21,7 @@ REGISTRY = {
     "set": set_workload,
     "append": append_workload,
     "bank": bank_workload,
+    "lock": lock_workload,
 }
 
 
