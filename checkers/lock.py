@@ -214,9 +214,8 @@ def _lease_overlaps(sections: dict[Any, _Section], found: _Found) -> None:
                     found.add(
                         "lease-overlap",
                         f"Lock {lock}: {y.grant.what()} while {x.grant.what()} still held it: "
-                        f"x's lease ran until at least {_t(x.valid_until(at))} and it had not "
-                        "released it, so both leases were live at "
-                        f"{_t(at)}.",
+                        f"the earlier lease ran until at least {_t(x.valid_until(at))} and its "
+                        f"holder had not released it, so both leases were live at {_t(at)}.",
                         [x.grant.inv, x.grant.comp, y.grant.inv, y.grant.comp], at,
                         lock=lock, holders=[x.grant.inv.process, y.grant.inv.process],
                         tokens=[x.grant.token, y.grant.token],
