@@ -22,10 +22,12 @@ Anomalies (every one names its ops and makes the history invalid):
   completed by then) had not run out and X had not invoked a release that
   could have freed it. A service that grants while a lease is live breaks
   mutual exclusion even when fencing saves the resource.
-- ``stale-write`` — a write under token t was accepted although an op under a
-  larger token on the same key had completed before the write was invoked:
-  the older holder acted after the newer one had entered its critical
-  section (what fencing must prevent).
+- ``stale-write`` — critical sections that certainly overlapped: a write
+  under grant A was accepted although an op on the same key under a later
+  grant B had completed before the write was invoked, so the older holder
+  wrote inside the newer holder's critical section (what fencing must
+  prevent). "Later" is a larger fencing token; for tokens that order nothing
+  (Redlock's random values), B's acquire was invoked after A's completed.
 - ``token-order`` — a grant that began after another grant of the same lock
   completed got a token that is not larger, or two grants got the same token.
 
@@ -131,7 +133,8 @@ def check_lock(history: History, ttl_ms: int = DEFAULT_TTL_MS, max_anomalies: in
     sections = _sections(pairs, ttl_ms)
     _lease_overlaps(sections, found)
     _token_order([s.grant for s in sections.values()], found)
-    writes = _resource(pairs, found)
+    grants = {(s.grant.inv.process, _hashable(s.grant.token)): s.grant for s in sections.values()}
+    writes = _resource(pairs, grants, found)
     final = _final_count(pairs, writes, found)
     stalls = [(i, c) for i, c in pairs if i.f == "stall"]
     long_stalls = sum(1 for i, _ in stalls
@@ -251,7 +254,8 @@ def _token_order(grants: list[_Grant], found: _Found) -> None:
                           tokens=[best.token, g.token])
 
 
-def _resource(pairs: list[tuple[Op, Op | None]], found: _Found) -> dict[str, int]:
+def _resource(pairs: list[tuple[Op, Op | None]], grants: Mapping[tuple[Any, Any], _Grant],
+              found: _Found) -> dict[str, int]:
     """Lost increments and stale writes; returns acknowledged writes per key."""
     ok: dict[str, list[tuple[Op, Op]]] = defaultdict(list)
     for inv, comp in pairs:
@@ -272,32 +276,54 @@ def _resource(pairs: list[tuple[Op, Op | None]], found: _Found) -> dict[str, int
                           f"both accepted with value {val!r}: both read the same counter, so "
                           "one increment was lost.", [first[0], first[1], i, c],
                           max(first[1].time_ns, c.time_ns), key=key, value=val)
-        _stale_writes(key, ops, writes, found)
+        _stale_writes(key, ops, writes, grants, found)
     return acked
 
 
+def _later(b: _Grant, a: _Grant) -> bool:
+    """Grant ``b`` certainly came after grant ``a``: a larger fencing token, or (tokens that
+    order nothing, as Redlock's) ``b`` was invoked after ``a`` completed."""
+    if isinstance(a.token, int) and isinstance(b.token, int):
+        return b.token > a.token
+    return b.inv.time_ns > a.comp.time_ns
+
+
 def _stale_writes(key: str, ops: list[tuple[Op, Op]], writes: list[tuple[Op, Op]],
-                  found: _Found) -> None:
-    tokened = [(i, c) for i, c in ops if isinstance(_v(i).get("token"), int)]
-    done = sorted(tokened, key=lambda p: p[1].time_ns)
+                  grants: Mapping[tuple[Any, Any], _Grant], found: _Found) -> None:
+    """A write accepted although an op of a later grant had completed before it was invoked.
+
+    Two sweeps in invocation order over the ops completed so far: the largest token
+    seen, and the latest-invoked grant seen (for tokens that order nothing)."""
+    owned = [(i, c, g) for i, c in ops
+             if (g := grants.get((i.process, _hashable(_v(i).get("token"))))) is not None]
+    done = sorted(owned, key=lambda p: p[1].time_ns)
     k = 0
-    best: tuple[Op, Op] | None = None
+    by_token: tuple[Op, Op, _Grant] | None = None
+    by_time: tuple[Op, Op, _Grant] | None = None
     for i, c in sorted(writes, key=lambda p: p[0].time_ns):
-        tok = _v(i).get("token")
-        if not isinstance(tok, int):
+        mine = grants.get((i.process, _hashable(_v(i).get("token"))))
+        if mine is None:
             continue
         while k < len(done) and done[k][1].time_ns < i.time_ns:
-            if best is None or _v(done[k][0])["token"] > _v(best[0])["token"]:
-                best = done[k]
+            g = done[k][2]
+            if isinstance(g.token, int) and (by_token is None or g.token > by_token[2].token):
+                by_token = done[k]
+            if by_time is None or g.inv.time_ns > by_time[2].inv.time_ns:
+                by_time = done[k]
             k += 1
-        if best is not None and _v(best[0])["token"] > tok:
-            b = best[0]
-            found.add("stale-write", f"Key {key}: process {i.process}'s write (op {i.index}, "
-                      f"token {tok}, invoked {_t(i.time_ns)}) was accepted after process "
-                      f"{b.process}'s {b.f} (op {b.index}) under the later token "
-                      f"{_v(b)['token']} had completed at {_t(best[1].time_ns)}: the old "
-                      "holder wrote inside the new holder's critical section.",
-                      [b, best[1], i, c], c.time_ns, key=key, tokens=[tok, _v(b)["token"]])
+        other = next((x for x in (by_token, by_time) if x is not None and _later(x[2], mine)),
+                     None)
+        if other is None:
+            continue
+        b, bc, bg = other
+        found.add("stale-write", f"Key {key}: process {i.process}'s write (op {i.index}, under "
+                  f"the grant of op {mine.inv.index}, token {mine.token}, invoked "
+                  f"{_t(i.time_ns)}) was accepted after process {b.process}'s {b.f} (op "
+                  f"{b.index}) under the later grant of op {bg.inv.index} (token {bg.token}) "
+                  f"had completed at {_t(bc.time_ns)}: the two critical sections overlapped "
+                  "and the old holder wrote inside the new holder's.",
+                  [b, bc, i, c], c.time_ns, key=key, tokens=[mine.token, bg.token],
+                  holders=[i.process, b.process])
 
 
 def _final_count(pairs: list[tuple[Op, Op | None]], acked: dict[str, int],

@@ -18,6 +18,7 @@ SYSTEMS: dict[str, str] = {
     "raftkv": "systems.raftkv",
     "twopc": "systems.twopc",
     "lock": "systems.lock",
+    "redlock": "systems.redlock",
 }
 
 
