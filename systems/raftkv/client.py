@@ -36,9 +36,14 @@ from __future__ import annotations
 from typing import Any
 
 from systems.common.spec import Cluster, SystemClient
-from systems.raft.client import RaftClient
+from systems.raft.client import ATTEMPT_TIMEOUT_S, DEADLINE_SHARE, RETRY_PAUSE_S, RaftClient
 
 __all__ = [
+    "ATTEMPT_TIMEOUT_S",
+    "DEADLINE_SHARE",
+    "RETRY_PAUSE_S",
+    "REGISTER_KEY",
+    "SET_KEY",
     "RaftKVClient",
     "RegisterClient",
     "KVClient",
