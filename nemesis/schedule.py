@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from harness import generator as g
+from nemesis.coordinator_crash import CoordinatorCrashNemesis
 from nemesis.core import Band, NemesisOptions, Package
 from nemesis.faults import (
     CLOCK_MODES,
@@ -30,6 +31,7 @@ __all__ = [
     "BAND_COLORS",
     "PACKAGES",
     "clock_package",
+    "coordinator_crash_package",
     "figure8_package",
     "kill_package",
     "packet_package",
@@ -45,6 +47,7 @@ BAND_COLORS = {
     "clock": "#29335c",
     "packet": "#7d5ba6",
     "figure8": "#1b998b",
+    "coordinator-crash": "#a4243b",
 }
 
 
@@ -123,6 +126,12 @@ def figure8_package(opts: NemesisOptions) -> Package:
     return replace(pkg, needs=frozenset({"partition"}))
 
 
+def coordinator_crash_package(opts: NemesisOptions) -> Package:
+    """Kill a 2PC node holding decided, unacknowledged txns (see :mod:`nemesis.coordinator_crash`)."""
+    pkg = _package("coordinator-crash", CoordinatorCrashNemesis(opts), lambda test, ctx: None, opts)
+    return replace(pkg, needs=frozenset({"kill"}))
+
+
 PACKAGES: dict[str, Callable[[NemesisOptions], Package]] = {
     "partition": partition_package,
     "kill": kill_package,
@@ -130,4 +139,5 @@ PACKAGES: dict[str, Callable[[NemesisOptions], Package]] = {
     "clock": clock_package,
     "packet": packet_package,
     "figure8": figure8_package,
+    "coordinator-crash": coordinator_crash_package,
 }

@@ -201,6 +201,12 @@ def sim_package(world: World, names: Sequence[str], interval_s: float, seed: int
             pkg = replace(pkg, nemesis=Figure8Nemesis(
                 opts, status=world.status_of, clock=lambda: world.now_ns / _NS,
                 sleep=world.run_for))
+        elif name == "coordinator-crash":
+            from nemesis.coordinator_crash import CoordinatorCrashNemesis
+
+            pkg = replace(pkg, nemesis=CoordinatorCrashNemesis(
+                opts, status=world.status_of, clock=lambda: world.now_ns / _NS,
+                sleep=world.run_for))
         pkgs.append(pkg)
     pkg = compose(pkgs)
     rng = random.Random(f"sim-nemesis:{seed}")

@@ -12,7 +12,11 @@ The Ready contract: every burst of events is folded into one cycle; the
 cycle's ``persist`` records (plus the buffered ones before them) are written
 with ONE write and ONE fsync, and only then do its messages and replies
 leave (group commit). Buffered records otherwise stay in this process: a
-SIGKILL loses them, which is exactly what they may lose. Messages to this
+SIGKILL loses them, which is exactly what they may lose. Under the
+``no-prepare-fsync`` bug the buffered records (the prepare records among
+them) reach the OS only every ``LAZY_FLUSH_S``, as an unsynced page cache
+would reach the disk: a SIGKILL loses the intents of every txn prepared
+since, which the other participants commit. Messages to this
 node itself are stepped after the fsync too. A tick every ``TICK_S``; the
 log is rewritten from the node's snapshot every ``COMPACT_EVERY`` records.
 """
@@ -36,6 +40,7 @@ from .proto import BUGS, Out
 __all__ = ["main", "Server", "parse_args", "TICK_S"]
 
 TICK_S = 0.02
+LAZY_FLUSH_S = 2.0  # no-prepare-fsync bug: how often buffered records reach the OS
 COMPACT_EVERY = 20000
 PEER_BUFFER_LIMIT = 4 << 20
 
@@ -106,6 +111,7 @@ class Server:
         self.wal.records = []
         self.buffer: list[dict[str, Any]] = []
         self.pending = Out()
+        self.lazy = "no-prepare-fsync" in self.node.bugs
         self.links = {p: PeerLink(a) for p, a in self.peers.items() if p != self.name}
         self._scheduled = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -136,8 +142,14 @@ class Server:
         self.wal.close()
 
     async def _ticker(self) -> None:
+        lazy_every = max(1, round(LAZY_FLUSH_S / TICK_S))
+        n = 0
         while True:
             await asyncio.sleep(TICK_S)
+            n += 1
+            if self.lazy and n % lazy_every == 0 and self.buffer:
+                self.wal.append(self.buffer, sync=False)
+                self.buffer = []
             self._add(self.node.tick())
 
     # -- the Ready cycle ---------------------------------------------------------
@@ -151,7 +163,9 @@ class Server:
         self._scheduled = False
         out, self.pending = self.pending, Out()
         self.buffer += out.buffered
-        if out.persist:
+        if out.persist and self.lazy:
+            self.wal.append(out.persist, sync=True)
+        elif out.persist:
             self.wal.append(self.buffer + out.persist, sync=True)  # before anything leaves
             self.buffer = []
         by_peer: dict[str, list[dict[str, Any]]] = {}
