@@ -146,5 +146,6 @@ def _check_list_append(path: Path, history: Any, fmt: str, models: tuple[str, ..
         "also_not": d.get("also-not", []),
         "anomalies": [a.to_dict() for a in result.anomalies],
         "explanation": summary,
-        "reason": "cycle search ran out of budget" if result.valid == "unknown" else None,
+        "reason": (d.get("reason") or "cycle search ran out of budget")
+        if result.valid == "unknown" else None,
     }

@@ -5,14 +5,18 @@ is a :class:`checkers.core.Checker`. Its Result:
 
 * ``valid``: False when an anomaly type found is forbidden by any asked model;
   ``"unknown"`` when nothing forbidden was found but the cycle search ran out
-  of time (or the history is not list-append); True otherwise. A cycle that
-  exists but was not classified in time is still reported as
-  ``<model>-cycle-exists`` (invalid): a timeout never yields valid.
+  of time, or no dependency edge at all could be inferred
+  (``empty-transaction-graph``, as Elle), or the history is not list-append;
+  True otherwise. A cycle that exists but was not classified in time is
+  still reported as ``<PL-name>-cycle-exists`` (invalid): a timeout never
+  yields valid. An unknown verdict's ``details["reason"]`` says why.
 * ``anomalies``: the anomalies worth reporting for the asked models (those
-  they forbid, plus ``cycle-search-timeout``), each naming its txns by the
-  index of their completion op (T31 = the txn completed at op 31).
-* ``details``: ``anomaly-types``, ``not`` (the weakest models ruled out, as
-  Elle reports them), ``also-not``, counts and timings.
+  they forbid, plus ``cycle-search-timeout`` / ``empty-transaction-graph``),
+  each naming its txns by the index of their completion op (T31 = the txn
+  completed at op 31).
+* ``details``: ``anomaly-types``, ``not`` (the weakest models ruled out by
+  every anomaly found, reported or not, as Elle's boundary), ``also-not``,
+  counts and timings.
 
 Which edges are built follows the models (as Elle does): realtime edges when
 any asked model forbids a ``-realtime`` anomaly; otherwise process edges when
@@ -45,6 +49,8 @@ from harness.history import History
 __all__ = ["ListAppend", "check_list_append", "parse_models"]
 
 TIMEOUT = "cycle-search-timeout"
+EMPTY = "empty-transaction-graph"
+UNKNOWN_TYPES = frozenset({TIMEOUT, EMPTY})  # found alone, they make the verdict unknown
 
 
 def parse_models(spec: str | Iterable[str]) -> tuple[str, ...]:
@@ -107,7 +113,8 @@ def _check(history: History, models: Iterable[str], time_budget_s: float,
         return Result(UNKNOWN, details={"error": str(e), "consistency-models": list(asked)})
     forbidden = cm.prohibited(asked)
     rt = cm.needs_realtime(asked)
-    g = build_graph(an, process=cm.needs_process(asked) and not rt, realtime=rt)
+    process = cm.needs_process(asked) and not rt
+    g = build_graph(an, process=process, realtime=rt)
     t_graph = time.monotonic()
 
     cyclic, largest = cyclic_nodes(g)
@@ -133,22 +140,37 @@ def _check(history: History, models: Iterable[str], time_budget_s: float,
             (),
             {"not-searched": unfinished, "scc-size": largest},
         )]
-    reportable = {k: v for k, v in found.items() if k in forbidden or k == TIMEOUT}
+    edges = g.edge_count()
+    if not edges:
+        found[EMPTY] = [Anomaly(
+            EMPTY,
+            f"no dependency (ww, wr, rw{', process' if process else ''}"
+            f"{', realtime' if rt else ''}) could be inferred between any two of the "
+            f"{len(txns)} txns, so nothing constrains them: the history says nothing about "
+            "the asked models",
+            (),
+            {"txns": len(txns)},
+        )]
+    reportable = {k: v for k, v in found.items() if k in forbidden or k in UNKNOWN_TYPES}
     kinds = sorted(reportable)
     bad = [k for k in kinds if k in forbidden]
-    valid: Verdict = False if bad else (UNKNOWN if unfinished else True)
-    nots, also = cm.boundary(bad)
+    unknowns = [k for k in kinds if k in UNKNOWN_TYPES]
+    valid: Verdict = False if bad else (UNKNOWN if unknowns else True)
+    nots, also = cm.boundary(k for k in found if k not in UNKNOWN_TYPES)
     anomalies = tuple(a for k in kinds for a in reportable[k])
-    return Result(valid, anomalies, {
+    details: dict[str, Any] = {
         "consistency-models": list(asked),
         "anomaly-types": kinds,
         "not": nots,
         "also-not": also,
         "not-reported": sorted(k for k in found if k not in reportable),
         "txns": len(txns),
-        "edges": g.edge_count(),
+        "edges": edges,
         "largest-scc": largest,
         "graph_seconds": round(t_graph - t0, 3),
         "check_seconds": round(time.monotonic() - t0, 3),
         "ops": len(history),
-    })
+    }
+    if valid == UNKNOWN:
+        details["reason"] = "; ".join(reportable[k][0].explanation for k in unknowns)
+    return Result(valid, anomalies, details)

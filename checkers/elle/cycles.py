@@ -3,9 +3,12 @@
 Plan (our own Tarjan does the SCCs, see :mod:`checkers.elle.graph`):
 
 1. **cycle-exists** (cheap, always complete): for each model with a spec in
-   :data:`CYCLE_EXISTS`, the subgraph whose cycles that model forbids —
-   read-uncommitted: ww; read-committed: ww+wr; serializable: ww+wr+rw;
-   strict-serializable: ww+wr+rw+realtime; the snapshot-isolation family:
+   :data:`CYCLE_EXISTS` (Elle's list), the subgraph whose cycles that model
+   forbids — read-uncommitted (PL-1): ww; read-committed (PL-2): ww+wr;
+   repeatable-read (PL-2.99) and serializable (PL-3): ww+wr+rw;
+   strict-serializable (PL-SS): ww+wr+rw+realtime; the strong(-session)
+   read-uncommitted/committed ones add realtime (process) edges; the
+   snapshot-isolation family:
    (ww+wr[+process or realtime]) *extended* by one rw hop, i.e. those edges
    plus every composed edge a->c with a->b in them and b-rw->c, whose cycles
    are exactly the cycles with no two adjacent rw edges. A non-trivial SCC
@@ -13,8 +16,8 @@ Plan (our own Tarjan does the SCCs, see :mod:`checkers.elle.graph`):
    classified in time. Conversely (Elle's trick) a spec *without* an SCC
    proves that no anomaly its model forbids is a cycle of this graph, so
    those kinds are not searched at all.
-2. **Specific cycles**, in Elle's order of severity: G0, G1c, G-single,
-   G-nonadjacent, G2-item, then their ``-process`` and ``-realtime`` variants
+2. **Specific cycles**, in Elle's order of severity: G0, G1c, G-single-item,
+   G-nonadjacent-item, G2-item, then their ``-process`` and ``-realtime`` variants
    (only kinds some asked model forbids, not ruled out by step 1, and not
    implied by a kind already found). For a kind, the allowed edges form a
    subgraph; every cycle lies in one of its SCCs, so a start edge (an rw for
@@ -32,7 +35,8 @@ Plan (our own Tarjan does the SCCs, see :mod:`checkers.elle.graph`):
    order this turns the search into a walk over the few txns between a stale
    read's writer and its reader.
 3. **Classification** of a found cycle uses its edges as Elle does: one rw ->
-   G-single; several rw -> G2-item if two are adjacent, else G-nonadjacent;
+   G-single-item; several rw -> G2-item if two are adjacent, else
+   G-nonadjacent-item;
    else any wr -> G1c; else G0; plus ``-realtime`` if a realtime edge is used,
    else ``-process`` if a process edge is.
 
@@ -109,8 +113,8 @@ def _kinds() -> list[Kind]:
         out += [
             Kind("G0" + sfx, WW | v, WW, v),
             Kind("G1c" + sfx, WW | WR | v, WR, v),
-            Kind("G-single" + sfx, WW | WR | v, RW, v),
-            Kind("G-nonadjacent" + sfx, DATA | v, RW, v, nonadjacent=True, min_rw=2),
+            Kind("G-single-item" + sfx, WW | WR | v, RW, v),
+            Kind("G-nonadjacent-item" + sfx, DATA | v, RW, v, nonadjacent=True, min_rw=2),
             Kind("G2-item" + sfx, DATA | v, RW, v, need_adjacent=True, min_rw=2),
         ]
     return out
@@ -120,14 +124,17 @@ KINDS = _kinds()
 
 
 def classify(steps: list[tuple[int, int, int]]) -> str:
-    """Elle's name for a cycle given as (a, b, relation) steps."""
+    """Elle's name for a cycle given as (a, b, relation) steps.
+
+    Every rw edge of list-append is an *item* anti-dependency (there are no
+    predicate reads), so cycles with rw edges get Elle's ``-item`` names."""
     rels = [r for _, _, r in steps]
     rw = rels.count(RW)
     if rw == 1:
-        base = "G-single"
+        base = "G-single-item"
     elif rw > 1:
         adjacent = any(rels[i] == RW and rels[i - 1] == RW for i in range(len(rels)))
-        base = "G2-item" if adjacent else "G-nonadjacent"
+        base = "G2-item" if adjacent else "G-nonadjacent-item"
     elif WR in rels:
         base = "G1c"
     else:
@@ -228,11 +235,31 @@ def cyclic_nodes(g: DepGraph) -> tuple[set[int], int]:
 
     Every cycle either search can find lies among these txns, so both take
     this set (computed once: on a long history the whole graph is the big one).
+    Kahn's peeling first removes every txn with no cycle upstream (all of
+    them in a valid history, for about half Tarjan's cost); Tarjan runs on the
+    rest, which is closed under successors.
     """
     out = g.out
+    n = len(out)
+    indeg = [0] * n
+    for d in out:
+        for w in d:
+            indeg[w] += 1
+    stack = [v for v in range(n) if not indeg[v]]
+    peeled = 0
+    while stack:
+        v = stack.pop()
+        peeled += 1
+        for w in out[v]:
+            indeg[w] -= 1
+            if not indeg[w]:
+                stack.append(w)
     cyclic: set[int] = set()
     largest = 0
-    for comp in strongly_connected(len(out), out.__getitem__):
+    if peeled == n:
+        return cyclic, largest
+    rest = [v for v in range(n) if indeg[v] > 0]
+    for comp in strongly_connected(n, out.__getitem__, rest):
         if len(comp) > 1:
             cyclic.update(comp)
             largest = max(largest, len(comp))
@@ -336,13 +363,18 @@ def _extension(g: DepGraph, base: int, nodes: set[int]) -> tuple[Callable[[int],
     return succ, pairs
 
 
-CYCLE_EXISTS: list[tuple[str, int, bool]] = [  # (model, edges, extended by one rw hop)
+CYCLE_EXISTS: list[tuple[str, int, bool]] = [  # (model, edges, extended by one rw hop), Elle's order
     ("read-uncommitted", WW, False),
     ("read-committed", WW | WR, False),
     ("snapshot-isolation", WW | WR, True),
+    ("repeatable-read", DATA, False),  # item rw only: all of ours
     ("serializable", DATA, False),
+    ("strong-session-read-uncommitted", WW | PROCESS, False),
+    ("strong-session-read-committed", WW | WR | PROCESS, False),
     ("strong-session-snapshot-isolation", WW | WR | PROCESS, True),
     ("strong-session-serializable", DATA | PROCESS, False),
+    ("strong-read-uncommitted", WW | REALTIME, False),
+    ("strong-read-committed", WW | WR | REALTIME, False),
     ("strong-snapshot-isolation", WW | WR | REALTIME, True),
     ("strict-serializable", DATA | REALTIME, False),
 ]
@@ -383,7 +415,7 @@ def not_cycles(exists: dict[str, set[int]]) -> set[str]:
 
 def cycle_exists_anomalies(g: DepGraph, exists: dict[str, set[int]], models: set[str],
                            skip: Callable[[str], bool]) -> list[Anomaly]:
-    """One ``<model>-cycle-exists`` per model of ``models`` (weakest first) with an SCC.
+    """One ``<canonical model>-cycle-exists`` per model of ``models`` (weakest first) with an SCC.
 
     ``skip(model)`` says a model is already ruled out (by an earlier answer);
     a model stronger than one reported here is redundant and left out.
@@ -398,7 +430,7 @@ def cycle_exists_anomalies(g: DepGraph, exists: dict[str, set[int]], models: set
         rels = "+".join(REL_NAMES[b] for b in _BITS[mask]) + (" then rw" if ext else "")
         ids = sorted(g.txns[v].id for v in scc)
         out.append(Anomaly(
-            f"{model}-cycle-exists",
+            cm.cycle_exists_name(model),
             f"the {rels} dependencies among {len(scc)} txns (e.g. "
             f"{', '.join(f'T{t}' for t in ids[:8])}) form a cycle, which {model} forbids",
             tuple(ids),

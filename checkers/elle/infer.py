@@ -25,6 +25,15 @@ Semantics (Elle's, learned from its paper and docs; the code is ours):
 * ``G1a``: an ok txn read an element appended by a failed txn.
 * ``G1b``: an ok txn read a list whose last element was a non-final append of
   another txn to that key (an intermediate state).
+* ``future-read`` (Elle's): an ok txn read a list holding an element that it
+  appends to that key only later in the same txn.
+* ``lost-update`` (Elle's): two or more ok txns read the same version of a key
+  (their first micro-op on it is a read, of the same list) and then both
+  appended to it: one logical update is lost whatever the version order.
+* ``dirty-update`` (Elle's): walking a key's version order, an ok txn's
+  append comes right after a failed txn's append, or after one through
+  indeterminate (info) appends only: committed state built on aborted state.
+  Only keys some failed txn appended to are walked.
 
 Speed: one pass builds the txns (a read's list is hashed whole, in C; only
 an unhashable one is frozen element by element), one pass indexes appends
@@ -226,9 +235,12 @@ def fmt(v: Any) -> str:
 _fmt = fmt  # the name graph.py and older callers use
 
 
-def _index_appends(an: Analysis, txns: list[Txn]) -> dict[Hashable, dict[Hashable, Txn]]:
-    """Fill ``an.appender``; return the intermediate appends (k -> element -> txn)."""
+def _index_appends(an: Analysis, txns: list[Txn]
+                   ) -> tuple[dict[Hashable, dict[Hashable, Txn]], set[Hashable]]:
+    """Fill ``an.appender``; return the intermediate appends (k -> element -> txn) and
+    the keys some failed txn appended to."""
     intermediate: dict[Hashable, dict[Hashable, Txn]] = {}
+    failed_keys: set[Hashable] = set()
     appender = an.appender
     for t in txns:
         last: dict[Hashable, Hashable] = {}
@@ -244,11 +256,12 @@ def _index_appends(an: Analysis, txns: list[Txn]) -> dict[Hashable, dict[Hashabl
                                "every element unique")
             d[v] = t
             if t.type == FAIL:
+                failed_keys.add(k)
                 continue
             if k in last:
                 intermediate.setdefault(k, {})[last[k]] = t
             last[k] = v
-    return intermediate
+    return intermediate, failed_keys
 
 
 def analyse(txns: list[Txn], max_per_kind: int = 32) -> Analysis:
@@ -261,7 +274,7 @@ def analyse(txns: list[Txn], max_per_kind: int = 32) -> Analysis:
         if len(an.anomalies.get(a.kind, ())) < max_per_kind:
             an.add(a)
 
-    intermediate = _index_appends(an, txns)
+    intermediate, failed_keys = _index_appends(an, txns)
     _index_reads(an, report)
     for k, d in an.appender.items():
         if k not in an.order:
@@ -269,11 +282,13 @@ def analyse(txns: list[Txn], max_per_kind: int = 32) -> Analysis:
             if len(vs) == 1:
                 an.order[k] = (vs[0],)
     an.pos = {k: {x: i for i, x in enumerate(o)} for k, o in an.order.items()}
-    failed_keys = {k for k, d in an.appender.items() if any(t.type == FAIL for t in d.values())}
+    lost: dict[tuple[Hashable, tuple[Hashable, ...]], list[Txn]] = {}
     for t in possible:
         if t.type != OK:
             continue
-        _internal(t, report)
+        mops = t.mops
+        if len(mops) > 1 and len({k for _, k, _ in mops}) < len(mops):
+            _within(t, report, lost)  # only a key met twice can contradict itself
         for f, k, v in t.mops:
             if f != "r" or not v:
                 continue
@@ -289,7 +304,57 @@ def analyse(txns: list[Txn], max_per_kind: int = 32) -> Analysis:
                     (t.id, w.id),
                     {"key": k, "element": v[-1], "writer": w.id},
                 ))
+    for (k, v), ts in lost.items():
+        if len(ts) > 1:
+            _lost_update(k, v, ts, report)
+    for k in failed_keys:
+        if k in an.order:
+            _dirty_updates(k, an.order[k], an.appender[k], report)
     return an
+
+
+def _lost_update(k: Hashable, v: tuple[Hashable, ...], ts: list[Txn],
+                 report: Callable[[Anomaly], None]) -> None:
+    names = [f"T{t.id}" for t in ts]
+    appended = [next(x for f, kk, x in t.mops if f == "append" and kk == k) for t in ts]
+    both = " and ".join(names) if len(ts) == 2 else f"{', '.join(names[:-1])} and {names[-1]}"
+    what = ", ".join(f"{n} {fmt(x)}" for n, x in zip(names, appended, strict=True))
+    report(Anomaly(
+        "lost-update",
+        f"{both} {'both' if len(ts) == 2 else 'all'} read key {fmt(k)} as {fmt(v)} and then "
+        f"appended to it ({what}): each updated the same version, so "
+        f"{'one of the two updates' if len(ts) == 2 else 'all but one of these updates'} "
+        "is lost (lost update)",
+        tuple(t.id for t in ts),
+        {"key": k, "value": list(v), "txns": [t.id for t in ts]},
+    ))
+
+
+def _dirty_updates(k: Hashable, order: tuple[Hashable, ...], appender: dict[Hashable, Txn],
+                   report: Callable[[Anomaly], None]) -> None:
+    """Elle's walk: committed state right after aborted state (through info appends)."""
+    base: Txn | None = None  # the latest append that was not info-only; None = initial (committed)
+    via: list[tuple[Txn, Hashable]] = []
+    prev: Hashable = None
+    for v in order:
+        t = appender.get(v)
+        if t is None:
+            continue
+        if t.type == INFO:
+            via.append((t, v))
+            continue
+        if t.type == OK and base is not None and base.type == FAIL:
+            through = "".join(f", then T{i.id}'s indeterminate append of {fmt(x)}" for i, x in via)
+            report(Anomaly(
+                "dirty-update",
+                f"T{t.id} appended {fmt(v)} to key {fmt(k)} on top of {fmt(prev)}, appended by "
+                f"T{base.id}, a txn that failed{through}; reads of key {fmt(k)} show this order "
+                f"({fmt(order)}): a committed update built on an aborted one (dirty update)",
+                (t.id, base.id, *(i.id for i, _ in via)),
+                {"key": k, "element": v, "aborted": base.id, "aborted-element": prev,
+                 "via": [i.id for i, _ in via]},
+            ))
+        base, prev, via = t, v, []
 
 
 def _g1a(t: Txn, k: Hashable, v: tuple[Hashable, ...], appender: dict[Hashable, Txn],
@@ -368,13 +433,29 @@ def _duplicates(t: Txn, k: Hashable, v: tuple[Hashable, ...],
     ))
 
 
-def _internal(t: Txn, report: Callable[[Anomaly], None]) -> None:
-    """Reads that contradict the txn's own earlier micro-ops on the key."""
+def _within(t: Txn, report: Callable[[Anomaly], None],
+            lost: dict[tuple[Hashable, tuple[Hashable, ...]], list[Txn]]) -> None:
+    """internal and future-read for an ok txn; its lost-update candidates into ``lost``."""
     known: dict[Hashable, tuple[bool, tuple[Hashable, ...]]] = {}  # k -> (prefix known?, state/suffix)
+    first_read: dict[Hashable, tuple[Hashable, ...]] = {}  # k -> value, when k's first mop is a read
+    reads: dict[Hashable, list[tuple[int, tuple[Hashable, ...]]]] = {}
     for i, (f, k, v) in enumerate(t.mops):
         if f == "append":
             full, s = known.get(k, (False, ()))
             known[k] = (full, s + (v,))
+            if k in first_read:
+                lost.setdefault((k, first_read.pop(k)), []).append(t)
+            for j, earlier in reads.get(k, ()):
+                if v in earlier:
+                    report(Anomaly(
+                        "future-read",
+                        f"T{t.id}'s micro-op {j} read key {fmt(k)} as {fmt(earlier)}, which holds "
+                        f"{fmt(v)}, yet T{t.id} appends {fmt(v)} to {fmt(k)} only later (micro-op "
+                        f"{i}): it read its own future write",
+                        (t.id,),
+                        {"key": k, "mop": j, "element": v},
+                    ))
+                    break
             continue
         got: tuple[Hashable, ...] = () if v is None else v
         if k in known:
@@ -389,4 +470,8 @@ def _internal(t: Txn, report: Callable[[Anomaly], None]) -> None:
                     (t.id,),
                     {"key": k, "mop": i, "read": list(got), "expected": want},
                 ))
+        else:
+            first_read[k] = got
+        if got:
+            reads.setdefault(k, []).append((i, got))
         known[k] = (True, got)
