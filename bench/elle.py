@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -85,7 +86,7 @@ def row(name: str, path: Path, models: list[str], budget: float) -> list[str]:
     t2 = time.perf_counter()
     d = res.details
     return [name, str(d["txns"]), str(d["edges"]), str(d["largest-scc"]), f"{t1 - t0:.2f}",
-            f"{t2 - t1:.2f}", verdict_word(res.valid), ",".join(d["anomaly-types"]) or "-",
+            f"{t2 - t1:.2f}", f"{d['txns'] / max(t2 - t1, 1e-9) / 1000:.0f}k", verdict_word(res.valid), ",".join(d["anomaly-types"]) or "-",
             ",".join(d["not"]) or "-"]
 
 
@@ -103,11 +104,14 @@ def main() -> None:
             p = Path(tmp) / f"synth-{n}-{stale}.edn"
             p.write_text(synth(n, stale), encoding="utf-8")
             rows.append(row(f"synthetic {n // 1000}k{' stale' if stale else ''}", p, models, args.budget))
-    head = ["history", "txns", "edges", "max scc", "parse s", "check s", "verdict", "anomalies", "not"]
+    head = ["history", "txns", "edges", "max scc", "parse s", "check s", "check txn/s", "verdict",
+            "anomalies", "not"]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     print(f"models: {args.models}, cycle-search budget {args.budget:g} s")
     for r in [head, ["-" * w for w in widths], *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process (parse + check, all rows): {peak:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Elle-style transactional checker for list-append histories (networkx).
+"""Elle-style transactional checker for list-append histories (pure Python, no networkx).
 
 Modules: :mod:`.infer` (txns, version orders, non-cycle anomalies),
 :mod:`.graph` (typed dependency graph), :mod:`.cycles` (SCCs, cycle search,
@@ -8,7 +8,16 @@ docstring says what we decided and where we simplified against Elle.
 """
 
 from checkers.elle.checker import ListAppend, check_list_append, parse_models
+from checkers.elle.infer import FrozenMap, freeze
 from checkers.elle.models import MODELS as CONSISTENCY_MODELS
 from checkers.elle.models import ModelError
 
-__all__ = ["CONSISTENCY_MODELS", "ListAppend", "ModelError", "check_list_append", "parse_models"]
+__all__ = [
+    "CONSISTENCY_MODELS",
+    "FrozenMap",
+    "ListAppend",
+    "ModelError",
+    "check_list_append",
+    "freeze",
+    "parse_models",
+]

@@ -136,21 +136,13 @@ def _check(history: History, models: Iterable[str], time_budget_s: float,
             TIMEOUT,
             f"the cycle search ran out of its {time_budget_s:g} s budget before looking for "
             f"{', '.join(unfinished)} (largest strongly connected component: {largest} txns); "
-            "any cycle that exists is reported as <model>-cycle-exists",
+            "any cycle that exists is reported as <PL-name>-cycle-exists",
             (),
             {"not-searched": unfinished, "scc-size": largest},
         )]
     edges = g.edge_count()
     if not edges:
-        found[EMPTY] = [Anomaly(
-            EMPTY,
-            f"no dependency (ww, wr, rw{', process' if process else ''}"
-            f"{', realtime' if rt else ''}) could be inferred between any two of the "
-            f"{len(txns)} txns, so nothing constrains them: the history says nothing about "
-            "the asked models",
-            (),
-            {"txns": len(txns)},
-        )]
+        found[EMPTY] = [_empty(len(txns), process, rt)]
     reportable = {k: v for k, v in found.items() if k in forbidden or k in UNKNOWN_TYPES}
     kinds = sorted(reportable)
     bad = [k for k in kinds if k in forbidden]
@@ -174,3 +166,14 @@ def _check(history: History, models: Iterable[str], time_budget_s: float,
     if valid == UNKNOWN:
         details["reason"] = "; ".join(reportable[k][0].explanation for k in unknowns)
     return Result(valid, anomalies, details)
+
+
+def _empty(n: int, process: bool, realtime: bool) -> Anomaly:
+    return Anomaly(
+        EMPTY,
+        f"no dependency (ww, wr, rw{', process' if process else ''}"
+        f"{', realtime' if realtime else ''}) could be inferred between any two of the "
+        f"{n} txns, so nothing constrains them: the history says nothing about the asked models",
+        (),
+        {"txns": n},
+    )
