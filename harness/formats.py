@@ -173,7 +173,7 @@ def detect_format(path: str | Path, text: str | None = None) -> str:
     """Guess a history file's format from its name and first meaningful line."""
     p = Path(path)
     if text is None:
-        text = _read(p)
+        text = _head(p)
     first = next(_meaningful(text), "")
     if not first:
         return "porcupine-etcd" if p.suffix == ".log" else ("knossos-edn" if p.suffix == ".edn" else "jsonl")
@@ -255,14 +255,77 @@ def _load(p: Path, fmt: str | None) -> LoadedHistory:
             raise HistoryError(f"{p}: unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "jsonl" or (fmt is None and p.suffix == ".jsonl"):
         return LoadedHistory(read_jsonl(p), "jsonl", None, None)
-    text = _read(p)
-    fmt = fmt or detect_format(p, text)
+    head = _head(p)
+    fmt = fmt or detect_format(p, head)
     if fmt == "jsonl":
         return LoadedHistory(read_jsonl(p), "jsonl", None, None)
     if fmt == "porcupine-etcd":
-        return LoadedHistory(_porcupine_etcd(p, text), fmt, "cas-register", None)
-    if fmt == "porcupine-kv":
-        return LoadedHistory(_edn_ops(p, text, keyed=True), fmt, "kv", "")
-    h = _edn_ops(p, text, keyed=False)
+        return LoadedHistory(_porcupine_etcd(p, _read(p)), fmt, "cas-register", None)
+    keyed = fmt == "porcupine-kv"
+    h = _edn_streamed(p, keyed) if head.lstrip().startswith("{") else None
+    if h is None:  # not one op map per line in the fast path's reach: the whole text at once
+        h = _edn_ops(p, _read(p), keyed)
+    if keyed:
+        return LoadedHistory(h, fmt, "kv", "")
     model, init = _suggest_edn_model(h)
     return LoadedHistory(h, fmt, model, init)
+
+
+_CHUNK = 8 << 20  # bytes of whole lines read at a time
+
+
+def _edn_streamed(p: Path, keyed: bool) -> History | None:
+    """One op map per line, read 8 MiB of whole lines at a time through the fast path.
+
+    Memory beyond the ops stays bounded by the chunk.  A form or string that
+    spans a chunk boundary leaves unbalanced brackets or quotes in both chunks,
+    which the fast path refuses, so any chunk it refuses (or any op it cannot
+    build) returns None and the caller reads the whole text with the complete
+    reader, which also names the line of any error.
+    """
+    ops: list[Op] = []
+    try:
+        with open(p, "rb") as fh:
+            rest = b""
+            while True:
+                data = fh.read(_CHUNK)
+                cut = data.rfind(b"\n")
+                if data and cut < 0:
+                    rest += data
+                    continue
+                chunk, rest = (rest + data[:cut + 1], data[cut + 1:]) if data else (rest, b"")
+                if chunk and not _chunk_ops(chunk, keyed, ops):
+                    return None
+                if not data:
+                    return History(ops, reindex=True)
+    except OSError:
+        return None
+
+
+def _chunk_ops(chunk: bytes, keyed: bool, ops: list[Op]) -> bool:
+    try:
+        text = chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    forms = read_plain_forms(text) if "\0" not in text else None
+    if forms is None:
+        return False
+    try:
+        ops.extend(_edn_op(d, len(ops) + i, keyed, True) for i, d in enumerate(forms))
+    except ValueError:
+        return False
+    return True
+
+
+_HEAD = 1 << 20
+
+
+def _head(p: Path) -> str:
+    """The first MiB of whole lines, for telling the format (decoding errors replaced)."""
+    try:
+        with open(p, "rb") as fh:
+            raw = fh.read(_HEAD)
+    except OSError as e:
+        raise HistoryError(f"{p}: cannot read history ({e.strerror})") from None
+    cut = raw.rfind(b"\n")
+    return (raw[:cut] if len(raw) == _HEAD and cut > 0 else raw).decode("utf-8", "replace")

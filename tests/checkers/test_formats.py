@@ -271,3 +271,26 @@ def test_hostile_history_files_name_file_and_line(tmp_path: Path, name: str, dat
     p.write_bytes(data)
     with pytest.raises(HistoryError, match=msg):
         load_history(p)
+
+
+def test_edn_streamed_in_chunks_equals_the_whole_text_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One op map per line is read a chunk at a time; forms or strings across a chunk
+    boundary send the whole file to the complete reader, with the same result."""
+    import harness.formats as formats
+
+    lines = [f'{{:type :{t}, :f :txn, :process {i % 3}, :time {i}, :value [[:append {i} {i}] [:r {i} [1 2]]]}}'
+             for i, t in enumerate(["invoke", "ok"] * 40)]
+    text = "\n".join(lines) + "\n"
+    spanning = text.replace("[:r 3 [1 2]]", "[:r 3\n [1 2]]").replace(":process 2, :time 8,", ':process 2, :error "a\nb", :time 8,')
+    for body in (text, spanning):
+        p = _write(tmp_path, "history.edn", body)
+        monkeypatch.setattr(formats, "_CHUNK", 1 << 20)
+        whole = load_history(p, "jepsen-edn").history
+        monkeypatch.setattr(formats, "_CHUNK", 1)  # every line is a chunk
+        streamed = formats._edn_streamed(p, keyed=False)
+        assert (streamed is None) == (body is spanning)  # the spanning file falls back
+        monkeypatch.setattr(formats, "_CHUNK", 97)  # boundaries here and there
+        chunked = load_history(p, "jepsen-edn").history
+        assert [o.to_dict() for o in chunked] == [o.to_dict() for o in whole]
+        assert len(whole) == 80 and whole[9].value == [["append", 9, 9], ["r", 9, [1, 2]]]
+    assert whole[8].error == "a\nb"
