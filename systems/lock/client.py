@@ -25,7 +25,6 @@ recorded in the history like any op. ``peek`` is a linearizable unfenced read
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from systems.common.spec import Cluster, SystemClient
@@ -37,13 +36,15 @@ REFUSALS = ("held", "not-holder", "fenced")
 
 
 class LockClient:
-    def __init__(self, cluster: Cluster, node: str, timeout_s: float) -> None:
-        self.raw = RaftClient(cluster, node, timeout_s)
+    """The workload's ops on a library engine (a TCP one, or the simulation's)."""
+
+    def __init__(self, raw: RaftClient) -> None:
+        self.raw = raw
 
     async def invoke(self, f: str, value: Any) -> tuple[str, Any, Any]:
         v: dict[str, Any] = dict(value) if isinstance(value, dict) else {}
         if f == "stall":
-            await asyncio.sleep(max(0.0, float(v.get("seconds", 0.0))))
+            await self.raw.sleep(max(0.0, float(v.get("seconds", 0.0))))
             return "ok", v, None
         if f == "peek":
             reply, _, error = await self.raw.request({"op": "peek", "key": v.get("key")}, False)
@@ -81,4 +82,4 @@ class LockClient:
 
 
 def make_lock_client(cluster: Cluster, node: str, timeout_s: float) -> SystemClient:
-    return LockClient(cluster, node, timeout_s)
+    return LockClient(RaftClient(cluster, node, timeout_s))

@@ -31,9 +31,18 @@ from systems.raft.types import LEADER, Rng
 
 from .machine import MACHINE_BUGS, LockMachine
 
-__all__ = ["BUGS", "LockNode", "EXPIRE_RETRY_MS"]
+__all__ = ["BUGS", "LockNode", "EXPIRE_RETRY_MS", "COMMANDS"]
 
 EXPIRE_RETRY_MS = 500
+
+# The session commands on the wire and the fields each carries (plus ``c`` and ``s``).
+COMMANDS = {
+    "acquire": ("lock", "holder", "ttl"),
+    "renew": ("lock", "token"),
+    "release": ("lock", "token"),
+    "read": ("key", "token"),
+    "write": ("key", "value", "token"),
+}
 
 BUGS: dict[str, str] = {
     **RAFT_BUGS,
@@ -93,6 +102,27 @@ class LockNode(RaftNode):
         if self.wall_clock and cmd.get("op") in ("acquire", "renew"):
             cmd = {**cmd, "wall": self.wall_ms}
         self.propose(token, cmd)
+
+    def request(self, token: Any, msg: dict[str, Any]) -> bool:
+        """A client request as the wire carries it; False when it is not a lock op.
+
+        Session commands go through the log; ``peek {key}`` and ``lease {lock}``
+        are linearizable reads (ReadIndex)."""
+        op = msg.get("op")
+        fields = COMMANDS.get(op) if isinstance(op, str) else None
+        if fields is not None:
+            cmd: dict[str, Any] = {"op": op}
+            for k in (*fields, "c", "s"):
+                if k in msg:
+                    cmd[k] = msg[k]
+            self.command(token, cmd)
+        elif op == "peek":
+            self.read(token, ["peek", str(msg.get("key"))])
+        elif op == "lease":
+            self.read(token, ["lock", str(msg.get("lock"))])
+        else:
+            return False
+        return True
 
     def status(self) -> dict[str, Any]:
         return {**super().status(), "locks": len(self.locks.leases), "fenced": self.locks.fenced}

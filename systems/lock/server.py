@@ -30,16 +30,7 @@ from systems.raft.types import Rng
 
 from .node import BUGS, LockNode
 
-__all__ = ["main", "Server", "parse_args", "COMMANDS"]
-
-COMMANDS = {
-    "acquire": ("lock", "holder", "ttl"),
-    "renew": ("lock", "token"),
-    "release": ("lock", "token"),
-    "read": ("key", "token"),
-    "write": ("key", "value", "token"),
-}
-
+__all__ = ["main", "Server", "parse_args"]
 
 class Server(RaftServer):
     node: LockNode
@@ -58,18 +49,7 @@ class Server(RaftServer):
         self.node.set_clock(*self._clocks())
 
     def dispatch(self, op: Any, msg: dict[str, Any], token: Token) -> None:
-        fields = COMMANDS.get(op) if isinstance(op, str) else None
-        if fields is not None:
-            cmd: dict[str, Any] = {"op": op}
-            for k in (*fields, "c", "s"):
-                if k in msg:
-                    cmd[k] = msg[k]
-            self.node.command(token, cmd)
-        elif op == "peek":
-            self.node.read(token, ["peek", str(msg.get("key"))])
-        elif op == "lease":
-            self.node.read(token, ["lock", str(msg.get("lock"))])
-        else:
+        if not self.node.request(token, msg):
             super().dispatch(op, msg, token)
 
 

@@ -28,23 +28,28 @@ from typing import Any
 from systems.common.spec import Cluster
 from systems.common.wire import encode, read_frame
 
-__all__ = ["RaftClient", "ATTEMPT_TIMEOUT_S", "DEADLINE_SHARE", "RETRY_PAUSE_S"]
+__all__ = ["RaftClient", "NotSent", "Lost", "ATTEMPT_TIMEOUT_S", "DEADLINE_SHARE", "RETRY_PAUSE_S"]
 
 ATTEMPT_TIMEOUT_S = 1.0
 DEADLINE_SHARE = 0.85
 RETRY_PAUSE_S = 0.05
 
 
-class _NotSent(Exception):
+class NotSent(Exception):
     """The request never left this process (connect failed)."""
 
 
-class _Lost(Exception):
-    """The request was sent; no answer came (timeout or connection lost)."""
+class Lost(Exception):
+    """The request was sent; no answer came (``timeout`` or ``connection-lost``)."""
 
 
 class RaftClient:
-    """Request/redirect/retry engine for clients of any system on the library."""
+    """Request/redirect/retry engine for clients of any system on the library.
+
+    The transport is three methods — ``_call`` (one request to one node),
+    ``now`` and ``sleep`` — so the deterministic simulation runs this very
+    engine over its simulated network (``systems.raft.simclient``).
+    """
 
     def __init__(self, cluster: Cluster, node: str, timeout_s: float) -> None:
         self.cluster = dict(cluster)
@@ -80,7 +85,7 @@ class RaftClient:
             try:
                 conn = await asyncio.wait_for(asyncio.open_connection(*self.cluster[node]), timeout_s)
             except (TimeoutError, OSError) as e:
-                raise _NotSent(f"cannot connect to {node}: {e!r}") from None
+                raise NotSent(f"cannot connect to {node}: {e!r}") from None
             self._conns[node] = conn
         reader, writer = conn
         self._req += 1
@@ -93,14 +98,22 @@ class RaftClient:
                     reply = await read_frame(reader)
                     if isinstance(reply, dict) and reply.get("id") == req_id:
                         return reply
-        except (OSError, asyncio.IncompleteReadError, TimeoutError, ConnectionError) as e:
+        except TimeoutError:
             self._drop(node)
-            raise _Lost(f"{type(e).__name__} at {node}") from None
+            raise Lost("timeout") from None
+        except (OSError, asyncio.IncompleteReadError, ConnectionError):
+            self._drop(node)
+            raise Lost("connection-lost") from None
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
     async def request(self, msg: dict[str, Any], write: bool) -> tuple[dict[str, Any] | None, bool, str]:
         """(final reply or None, whether a write may have been applied, last error)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout_s
+        deadline = self.now() + self.timeout_s
         leader_guess = self.target
         if not write:
             self.target = self.names[self._read_turn % len(self.names)]
@@ -114,21 +127,20 @@ class RaftClient:
     async def _attempts(
         self, msg: dict[str, Any], write: bool, deadline: float
     ) -> tuple[dict[str, Any] | None, bool, str]:
-        loop = asyncio.get_running_loop()
         maybe_applied = False
         last_error = "timeout"
         hops = 0
-        while (remaining := deadline - loop.time()) > 0:
+        while (remaining := deadline - self.now()) > 0:
             node = self.target
             try:
                 reply = await self._call(node, msg, min(remaining, ATTEMPT_TIMEOUT_S))
-            except _NotSent:
+            except NotSent:
                 last_error = "unreachable"
                 self._next_target()
-                await asyncio.sleep(min(RETRY_PAUSE_S, max(0.0, deadline - loop.time())))
+                await self.sleep(min(RETRY_PAUSE_S, max(0.0, deadline - self.now())))
                 continue
-            except _Lost as e:
-                last_error = "timeout" if "Timeout" in str(e) else "connection-lost"
+            except Lost as e:
+                last_error = str(e)
                 maybe_applied = maybe_applied or write
                 self._next_target()
                 continue
@@ -145,11 +157,11 @@ class RaftClient:
             if isinstance(leader, str) and leader in self.cluster and leader != node:
                 self.target = leader
                 if hops % len(self.names) == 0:
-                    await asyncio.sleep(0.01)
+                    await self.sleep(0.01)
             else:
                 if error in ("not-leader", "no-leader"):
                     self._next_target()
-                await asyncio.sleep(min(RETRY_PAUSE_S, max(0.0, deadline - loop.time())))
+                await self.sleep(min(RETRY_PAUSE_S, max(0.0, deadline - self.now())))
         return None, maybe_applied, last_error
 
     # -- operations ----------------------------------------------------------------
