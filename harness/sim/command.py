@@ -70,6 +70,8 @@ def run_sim(
         f"{'' if req.keep_going else ', stopping at the first invalid run'}")
 
     def line(s: RunSummary) -> None:
+        if s.aborted:
+            say(f"  seed {s.seed}: cut short: {s.aborted}")
         if s.valid is not True:
             say(f"  seed {s.seed}: {'INVALID' if s.valid is False else 'UNKNOWN'} "
                 f"[{','.join(s.nemesis)} every {s.interval_s:g}s, {s.sim}] {s.anomaly}")
@@ -104,6 +106,8 @@ def _single(
     workload = make_workload(opts)
     outcome, run = run_sim_test(opts, sim, workload, argv=argv)
     show_outcome(outcome)
+    if run.aborted:
+        say(f"the simulation cut the run short: {run.aborted}")
     say(f"simulated {run.sim_ns / 1e9:.1f} s; {len(run.schedule)} fault call(s); "
         f"reproduce: {sim_command(opts, sim)}")
     if outcome.valid is not False or not req.shrink:

@@ -29,7 +29,7 @@ from harness.runner import RunOutcome, check_run
 from harness.sim.adapter import SimAdapter, load_adapter
 from harness.sim.faults import Fault, Script, script_package, sim_package
 from harness.sim.interp import SimInterpreter
-from harness.sim.world import SimOptions, World
+from harness.sim.world import SimAborted, SimOptions, World, storm_events
 from harness.store import git_commit, new_run_dir, write_json
 
 __all__ = ["SimRun", "simulate", "judge", "run_sim_test", "sim_command", "make_workload"]
@@ -44,6 +44,7 @@ class SimRun:
     sim_ns: int  # simulated time the run took
     client_ops: int  # client invocations in the main phase
     stats: dict[str, int] = field(default_factory=dict)
+    aborted: str | None = None  # why the world cut the run short (its history is still judged)
 
 
 def make_workload(opts: Options) -> Any:
@@ -73,7 +74,8 @@ def simulate(
         raise UsageError(
             f"the {opts.system} simulation adapter has no sim client for workload {opts.workload!r}")
     nodes = opts.node_names()
-    world = World(adapter, nodes, opts.seed, opts.bugs, sim)
+    world = World(adapter, nodes, opts.seed, opts.bugs, sim,
+                  storm=storm_events(len(nodes), opts.rate))
     ops: list[Op] = []
     main_invokes = [0]
     in_main = [True]
@@ -109,9 +111,13 @@ def simulate(
     def end_main(test: Any, ctx: Any) -> None:
         in_main[0] = False
 
-    interp.run(_schedule(opts, workload, pkg, script is not None, max_ops, end_main))
+    aborted = None
+    try:
+        interp.run(_schedule(opts, workload, pkg, script is not None, max_ops, end_main))
+    except SimAborted as e:  # in-flight invocations stay unpaired: indeterminate, as after Ctrl-C
+        aborted = str(e)
     schedule = tuple(Fault(t, c, a) for t, c, a in world.fault_log)
-    return SimRun(ops, schedule, world.now_ns, main_invokes[0], dict(world.stats))
+    return SimRun(ops, schedule, world.now_ns, main_invokes[0], dict(world.stats), aborted)
 
 
 def _schedule(opts: Options, workload: Any, pkg: Any, scripted: bool, max_ops: int | None,
@@ -190,7 +196,7 @@ def run_sim_test(
         writer.close()
     test.update(end_time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), interrupted=False,
                 sim_seconds=round(run.sim_ns / _NS, 3), wall_seconds=round(time.monotonic() - t0, 3),
-                sim_stats=run.stats)
+                sim_stats=run.stats, **({"sim_aborted": run.aborted} if run.aborted else {}))
     write_json(run_dir / "test.json", test)
     write_json(run_dir / "schedule.json", [f.to_json() for f in run.schedule])
     outcome = check_run(run_dir, workload.checker, test, render=opts.report)

@@ -41,6 +41,7 @@ class RunSummary:
     sim: str
     valid: Any
     anomaly: str  # the first anomaly, in one line ("" when valid)
+    aborted: str | None
     wall_s: float
     sim_s: float
     ops: int
@@ -85,6 +86,7 @@ def run_one(args: tuple[Options, SimOptions | None, int, bool]) -> RunSummary:
         seed=seed, nemesis=opts.nemesis, interval_s=opts.nemesis_interval_s, sim=sim.spec(),
         valid=valid, anomaly=first, wall_s=round(time.monotonic() - t0, 3),
         sim_s=round(run.sim_ns / _NS, 3), ops=run.client_ops, faults=len(run.schedule),
+        aborted=run.aborted,
         command=sim_command(opts, sim),
     )
 

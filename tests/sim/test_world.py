@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from harness.errors import UsageError
-from harness.sim.world import SimOptions, World
+from harness.sim.world import SimAborted, SimOptions, World
 from systems.raftkv.sim import SimStorage
 from systems.raftkv.simadapter import ADAPTER
 from systems.raftkv.types import Entry, HardState
@@ -179,3 +179,39 @@ def test_sim_options_parse_and_print_round_trip() -> None:
     for bad in ("delay=5-1", "loss=1", "torn=yes", "delay", "x=1"):
         with pytest.raises(UsageError):
             SimOptions.parse(bad)
+
+
+class _PingPong(_Exploding):
+    """Every message is answered at once, and every tick starts one more exchange: a storm."""
+
+    def node(self, name: str, peers: list[str], disk: Any, rng: Any, bugs: tuple[str, ...],
+             boot: int) -> Any:
+        other = next(p for p in peers if p != name)
+
+        class Node:
+            out: list[tuple[str, Any]] = []
+
+            def tick(self) -> None:
+                self.out.append((other, "ping"))
+
+            def step(self, msg: Any) -> None:
+                self.out.append((other, msg))
+
+            def request(self, token: Any, msg: dict[str, Any]) -> None: ...
+
+            def process(self) -> tuple[list[Any], list[Any]]:
+                out, self.out = self.out, []
+                return out, []
+
+            def status(self) -> dict[str, Any]:
+                return {"role": "follower", "term": 0}
+
+        return Node()
+
+
+def test_a_message_storm_cuts_the_run_short() -> None:
+    w = World(_PingPong(), ["n1", "n2"], 1, storm=5_000)  # type: ignore[arg-type]
+    w.up()
+    with pytest.raises(SimAborted, match="message storm"):
+        w.run_for(60.0)
+    assert w.now_ns < 60 * 10**9
