@@ -1,101 +1,73 @@
-"""Time to detection: does a campaign catch each raftkv bug switch, and how fast?
+"""Time to detection of every planted bug: a reader of ``campaigns/bugs.toml`` results.
 
-For each (bug, nemesis, workload) row, runs `faultbox run` (Docker backend by default)
-with up to --tries seeds of --time-limit seconds each, stopping at the first
-invalid verdict, and prints a table: bug, nemesis, tries, verdict, the time
-into the run of the earliest op an invalid checker names ("detected at", "caught by"),
-and wall seconds spent.
+The matrix itself is run the one way every matrix is run::
 
-    python bench/bug_detection.py [--time-limit 120] [--tries 2] [--backend docker]
+    faultbox campaign run campaigns/bugs.toml            # (Docker: hold the shared lock)
+    python bench/bug_detection.py [CAMPAIGN_DIR_OR_JSON] # newest store/campaigns/bugs/* by default
+
+and this prints, per run: system, bug, nemesis, workload, status, seconds into
+the run when the first anomaly became observable, the checker that caught it,
+the case's time limit and the run's wall time; then the median time to
+detection.  ``--run`` runs the campaign first (extra arguments after ``--``
+go to ``faultbox campaign run``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-ROWS = [
-    ("stale-read", "partition", "register"),
-    ("no-fsync", "kill", "register"),
-    ("no-dedup", "pause", "register"),
-    ("no-dedup", "pause", "set"),
-    ("no-dedup", "partition,kill", "register"),
-    ("commit-old-term", "partition,kill", "register"),
-    ("commit-old-term", "figure8", "register"),
-]
+from harness.campaign import read_campaign
+from harness.errors import FaultboxError
 
 
-def detected_at(run_dir: Path) -> tuple[float | None, str]:
-    """(seconds into the run of the earliest op an invalid checker names, which checker)."""
-    results = json.loads((run_dir / "results.json").read_text())
-    named: dict[int, str] = {}
-    for name, res in results.get("checkers", {}).items():
-        if res.get("valid") is not False:
-            continue
-        idx = [res.get("details", {}).get("failed_op")]
-        idx += [i for a in res.get("anomalies", []) for i in a.get("ops", [])]
-        for i in idx:
-            if isinstance(i, int):
-                named.setdefault(i, name)
-    if not named:
-        return None, "-"
-    first = min(named)
-    for line in (run_dir / "history.jsonl").read_text().splitlines():
-        op = json.loads(line)
-        if op["index"] == first:
-            return float(op["time_ns"]) / 1e9, named[first]
-    return None, named[first]
-
-
-def campaign(bug: str, nem: str, workload: str, a: argparse.Namespace, store: Path) -> list[str]:
-    t0 = time.monotonic()
-    verdict, at, tries, by = "valid", None, 0, "-"
-    for seed in range(1, a.tries + 1):
-        tries = seed
-        r = subprocess.run(
-            [sys.executable, "-m", "harness.cli", "run", "--system", "raftkv", "--workload", workload,
-             "--nodes", "5", "--nemesis", nem, "--bug", bug, "--time-limit", str(a.time_limit),
-             "--nemesis-interval", str(a.interval), "--seed", str(seed), "--backend", a.backend,
-             "--store", str(store), "--no-report"],
-            capture_output=True, text=True,
-        )
-        verdict = {0: "valid", 1: "INVALID"}.get(r.returncode, "unknown")
-        if r.returncode == 1:
-            at, by = detected_at((store / "latest").resolve())
-            break
-    return [bug, nem, workload, str(tries), verdict, by, f"{at:.1f} s" if at is not None else "-",
-            f"{time.monotonic() - t0:.0f} s"]
+def newest(store: Path) -> Path:
+    found = sorted((store / "campaigns" / "bugs").glob("*/campaign.json"))
+    if not found:
+        raise FaultboxError(f"no bugs campaign under {store} (run: faultbox campaign run campaigns/bugs.toml)")
+    return found[-1]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--time-limit", type=float, default=120)
-    ap.add_argument("--interval", type=float, default=5)
-    ap.add_argument("--tries", type=int, default=2)
-    ap.add_argument("--backend", default="docker")
-    ap.add_argument("--only", default="", help="comma-separated bug names")
-    ap.add_argument("--nemeses", default="", help="comma-separated nemesis specs to keep")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("path", nargs="?", type=Path, help="campaign folder or campaign.json")
+    ap.add_argument("--store", type=Path, default=Path("store"))
+    ap.add_argument("--run", action="store_true", help="run campaigns/bugs.toml first")
+    ap.add_argument("extra", nargs="*", help="after --: more `faultbox campaign run` arguments")
     a = ap.parse_args()
-    only = set(filter(None, a.only.split(",")))
-    nems = set(filter(None, a.nemeses.split(",")))
-    t = Table(title=f"raftkv bug detection ({a.backend}, 5 nodes, {a.time_limit:g} s per try)")
-    for col in ("bug", "nemesis", "workload", "tries", "verdict", "caught by", "detected at",
-                "wall"):
+    if a.run:
+        subprocess.run([sys.executable, "-m", "harness.cli", "campaign", "run", "campaigns/bugs.toml",
+                        "--store", str(a.store), *a.extra], check=False)
+    try:
+        doc = read_campaign(a.path if a.path is not None else newest(a.store))
+    except FaultboxError as e:
+        print(f"bug_detection: {e}", file=sys.stderr)
+        sys.exit(2)
+    t = Table(title=f"time to detection, campaign {doc['campaign']} ({doc.get('started')}, "
+                    f"{float(doc.get('wall_s') or 0):.0f} s wall)")
+    for col in ("system", "bug", "nemesis", "workload", "status", "first anomaly (s)", "caught by",
+                "time limit (s)", "wall (s)"):
         t.add_column(col)
-    with tempfile.TemporaryDirectory() as d:
-        for bug, nem, wl in ROWS:
-            if (only and bug not in only) or (nems and nem not in nems):
-                continue
-            t.add_row(*campaign(bug, nem, wl, a, Path(d)))
+    detected = []
+    for r in doc["runs"]:
+        det = r.get("detected_s")
+        if r.get("status") == "passed" and isinstance(det, (int, float)):
+            detected.append(float(det))
+        t.add_row(str(r.get("system")), "+".join(r.get("bugs") or []) or "-",
+                  ",".join(r.get("nemesis") or []) or "none", str(r.get("workload")), str(r.get("status")),
+                  f"{det:.1f}" if isinstance(det, (int, float)) else "-", str(r.get("caught_by") or "-"),
+                  f"{float(r.get('time_limit_s') or 0):g}",
+                  f"{float(r['wall_s']):.0f}" if isinstance(r.get("wall_s"), (int, float)) else "-")
     Console().print(t)
+    caught = sum(1 for r in doc["runs"] if r.get("status") == "passed")
+    print(f"caught {caught} of {len(doc['runs'])}; median time to detection "
+          + (f"{statistics.median(detected):.1f} s" if detected else "-"))
 
 
 if __name__ == "__main__":

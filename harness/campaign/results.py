@@ -53,44 +53,59 @@ def record_for(run: CaseRun) -> dict[str, Any]:
 
 
 def detection(run_dir: Path, results: Mapping[str, Any]) -> tuple[float | None, str | None, str | None]:
-    """(seconds into the run of the earliest op an invalid checker names, that checker, its explanation).
+    """(seconds into the run when the first anomaly became observable, its checker, its explanation).
 
-    An anomaly names op indices; the earliest named op's ``time_ns`` is when the
-    history first shows the fault — the figure a bug-hunting campaign wants.
+    An anomaly names the ops it involves; it is observable once the latest of
+    them happened (a stale read names the earlier write it missed, but shows
+    only when the read returns).  The first anomaly is the one observable
+    earliest, over every checker that judged the run invalid.
     """
-    named: dict[int, tuple[str, str]] = {}
-    first_expl: tuple[str, str] | None = None
+    evidence: list[tuple[list[int], str, str]] = []
     for name, res in (results.get("checkers") or {}).items():
         if not isinstance(res, Mapping) or res.get("valid") is not False:
             continue
         anomalies = [a for a in res.get("anomalies") or [] if isinstance(a, Mapping)]
         expl = str(anomalies[0].get("explanation")) if anomalies else f"{name} judged the history invalid"
-        first_expl = first_expl or (name, expl)
-        refs: list[tuple[Any, str]] = [((res.get("details") or {}).get("failed_op"), expl)]
-        refs += [(i, str(a.get("explanation"))) for a in anomalies for i in a.get("ops") or []]
-        for i, e in refs:
-            if isinstance(i, int) and not isinstance(i, bool):
-                named.setdefault(i, (name, e))
-    if not named:
-        return None, first_expl[0] if first_expl else None, first_expl[1] if first_expl else None
-    first = min(named)
-    checker, expl = named[first]
-    return _op_time(run_dir / "history.jsonl", first), checker, expl
+        evidence.append(([], name, expl))  # the checker's verdict, even if it names no op
+        failed = (res.get("details") or {}).get("failed_op")
+        evidence.append(([failed] if _is_index(failed) else [], name, expl))
+        for a in anomalies:
+            evidence.append(([i for i in a.get("ops") or [] if _is_index(i)], name,
+                             str(a.get("explanation"))))
+    if not evidence:
+        return None, None, None
+    times = _op_times(run_dir / "history.jsonl", {i for ops, _, _ in evidence for i in ops})
+    timed = [(max(times[i] for i in ops), k) for k, (ops, _, _) in enumerate(evidence)
+             if ops and all(i in times for i in ops)]
+    if not timed:
+        return None, evidence[0][1], evidence[0][2]
+    t, k = min(timed)
+    return t, evidence[k][1], evidence[k][2]
 
 
-def _op_time(history: Path, index: int) -> float | None:
+def _is_index(i: Any) -> bool:
+    return isinstance(i, int) and not isinstance(i, bool)
+
+
+def _op_times(history: Path, wanted: set[int]) -> dict[int, float]:
+    """Seconds into the run of the ops with these indices (one pass over the history)."""
+    found: dict[int, float] = {}
+    if not wanted:
+        return found
     try:
-        with open(history, encoding="utf-8") as fh:
+        with open(history, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 try:
                     op = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                if isinstance(op, dict) and op.get("index") == index:
-                    return round(float(op.get("time_ns", 0)) / 1e9, 3)
-    except OSError:
-        return None
-    return None
+                if isinstance(op, dict) and op.get("index") in wanted:
+                    found[int(op["index"])] = round(float(op.get("time_ns", 0)) / 1e9, 3)
+                    if len(found) == len(wanted):
+                        break
+    except (OSError, ValueError, TypeError):
+        pass
+    return found
 
 
 def outcome_record(

@@ -165,7 +165,7 @@ class CampaignSession:
 
     def _loop(self) -> None:
         self._write()
-        while self.pending or self.active:
+        while self.active or (self.pending and self.stopping is None):
             try:
                 self._step()
             except KeyboardInterrupt:

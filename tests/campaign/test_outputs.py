@@ -96,11 +96,11 @@ def test_outcome_records_name_the_first_anomaly_and_its_checker(tmp_path: Path) 
         {"kind": "x", "explanation": "late one", "ops": [8]},
         {"kind": "y", "explanation": "early one", "ops": [6, 9]}])
     assert detection(tmp_path / "a", json.loads((tmp_path / "a" / "results.json").read_text())) == (
-        3.0, "linearizable", "early one")
+        4.0, "linearizable", "late one")  # observable when its latest op happened
     bug = outcome_record(record_for(runs[2]), tmp_path / "a", tmp_path, 12.0, False)
-    assert (bug["status"], bug["met"], bug["detected_s"], bug["caught_by"]) == ("passed", True, 3.0, "linearizable")
+    assert (bug["status"], bug["met"], bug["detected_s"], bug["caught_by"]) == ("passed", True, 4.0, "linearizable")
     wrong = outcome_record(record_for(runs[0]), tmp_path / "a", tmp_path, 12.0, False)
-    assert wrong["status"] == "failed" and wrong["explanation"] == "early one"
+    assert wrong["status"] == "failed" and wrong["explanation"] == "late one"
     _fake_run(tmp_path / "b", "valid", [])
     missed = outcome_record(record_for(runs[2]), tmp_path / "b", tmp_path, 12.0, False)
     assert missed["status"] == "failed"

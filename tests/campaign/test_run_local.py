@@ -117,3 +117,41 @@ def test_shards_cover_each_case_once_and_merge_equals_the_unsharded_list(tmp_pat
 def test_merge_of_nothing_is_a_one_line_error(tmp_path: Path) -> None:
     r = faultbox("campaign", "merge", str(tmp_path))
     assert r.returncode == 2 and "no campaign.json" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_fail_fast_starts_nothing_after_a_miss(tmp_path: Path) -> None:
+    f = write(tmp_path / "ff.toml", '[campaign]\nname = "ff"\n' + LOCAL_DEFAULTS + """
+[[case]]
+name = "wrong"
+system = "memkv"
+expect = "invalid"
+[[case]]
+system = "memkv"
+workload = ["register", "set"]
+""")
+    r = faultbox("campaign", "run", str(f), "--store", str(tmp_path / "store"), "--fail-fast")
+    assert r.returncode == 1, r.stdout + r.stderr
+    (d,) = campaign_dirs(tmp_path / "store", "ff")
+    doc = campaign_json(d)
+    assert [x["status"] for x in doc["runs"]] == ["failed", "not-run", "not-run"]
+    assert doc["stopped"].startswith("--fail-fast")
+
+
+def test_max_time_interrupts_the_running_case_and_keeps_the_summary(tmp_path: Path) -> None:
+    f = write(tmp_path / "mt.toml", '[campaign]\nname = "mt"\n' + LOCAL_DEFAULTS + """
+[[case]]
+system = "memkv"
+workload = ["register", "set"]
+time_limit = 30
+""")
+    r = faultbox("campaign", "run", str(f), "--store", str(tmp_path / "store"), "--max-time", "4")
+    assert r.returncode == 2, r.stdout + r.stderr
+    (d,) = campaign_dirs(tmp_path / "store", "mt")
+    doc = campaign_json(d)
+    assert [x["status"] for x in doc["runs"]] == ["interrupted", "not-run"]
+    assert "--max-time" in doc["stopped"]
+    first = doc["runs"][0]
+    assert (d / first["run_dir"] / "results.json").is_file()  # torn down and checked
+    assert first["wall_s"] < 30  # stopped long before its 30 s time limit
+    junit = next(iter(JUnitXml.fromfile(str(d / "junit.xml"))))
+    assert (junit.tests, junit.skipped, junit.failures) == (2, 2, 0)
