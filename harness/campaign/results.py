@@ -68,7 +68,7 @@ def detection(run_dir: Path, results: Mapping[str, Any]) -> tuple[float | None, 
         expl = str(anomalies[0].get("explanation")) if anomalies else f"{name} judged the history invalid"
         evidence.append(([], name, expl))  # the checker's verdict, even if it names no op
         failed = (res.get("details") or {}).get("failed_op")
-        evidence.append(([failed] if _is_index(failed) else [], name, expl))
+        evidence.append(([int(failed)] if _is_index(failed) else [], name, expl))
         for a in anomalies:
             evidence.append(([i for i in a.get("ops") or [] if _is_index(i)], name,
                              str(a.get("explanation"))))
