@@ -67,8 +67,8 @@ def detection(run_dir: Path, results: Mapping[str, Any]) -> tuple[float | None, 
         anomalies = [a for a in res.get("anomalies") or [] if isinstance(a, Mapping)]
         expl = str(anomalies[0].get("explanation")) if anomalies else f"{name} judged the history invalid"
         evidence.append(([], name, expl))  # the checker's verdict, even if it names no op
-        failed = (res.get("details") or {}).get("failed_op")
-        evidence.append(([int(failed)] if _is_index(failed) else [], name, expl))
+        failed: Any = (res.get("details") or {}).get("failed_op")
+        evidence.append(([failed] if _is_index(failed) else [], name, expl))
         for a in anomalies:
             evidence.append(([i for i in a.get("ops") or [] if _is_index(i)], name,
                              str(a.get("explanation"))))
