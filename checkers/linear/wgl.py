@@ -1,22 +1,29 @@
 """The WGL search with just-in-time linearization (Lowe), as in Porcupine and Knossos.
 
 One *part* (a whole history, or the ops of one key) is searched at a time.
-Events (calls and returns) sit in a doubly linked list in history order.  The
-search walks the list from the front: a call whose op can take effect in the
-current model state is *lifted* (its call and return are unlinked, the op is
-pushed on the stack) and the walk restarts at the front; reaching a return
-means every op that could go next failed, so the search backtracks.  Each
-(linearized set, model state) pair is explored once: a memo set remembers
-them.  Indeterminate ops have no return event: they may take effect at any
-point after their call, or never.
+The definite ops' events (calls and returns) sit in a doubly linked list in
+history order.  The search walks the list from the front: a call whose op can
+take effect in the current model state is *lifted* (its call and return are
+unlinked, the op is pushed on the stack) and the walk restarts at the front;
+reaching a return means no definite op can go next, so the indeterminate ops
+that may go (see :mod:`checkers.linear.plan`) are tried, and then the search
+backtracks.  Indeterminate ops have no return event: they may take effect at
+any point after their call, or never.
+
+The memo remembers the states met, and a state is dropped when one met before
+*dominates* it (:func:`_dominated`): same definite changes and model state, a
+superset of the reads, no more indeterminate ops used.  Plain WGL remembers
+exact (linearized set, state) pairs; with many concurrent reads, or
+indeterminate ops that stay pending forever, the subsets of those alone
+multiply the states many times over.
 
 Pruning beyond plain WGL, each justified in the docstring of the piece that
 does it:
 
-* the linearized set is kept as ``(low, rel)``: every op id below ``low`` is
-  linearized and ``rel`` is the bitset of the rest shifted by ``low``, so the
-  memo key stays small however long the history is;
-* :func:`twin_chains` — identical ops are linearized in a fixed order;
+* :mod:`checkers.linear.plan` — linearized sets numbered per kind, so they
+  stay small however long the history is; identical ops are linearized in a
+  fixed order (:func:`twin_chains`, and call order within a class of
+  indeterminate ops);
 * read-only ops are linearized greedily: if one can go next, any failure
   after it is a failure of the state it was tried in;
 * an indeterminate op is never followed directly by a *blind* op (one whose
@@ -41,18 +48,18 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from checkers.linear.lookahead import make_lookahead
+from checkers.linear.plan import plan, twin_chains
 from checkers.models import INCONSISTENT, COp, Model
 
 __all__ = ["PartOp", "Part", "Budget", "Outcome", "search", "twin_chains"]
 
 CHECK_EVERY = 0xFFF  # loop iterations between budget checks (mask)
 BYTES_PER_STATE = 200  # memory a state costs, measured (see _over_budget)
-NEVER = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,34 +103,6 @@ class Outcome:
     failed_state: Any = None
 
 
-def twin_chains(ops: Sequence[PartOp]) -> list[int]:
-    """For each op, the id of an identical op that must be linearized before it (or -1).
-
-    Two ops with the same compiled op whose intervals do not nest (A invoked
-    before B and A returned no later than B; indeterminate ops return at
-    infinity) can be swapped in any linearization without changing a state or
-    breaking real-time order, so some valid linearization, if any exists, has
-    A first.  Ops are grouped in chains of non-nesting intervals and each
-    must follow its predecessor in the chain.
-    """
-    prev = [NEVER] * len(ops)
-    ends: dict[COp, list[int]] = {}  # op -> ids that end a chain
-    for i, o in enumerate(ops):
-        ret = o.ret_pos if o.definite else 1 << 62
-        tails = ends.setdefault(o.op, [])
-        best = -1
-        for j, t in enumerate(tails):
-            tr = ops[t].ret_pos if ops[t].definite else 1 << 62
-            if tr <= ret and (best < 0 or ops[tails[best]].call_pos < ops[t].call_pos):
-                best = j
-        if best >= 0:
-            prev[i] = tails[best]
-            tails[best] = i
-        elif len(tails) < 8:
-            tails.append(i)
-    return prev
-
-
 def _rss_bytes() -> int:
     try:
         with open("/proc/self/statm", "rb") as fh:
@@ -132,84 +111,12 @@ def _rss_bytes() -> int:
         return 0
 
 
-@dataclass(slots=True)
-class _Links:
-    nxt: list[int]
-    prv: list[int]
-    node_op: list[int]
-    match: list[int]  # call node -> its return node (0: none); return node -> -1
-    end: int
-    rnxt: list[int]  # the return nodes alone, linked the same way (for the lookahead)
-    rprv: list[int]
-
-
-def _event_order(ops: Sequence[PartOp], order: str) -> list[tuple[int, int, int]]:
-    """Events (position, 0 call / 1 return, op id) in list order.
-
-    Which calls may go next depends only on which returns precede them, so the
-    calls between two consecutive returns may be tried in any order: with
-    ``order="deadline"`` the op that must return first is tried first (it is
-    the likelier to have taken effect early), else invocation order.
-    """
-    events: list[tuple[int, int, int]] = []
-    for i, o in enumerate(ops):
-        events.append((o.call_pos, 0, i))
-        if o.definite:
-            events.append((o.ret_pos, 1, i))
-    events.sort()
-    if order != "deadline":
-        return events
-    never = 1 << 62
-    out: list[tuple[int, int, int]] = []
-    block: list[tuple[int, int, int]] = []
-    for ev in events:
-        if ev[1] == 0:
-            block.append(ev)
-            continue
-        if len(block) > 1:
-            block.sort(key=lambda c: ops[c[2]].ret_pos if ops[c[2]].definite else never)
-        out.extend(block)
-        block.clear()
-        out.append(ev)
-    out.extend(block)
-    return out
-
-
-def _links(ops: Sequence[PartOp], order: str = "deadline") -> _Links:
-    events = _event_order(ops, order)
-    m = len(events)
-    end = m + 1
-    nxt = list(range(1, m + 2)) + [end]
-    prv = [0] + list(range(0, m + 1))
-    node_op = [-1] * (m + 2)
-    match = [0] * (m + 2)
-    ret_node: dict[int, int] = {}
-    for k, (_, kind, i) in enumerate(events, start=1):
-        node_op[k] = i
-        if kind == 1:
-            match[k] = -1
-            ret_node[i] = k
-    for k in range(1, m + 1):
-        if match[k] == 0:
-            match[k] = ret_node.get(node_op[k], 0)
-    rnxt = [end] * (m + 2)
-    rprv = [0] * (m + 2)
-    last = 0
-    for k in range(1, m + 1):
-        if match[k] == -1:
-            rnxt[last] = k
-            rprv[k] = last
-            last = k
-    rnxt[last] = end
-    rprv[end] = last
-    return _Links(nxt, prv, node_op, match, end, rnxt, rprv)
-
-
 class _Partials:
     """The few longest linearizable prefixes met at dead ends.
 
-    The stack is a chain of immutable frames ``(node, state, low, rel, parent)``,
-    so keeping a prefix is keeping a reference: no copying in the search loop.
+    The stack is a chain of immutable frames ``(node, op id, state, ..., parent,
+    after_info)``, so keeping a prefix is keeping a reference: no copying in the
+    search loop.
     """
 
     def __init__(self, keep: int = 3) -> None:
@@ -228,16 +135,47 @@ class _Partials:
         if len(self.found) >= self.keep:
             self.floor = self.found[-1][0]
 
-    def sequences(self, node_op: list[int]) -> list[list[int]]:
+    def sequences(self) -> list[list[int]]:
         out = []
         for _, frame, _, _ in self.found:
             seq = []
             while frame is not None:
-                seq.append(node_op[frame[0]])
-                frame = frame[4]
+                seq.append(frame[1])
+                frame = frame[8]
             seq.reverse()
             out.append(seq)
         return out
+
+
+def _dominated(memo: dict[Any, list[tuple[int, int]]], key: Any, rl: int, rr: int) -> bool:
+    """Was a state at least as promising as this one met before?  If not, remember it.
+
+    States with the same definite changes, indeterminate ops, model state and
+    mark compare by their reads: one that has linearized a superset of the
+    reads (a read done is an obligation met, and every op it released stays
+    released) can do everything the other can.  A state dominated by one met
+    before is dead: that one was searched to the end (an ancestor has fewer
+    reads than this state, never more).
+    """
+    entries = memo.get(key)
+    if entries is None:
+        memo[key] = [(rl, rr)]
+        return False
+    for l2, r2 in entries:
+        if rl <= l2 and not ((rr >> (l2 - rl)) & ~r2):
+            return True
+    entries[:] = [x for x in entries if not (x[0] <= rl and not ((x[1] >> (rl - x[0])) & ~rr))]
+    entries.append((rl, rr))
+    return False
+
+
+def _bit_set(low: int, rel: int, k: int) -> tuple[int, int]:
+    """(low, rel) with member k added."""
+    if k == low:
+        r2 = (rel | 1) + 1
+        sh = (r2 & -r2).bit_length() - 1  # trailing ones of rel | 1
+        return low + sh, (rel | 1) >> sh
+    return low, rel | (1 << (k - low))
 
 
 def search(part: Part, model: Model, budget: Budget, lookahead: bool = True) -> Outcome:
@@ -251,127 +189,170 @@ def search(part: Part, model: Model, budget: Budget, lookahead: bool = True) -> 
     ops = part.ops
     if not ops or not any(o.definite for o in ops):
         return Outcome(True, seconds=time.monotonic() - t0)
-    lk = _links(ops)
-    nxt, prv, node_op, match, end = lk.nxt, lk.prv, lk.node_op, lk.match, lk.end
-    cop: list[Any] = [ops[i].op if i >= 0 else None for i in node_op]
-    twins = twin_chains(ops)
-    twin = [twins[i] if i >= 0 else NEVER for i in node_op]
-    ro = [model.read_only(ops[i].op) if i >= 0 else False for i in node_op]
-    blind_of = getattr(model, "blind", None)
-    # after an indeterminate op, a blind op may not go next (see the module docstring)
-    skip_after_info = [
-        blind_of is not None and i >= 0 and bool(blind_of(ops[i].op)) for i in node_op
-    ]
-    info = [i >= 0 and not ops[i].definite for i in node_op]
-    after_info = False
+    pl = plan(ops, model)
+    nxt, prv, node_op, match, end = pl.nxt, pl.prv, pl.node_op, pl.match, pl.end
+    rnxt, rprv, ret_at = pl.rnxt, pl.rprv, pl.ret_at
+    cop, is_read, kidx, twin, blind = pl.cop, pl.is_read, pl.kidx, pl.twin, pl.blind
+    nested = pl.nested
+    classes, ccalls, ccop, cblind = pl.classes, pl.class_calls, pl.class_cop, pl.class_blind
+    info_base = end + 1  # e >= info_base: trying the indeterminate class e - info_base
+    n_classes = len(classes)
     step = model.step
     bad = INCONSISTENT
-    rnxt, rprv = lk.rnxt, lk.rprv
-    look = make_lookahead(rnxt, node_op, end, ops, model) if lookahead else None
-    memo: set[tuple[Any, ...]] = set()
-    top: Any = None  # the stack: (node, state, low, rel, parent, after_info) before it, or None
+    look = make_lookahead(pl, ops, model) if lookahead else None
+    memo: dict[Any, list[tuple[int, int]]] = {}
+    states = 0
+    # the stack: frames (node, op id, state, wl, wr, rl, rr, ic, parent, after_info)
+    top: Any = None
     depth = 0
     partials = _Partials()
     state: Any = model.initial()
-    low = 0  # every op id < low is linearized
-    rel = 0  # bit k: op low+k is linearized
+    wl = wr = rl = rr = 0  # linearized definite changes and reads (see plan)
+    ic: tuple[int, ...] = (0,) * n_classes  # indeterminate ops linearized, per class
+    after_info = False  # the last op linearized was indeterminate
     rss0 = _rss_bytes()
     it = 0
     check_every = CHECK_EVERY
-    e = nxt[0]
-    while e != end:
+    # the candidates of a state: first the indeterminate classes (e >= info_base: class
+    # e - info_base), then the definite calls before the first return in the list
+    e = info_base
+    while True:
         it += 1
         if not it & check_every:
-            reason = _over_budget(budget, rss0, len(memo))
+            reason = _over_budget(budget, rss0, states)
             if reason:
-                out = Outcome("unknown", len(memo), time.monotonic() - t0, reason)
+                out = Outcome("unknown", states, time.monotonic() - t0, reason)
                 out.capped = reason is _CAPPED
-                _fill_partials(out, partials, node_op)
+                _fill_partials(out, partials)
                 return out
+        if e > end:
+            c = e - info_base
+            if c >= n_classes:
+                e = nxt[0]
+                continue
+            e += 1
+            h = ic[c]
+            if h >= len(classes[c]) or ccalls[c][h] > ret_at[rnxt[0]] or (after_info and cblind[c]):
+                continue
+            s2 = step(state, ccop[c])
+            if s2 is bad or s2 == state:  # an indeterminate op that changes nothing: drop it
+                continue
+            ic2 = ic[:c] + (h + 1,) + ic[c + 1 :]
+            if _dominated(memo, (wl, wr, ic2, s2, True), rl, rr):
+                continue
+            states += 1
+            op_id = classes[c][h]
+            if look is not None:
+                doomed = look.doomed(s2, wl, wr, rl, rr, ic2, -1)
+                if doomed >= 0:
+                    frame = (e - 1, op_id, state, wl, wr, rl, rr, ic, top, after_info)
+                    partials.offer(depth + 1, frame, doomed, s2)
+                    continue
+            top = (e - 1, op_id, state, wl, wr, rl, rr, ic, top, after_info)
+            depth += 1
+            state, ic, after_info = s2, ic2, True
+            e = info_base
+            continue
         m = match[e]
-        if m >= 0:  # a call
-            i = node_op[e]
+        if m > 0:  # a call
             tw = twin[e]
-            if (tw >= low and not (rel >> (tw - low)) & 1) or (after_info and skip_after_info[e]):
+            rd = is_read[e]
+            if tw >= 0 and (
+                not (tw < rl or (rr >> (tw - rl)) & 1) if rd else not (tw < wl or (wr >> (tw - wl)) & 1)
+            ):
                 e = nxt[e]
                 continue
-            s2 = step(state, cop[e])
-            if s2 is not bad:
-                if i == low:
-                    r2 = (rel | 1) + 1
-                    sh = (r2 & -r2).bit_length() - 1  # trailing ones of rel | 1
-                    r2 = (rel | 1) >> sh
-                    l2 = low + sh
-                else:
-                    r2 = rel | (1 << (i - low))
-                    l2 = low
-                key = (l2, r2, s2, True) if info[e] else (l2, r2, s2)
-                if key not in memo:
-                    memo.add(key)
-                    if look is not None and not ro[e]:
-                        doomed = look.doomed(s2, l2, r2)
-                        if doomed >= 0:  # e can go next, but then that read cannot
-                            frame = (e, state, low, rel, top, after_info)
-                            partials.offer(depth + 1, frame, doomed, s2)
-                            e = nxt[e]
-                            continue
-                    top = (e, state, low, rel, top, after_info)
-                    depth += 1
-                    state, low, rel, after_info = s2, l2, r2, info[e]
-                    p = prv[e]
-                    q = nxt[e]
-                    nxt[p] = q
-                    prv[q] = p
-                    if m:
-                        p = prv[m]
-                        q = nxt[m]
-                        nxt[p] = q
-                        prv[q] = p
-                        p = rprv[m]
-                        q = rnxt[m]
-                        rnxt[p] = q
-                        rprv[q] = p
-                    e = nxt[0]
-                    continue
-                if not ro[e]:
+            if after_info and blind[e]:
+                e = nxt[e]
+                continue
+            ns = nested[e]
+            if ns:  # an identical op nested in e may go next: try that one instead
+                frontier = ret_at[rnxt[0]]
+                waits = False
+                for b, call in ns:
+                    if call > frontier:
+                        break
+                    if not (b < rl or (rr >> (b - rl)) & 1) if rd else not (b < wl or (wr >> (b - wl)) & 1):
+                        waits = True
+                        break
+                if waits:
                     e = nxt[e]
                     continue
-                # a read-only op that can go next leads to a state already found dead
-            else:
+            s2 = step(state, cop[e])
+            if s2 is bad:
                 e = nxt[e]
                 continue
+            if rd:
+                nwl, nwr = wl, wr
+                nrl, nrr = _bit_set(rl, rr, kidx[e])
+            else:
+                nwl, nwr = _bit_set(wl, wr, kidx[e])
+                nrl, nrr = rl, rr
+            if not _dominated(memo, (nwl, nwr, ic, s2), nrl, nrr):
+                states += 1
+                if look is not None and not rd:
+                    doomed = look.doomed(s2, nwl, nwr, nrl, nrr, ic, node_op[e])
+                    if doomed >= 0:  # e can go next, but then that read cannot
+                        frame = (e, node_op[e], state, wl, wr, rl, rr, ic, top, after_info)
+                        partials.offer(depth + 1, frame, doomed, s2)
+                        e = nxt[e]
+                        continue
+                top = (e, node_op[e], state, wl, wr, rl, rr, ic, top, after_info)
+                depth += 1
+                state, wl, wr, rl, rr, after_info = s2, nwl, nwr, nrl, nrr, False
+                p = prv[e]
+                q = nxt[e]
+                nxt[p] = q
+                prv[q] = p
+                p = prv[m]
+                q = nxt[m]
+                nxt[p] = q
+                prv[q] = p
+                p = rprv[m]
+                q = rnxt[m]
+                rnxt[p] = q
+                rprv[q] = p
+                if nxt[0] == end:
+                    return Outcome(True, states, time.monotonic() - t0)
+                e = info_base
+                continue
+            if not rd:
+                e = nxt[e]
+                continue
+            # a read that can go next leads to a state already found dead
         else:
             # a return: no op that may go next can take effect here
             partials.offer(depth, top, node_op[e], state)
-        while True:
+        while True:  # backtrack
             if top is None:
-                out = Outcome(False, len(memo), time.monotonic() - t0)
-                _fill_partials(out, partials, node_op)
+                out = Outcome(False, states, time.monotonic() - t0)
+                _fill_partials(out, partials)
                 return out
-            e, state, low, rel, top, after_info = top
+            e, _, state, wl, wr, rl, rr, ic, top, after_info = top
             depth -= 1
+            if e > end:  # an indeterminate op: on to the next class
+                e += 1
+                break
             m = match[e]
-            if m:
-                p = prv[m]
-                q = nxt[m]
-                nxt[p] = m
-                prv[q] = m
-                p = rprv[m]
-                q = rnxt[m]
-                rnxt[p] = m
-                rprv[q] = m
+            p = prv[m]
+            q = nxt[m]
+            nxt[p] = m
+            prv[q] = m
+            p = rprv[m]
+            q = rnxt[m]
+            rnxt[p] = m
+            rprv[q] = m
             p = prv[e]
             q = nxt[e]
             nxt[p] = e
             prv[q] = e
-            if not ro[e]:
+            if not is_read[e]:
+                e = nxt[e]
                 break
-        e = nxt[e]
-    return Outcome(True, len(memo), time.monotonic() - t0)
 
 
-def _fill_partials(out: Outcome, partials: _Partials, node_op: list[int]) -> None:
-    out.partials = partials.sequences(node_op)
+def _fill_partials(out: Outcome, partials: _Partials) -> None:
+    out.partials = partials.sequences()
     if partials.found:
         out.failed = partials.found[0][2]
         out.failed_state = partials.found[0][3]
