@@ -80,15 +80,18 @@ def nested_twins(ops: Sequence[Any], limit: int = 16) -> list[tuple[tuple[int, i
         if o.definite:
             groups.setdefault(o.op, []).append(i)
     for ids in groups.values():
+        n = len(ids)
         for k, a in enumerate(ids):
             ret = ops[a].ret_pos
             found: list[tuple[int, int]] = []
-            for b in ids[k + 1 :]:
-                ob = ops[b]
-                if ob.call_pos > ret or len(found) >= limit:
+            k2 = k + 1
+            while k2 < n and len(found) < limit:
+                ob = ops[ids[k2]]
+                if ob.call_pos > ret:
                     break
                 if ob.ret_pos < ret:
-                    found.append((b, ob.call_pos))
+                    found.append((ids[k2], ob.call_pos))
+                k2 += 1
             if found:
                 out[a] = tuple(found)
     return out
@@ -112,6 +115,7 @@ class Plan:
     twin: list[int]  # node -> twin predecessor's index among its kind, or -1
     nested: list[tuple[tuple[int, int], ...]]  # node -> nested twins (index among its kind, call)
     blind: list[bool]  # node -> blind (may not directly follow an indeterminate op)
+    rank: list[int]  # node -> the order candidates are tried in: reads, then by deadline
     kind: list[int]  # op id -> W, R or INFO
     index: list[int]  # op id -> index among its kind; for INFO: its class
     classes: list[list[int]]  # class -> op ids in call order
@@ -172,6 +176,12 @@ def _kinds(ops: Sequence[Any], model: Model) -> tuple[list[int], list[int], list
     return kind, index, classes, class_cop
 
 
+def _rank(o: Any, kind: int, blind: bool) -> int:
+    """Candidates are tried reads first (they change nothing), then ops that need the
+    state (they can go only while it lasts), then blind ones; each earliest deadline first."""
+    return (0 if kind == R else 2 if blind else 1) << 50 | o.ret_pos
+
+
 def plan(ops: Sequence[Any], model: Model) -> Plan:
     """Compile a part's ops (in call order) for :func:`checkers.linear.wgl.search`."""
     kind, index, classes, class_cop = _kinds(ops, model)
@@ -230,6 +240,7 @@ def plan(ops: Sequence[Any], model: Model) -> Plan:
         twin=[twin_of[i] if i >= 0 else NEVER for i in node_op],
         nested=[tuple((index[b], c) for b, c in nest[i]) if i >= 0 else () for i in node_op],
         blind=[i >= 0 and is_blind(ops[i].op) for i in node_op],
+        rank=[-1 if i < 0 else _rank(ops[i], kind[i], is_blind(ops[i].op)) for i in node_op],
         kind=kind,
         index=index,
         classes=classes,

@@ -147,35 +147,23 @@ class _Partials:
         return out
 
 
-def _dominated(memo: dict[Any, list[tuple[int, int]]], key: Any, rl: int, rr: int) -> bool:
+def _dominated(entries: list[tuple[int, int]], rl: int, rr: int) -> bool:
     """Was a state at least as promising as this one met before?  If not, remember it.
 
-    States with the same definite changes, indeterminate ops, model state and
-    mark compare by their reads: one that has linearized a superset of the
-    reads (a read done is an obligation met, and every op it released stays
-    released) can do everything the other can.  A state dominated by one met
-    before is dead: that one was searched to the end (an ancestor has fewer
-    reads than this state, never more).
+    ``entries`` are the read sets of the states met with the same definite
+    changes, indeterminate ops, model state and mark.  Such states compare by
+    their reads: one that has linearized a superset of the reads (a read done
+    is an obligation met, and every op it released stays released) can do
+    everything the other can.  A state dominated by one met before is dead:
+    that one was searched to the end (an ancestor has fewer reads than this
+    state, never more).
     """
-    entries = memo.get(key)
-    if entries is None:
-        memo[key] = [(rl, rr)]
-        return False
     for l2, r2 in entries:
         if rl <= l2 and not ((rr >> (l2 - rl)) & ~r2):
             return True
     entries[:] = [x for x in entries if not (x[0] <= rl and not ((x[1] >> (rl - x[0])) & ~rr))]
     entries.append((rl, rr))
     return False
-
-
-def _bit_set(low: int, rel: int, k: int) -> tuple[int, int]:
-    """(low, rel) with member k added."""
-    if k == low:
-        r2 = (rel | 1) + 1
-        sh = (r2 & -r2).bit_length() - 1  # trailing ones of rel | 1
-        return low + sh, (rel | 1) >> sh
-    return low, rel | (1 << (k - low))
 
 
 def search(part: Part, model: Model, budget: Budget, lookahead: bool = True) -> Outcome:
@@ -202,7 +190,7 @@ def search(part: Part, model: Model, budget: Budget, lookahead: bool = True) -> 
     look = make_lookahead(pl, ops, model) if lookahead else None
     memo: dict[Any, list[tuple[int, int]]] = {}
     states = 0
-    # the stack: frames (node, op id, state, wl, wr, rl, rr, ic, parent, after_info)
+    # the stack: frames (node, op id, state, wl, wr, rl, rr, ic, parent, after_info, cands, j)
     top: Any = None
     depth = 0
     partials = _Partials()
@@ -213,9 +201,23 @@ def search(part: Part, model: Model, budget: Budget, lookahead: bool = True) -> 
     rss0 = _rss_bytes()
     it = 0
     check_every = CHECK_EVERY
-    # the candidates of a state: first the indeterminate classes (e >= info_base: class
-    # e - info_base), then the definite calls before the first return in the list
-    e = info_base
+    infos = list(range(info_base, info_base + n_classes))  # (see candidates)
+    rank = pl.rank
+
+    def candidates() -> list[int]:
+        """What may go next: the indeterminate classes (e >= info_base: class e - info_base),
+        then the definite calls before the first return in the list, reads first, each
+        kind earliest deadline first."""
+        out = []
+        e = nxt[0]
+        while match[e] > 0:
+            out.append(e)
+            e = nxt[e]
+        out.sort(key=rank.__getitem__)
+        return infos + out if infos else out
+
+    cands = candidates()
+    j = 0
     while True:
         it += 1
         if not it & check_every:
@@ -225,45 +227,45 @@ def search(part: Part, model: Model, budget: Budget, lookahead: bool = True) -> 
                 out.capped = reason is _CAPPED
                 _fill_partials(out, partials)
                 return out
-        if e > end:
-            c = e - info_base
-            if c >= n_classes:
-                e = nxt[0]
-                continue
-            e += 1
-            h = ic[c]
-            if h >= len(classes[c]) or ccalls[c][h] > ret_at[rnxt[0]] or (after_info and cblind[c]):
-                continue
-            s2 = step(state, ccop[c])
-            if s2 is bad or s2 == state:  # an indeterminate op that changes nothing: drop it
-                continue
-            ic2 = ic[:c] + (h + 1,) + ic[c + 1 :]
-            if _dominated(memo, (wl, wr, ic2, s2, True), rl, rr):
-                continue
-            states += 1
-            op_id = classes[c][h]
-            if look is not None:
-                doomed = look.doomed(s2, wl, wr, rl, rr, ic2, -1)
-                if doomed >= 0:
-                    frame = (e - 1, op_id, state, wl, wr, rl, rr, ic, top, after_info)
-                    partials.offer(depth + 1, frame, doomed, s2)
+        if j < len(cands):
+            e = cands[j]
+            j += 1
+            if e > end:
+                c = e - info_base
+                h = ic[c]
+                if h >= len(classes[c]) or ccalls[c][h] > ret_at[rnxt[0]] or (after_info and cblind[c]):
                     continue
-            top = (e - 1, op_id, state, wl, wr, rl, rr, ic, top, after_info)
-            depth += 1
-            state, ic, after_info = s2, ic2, True
-            e = info_base
-            continue
-        m = match[e]
-        if m > 0:  # a call
+                s2 = step(state, ccop[c])
+                if s2 is bad or s2 == state:  # an indeterminate op that changes nothing: drop it
+                    continue
+                ic2 = ic[:c] + (h + 1,) + ic[c + 1 :]
+                key = (wl, wr, ic2, s2, True)
+                entries = memo.get(key)
+                if entries is None:
+                    memo[key] = [(rl, rr)]
+                elif _dominated(entries, rl, rr):
+                    continue
+                states += 1
+                op_id = classes[c][h]
+                if look is not None:
+                    doomed = look.doomed(s2, wl, wr, rl, rr, ic2, -1)
+                    if doomed >= 0:
+                        frame = (e, op_id, state, wl, wr, rl, rr, ic, top, after_info, cands, j)
+                        partials.offer(depth + 1, frame, doomed, s2)
+                        continue
+                top = (e, op_id, state, wl, wr, rl, rr, ic, top, after_info, cands, j)
+                depth += 1
+                state, ic, after_info = s2, ic2, True
+                cands = candidates()
+                j = 0
+                continue
             tw = twin[e]
             rd = is_read[e]
             if tw >= 0 and (
                 not (tw < rl or (rr >> (tw - rl)) & 1) if rd else not (tw < wl or (wr >> (tw - wl)) & 1)
             ):
-                e = nxt[e]
                 continue
             if after_info and blind[e]:
-                e = nxt[e]
                 continue
             ns = nested[e]
             if ns:  # an identical op nested in e may go next: try that one instead
@@ -276,30 +278,46 @@ def search(part: Part, model: Model, budget: Budget, lookahead: bool = True) -> 
                         waits = True
                         break
                 if waits:
-                    e = nxt[e]
                     continue
             s2 = step(state, cop[e])
             if s2 is bad:
-                e = nxt[e]
                 continue
+            k = kidx[e]
             if rd:
                 nwl, nwr = wl, wr
-                nrl, nrr = _bit_set(rl, rr, kidx[e])
+                if k == rl:
+                    r2 = (rr | 1) + 1
+                    sh = (r2 & -r2).bit_length() - 1  # trailing ones of rr | 1
+                    nrl, nrr = rl + sh, (rr | 1) >> sh
+                else:
+                    nrl, nrr = rl, rr | (1 << (k - rl))
             else:
-                nwl, nwr = _bit_set(wl, wr, kidx[e])
                 nrl, nrr = rl, rr
-            if not _dominated(memo, (nwl, nwr, ic, s2), nrl, nrr):
+                if k == wl:
+                    r2 = (wr | 1) + 1
+                    sh = (r2 & -r2).bit_length() - 1
+                    nwl, nwr = wl + sh, (wr | 1) >> sh
+                else:
+                    nwl, nwr = wl, wr | (1 << (k - wl))
+            key2 = (nwl, nwr, ic, s2)
+            entries = memo.get(key2)
+            if entries is None:
+                memo[key2] = [(nrl, nrr)]
+                fresh = True
+            else:
+                fresh = not _dominated(entries, nrl, nrr)
+            if fresh:
                 states += 1
                 if look is not None and not rd:
                     doomed = look.doomed(s2, nwl, nwr, nrl, nrr, ic, node_op[e])
                     if doomed >= 0:  # e can go next, but then that read cannot
-                        frame = (e, node_op[e], state, wl, wr, rl, rr, ic, top, after_info)
+                        frame = (e, node_op[e], state, wl, wr, rl, rr, ic, top, after_info, cands, j)
                         partials.offer(depth + 1, frame, doomed, s2)
-                        e = nxt[e]
                         continue
-                top = (e, node_op[e], state, wl, wr, rl, rr, ic, top, after_info)
+                top = (e, node_op[e], state, wl, wr, rl, rr, ic, top, after_info, cands, j)
                 depth += 1
                 state, wl, wr, rl, rr, after_info = s2, nwl, nwr, nrl, nrr, False
+                m = match[e]
                 p = prv[e]
                 q = nxt[e]
                 nxt[p] = q
@@ -314,24 +332,23 @@ def search(part: Part, model: Model, budget: Budget, lookahead: bool = True) -> 
                 rprv[q] = p
                 if nxt[0] == end:
                     return Outcome(True, states, time.monotonic() - t0)
-                e = info_base
+                cands = candidates()
+                j = 0
                 continue
             if not rd:
-                e = nxt[e]
                 continue
             # a read that can go next leads to a state already found dead
         else:
-            # a return: no op that may go next can take effect here
-            partials.offer(depth, top, node_op[e], state)
+            # no op that may go next can take effect here
+            partials.offer(depth, top, node_op[rnxt[0]], state)
         while True:  # backtrack
             if top is None:
                 out = Outcome(False, states, time.monotonic() - t0)
                 _fill_partials(out, partials)
                 return out
-            e, _, state, wl, wr, rl, rr, ic, top, after_info = top
+            e, _, state, wl, wr, rl, rr, ic, top, after_info, cands, j = top
             depth -= 1
-            if e > end:  # an indeterminate op: on to the next class
-                e += 1
+            if e > end:  # an indeterminate op: on to the next candidate
                 break
             m = match[e]
             p = prv[m]
@@ -347,7 +364,6 @@ def search(part: Part, model: Model, budget: Budget, lookahead: bool = True) -> 
             nxt[p] = e
             prv[q] = e
             if not is_read[e]:
-                e = nxt[e]
                 break
 
 
