@@ -179,7 +179,7 @@ def _kinds(ops: Sequence[Any], model: Model) -> tuple[list[int], list[int], list
 def _rank(o: Any, kind: int, blind: bool) -> int:
     """Candidates are tried reads first (they change nothing), then ops that need the
     state (they can go only while it lasts), then blind ones; each earliest deadline first."""
-    return (0 if kind == R else 2 if blind else 1) << 50 | o.ret_pos
+    return (0 if kind == R else 2 if blind else 1) << 50 | int(o.ret_pos)
 
 
 def plan(ops: Sequence[Any], model: Model) -> Plan:
