@@ -15,7 +15,7 @@ import math
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,9 +84,10 @@ class RunFileError(FaultboxError):
 
 # Ceilings for a run's JSON files (they come from runs, which may be hostile):
 # past them the file is reported unreadable instead of being loaded.
-MAX_JSON_BYTES = 128 * 1024 * 1024
+MAX_JSON_BYTES = 64 * 1024 * 1024
 MAX_JSON_DEPTH = 64  # nested objects/arrays, the top object included
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _read_regular(path: Path, limit: int) -> bytes:
@@ -123,30 +124,39 @@ def _fix_str(s: str) -> str:
         return _SURROGATE.sub("\ufffd", s)
 
 
-def _sanitize(obj: Any, name: str) -> Any:
-    """Check nesting depth and repair strings, iteratively (one pass, no recursion)."""
-    root = [obj]
-    stack: list[tuple[Any, int]] = [(root, 0)]
-    while stack:
-        container, depth = stack.pop()
+def _sanitize(obj: Any, name: str, repair: bool) -> Any:
+    """Check nesting depth (and repair strings if ``repair``): level by level, no recursion."""
+    level: list[Any] = [obj]
+    depth = 1
+    while level:
         if depth > MAX_JSON_DEPTH:
             raise RunFileError(f"{name} is nested deeper than {MAX_JSON_DEPTH} levels")
-        if isinstance(container, dict):
-            if any(isinstance(k, str) and _fix_str(k) is not k for k in container):
-                items = [(_fix_str(k), v) for k, v in container.items()]
-                container.clear()
-                container.update(items)
-            slots: Any = container.items()
-        else:
-            slots = enumerate(container)
-        for key, value in list(slots):
-            if isinstance(value, str):
-                fixed = _fix_str(value)
-                if fixed is not value:
-                    container[key] = fixed
-            elif isinstance(value, (dict, list)):
-                stack.append((value, depth + 1))
-    return root[0]
+        below: list[Any] = []
+        for container in level:
+            if repair:
+                _repair(container)
+            values = container.values() if isinstance(container, dict) else container
+            below.extend([v for v in values if isinstance(v, (dict, list))])
+        level = below
+        depth += 1
+    return obj
+
+
+def _repair(container: dict[str, Any] | list[Any]) -> None:
+    """Replace lone surrogates in the keys and string values of one object or array."""
+    if isinstance(container, dict):
+        if any(_fix_str(k) is not k for k in container):
+            items = [(_fix_str(k), v) for k, v in container.items()]
+            container.clear()
+            container.update(items)
+        slots: Any = container.items()
+    else:
+        slots = enumerate(container)
+    for key, value in list(slots):
+        if isinstance(value, str):
+            fixed = _fix_str(value)
+            if fixed is not value:
+                container[key] = fixed
 
 
 def load_json_object(path: Path, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
@@ -174,7 +184,8 @@ def load_json_object(path: Path, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
         raise RunFileError(f"{path.name} is nested too deeply") from None
     if not isinstance(obj, dict):
         raise RunFileError(f"{path.name} is not a JSON object")
-    result: dict[str, Any] = _sanitize(obj, path.name)
+    # A lone surrogate can only come from a \uD800-\uDFFF escape (strict UTF-8 refuses the bytes).
+    result: dict[str, Any] = _sanitize(obj, path.name, _SURROGATE_ESCAPE.search(text) is not None)
     return result
 
 
@@ -187,22 +198,31 @@ def read_json_object(path: Path) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def _list_logs(run_dir: Path) -> tuple[LogFile, ...]:
+    """Regular log files only: a symlink is neither listed nor followed (``serve`` refuses it too)."""
     logs: list[LogFile] = []
     nodes = run_dir / NODES_DIR
-    if nodes.is_dir():
-        for node_dir in sorted(p for p in nodes.iterdir() if p.is_dir()):
+    if _lstat_mode(nodes, stat.S_ISDIR):
+        for node_dir in sorted(p for p in nodes.iterdir() if _lstat_mode(p, stat.S_ISDIR)):
             for f in sorted(node_dir.glob("*.log")):
-                rel = f.relative_to(run_dir).as_posix()
-                logs.append(LogFile(f"{node_dir.name}/{f.name}", rel, _size(f)))
+                if _lstat_mode(f, stat.S_ISREG):
+                    rel = f.relative_to(run_dir).as_posix()
+                    logs.append(LogFile(f"{node_dir.name}/{f.name}", rel, _size(f)))
     nem = run_dir / NEMESIS_LOG
-    if nem.is_file():
+    if _lstat_mode(nem, stat.S_ISREG):
         logs.append(LogFile(NEMESIS_LOG, NEMESIS_LOG, _size(nem)))
     return tuple(logs)
 
 
+def _lstat_mode(p: Path, test: Callable[[int], bool]) -> bool:
+    try:
+        return test(p.lstat().st_mode)
+    except OSError:
+        return False
+
+
 def _size(p: Path) -> int:
     try:
-        return p.stat().st_size
+        return p.lstat().st_size
     except OSError:
         return 0
 
@@ -218,7 +238,9 @@ def load_run(run_dir: Path) -> Run:
         problems.append(problem + " (checking may have crashed)")
     history: History | None = None
     hist_path = run_dir / HISTORY_FILE
-    if hist_path.exists():
+    if hist_path.is_symlink():
+        problems.append(f"{HISTORY_FILE} is a symlink (not followed)")
+    elif hist_path.exists():
         try:
             history = read_jsonl(hist_path)
         except HistoryError as e:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import reports
-from reports.load import RunFileError, load_json_object
+from reports.load import RunFileError, load_json_object, load_run
 from tests.reports.fixtures import serving, write_run
 
 SECRET = "host secret: must never be served\n"
@@ -123,7 +123,13 @@ def test_load_json_object_raises_only_its_error_type(tmp_path: Path) -> None:
 
 
 def test_report_of_a_poisoned_run_renders_with_the_problem(tmp_path: Path) -> None:
-    store, _ = hostile_store(tmp_path)
+    store, good = hostile_store(tmp_path)
+    (good / "history.jsonl").rename(good / "real-history.jsonl")
+    (good / "history.jsonl").symlink_to(tmp_path / "host-secret.txt")
+    run = load_run(good)
+    assert "history.jsonl is a symlink (not followed)" in run.problems
+    assert [log.href for log in run.logs if "evil" in log.href] == []  # symlinked log not listed
+    assert "host secret" not in reports.render_report(good).read_text()
     for name in POISON:
         run = store / name / "20261125T090000Z"
         html = reports.render_report(run).read_text()
