@@ -42,7 +42,9 @@ def sabotaged_run(
             kill_n2(held["b"])
 
     settings: dict[str, Any] = dict(
-        system="raftkv", workload="register", nodes=3, time_limit_s=3, backend=backend,
+        # A fixed nemesis schedule (kill_twice_package) needs room for two kills and a
+        # restart even on a loaded machine: the time limit is a hang guard, not a tempo.
+        system="raftkv", workload="register", nodes=3, time_limit_s=8 if pkg else 3, backend=backend,
         recovery_s=0.3, seed=3, store=tmp_path, nemesis=("kill",) if pkg else (),
         nemesis_interval_s=1.0, check_budget_s=20,
     )
