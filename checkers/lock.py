@@ -38,6 +38,9 @@ acquire/release history checked against Knossos' ``mutex`` model when no
 lease can have expired (every grant but the last released by its holder
 with an ok release, no stalls, no indeterminate acquire) — otherwise why the model does not apply (an expired
 lease makes a later acquire legal that the model forbids).
+
+With an ``out_dir`` it also writes ``lock/lanes.html`` there: who held each
+lock when, stalls and faults marked (``checkers.lock_lanes``).
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ from pathlib import Path
 from typing import Any
 
 from checkers.core import UNKNOWN, Anomaly, Result, verdict_word
-from harness.history import FAIL, INFO, NEMESIS, OK, History, Op
+from checkers.lock_lanes import LANES_FILE, render_lanes
+from harness.history import FAIL, INFO, NEMESIS, OK, History, Op, fault_windows
 
 __all__ = ["LockChecker", "check_lock"]
 
@@ -123,11 +127,11 @@ class LockChecker:
     mutex_budget_s: float = 30.0
 
     def check(self, test: Mapping[str, Any], history: History, out_dir: Path | None) -> Result:
-        return check_lock(history, self.ttl_ms, self.max_anomalies, self.mutex_budget_s)
+        return check_lock(history, self.ttl_ms, self.max_anomalies, self.mutex_budget_s, out_dir)
 
 
 def check_lock(history: History, ttl_ms: int = DEFAULT_TTL_MS, max_anomalies: int = 20,
-               mutex_budget_s: float = 30.0) -> Result:
+               mutex_budget_s: float = 30.0, out_dir: Path | None = None) -> Result:
     pairs = [(i, c) for i, c in history.pairs() if i.process != NEMESIS]
     found = _Found(max_anomalies)
     sections = _sections(pairs, ttl_ms)
@@ -154,6 +158,11 @@ def check_lock(history: History, ttl_ms: int = DEFAULT_TTL_MS, max_anomalies: in
     }
     if found.first_ns is not None:
         details["first_evidence_s"] = round(found.first_ns / 1e9, 6)
+    if out_dir is not None and sections:
+        end_ns = max((o.time_ns for o in history), default=0)
+        render_lanes(Path(out_dir) / "lock" / LANES_FILE, sections.values(), stalls,
+                     fault_windows(history), found.kept, end_ns)
+        details["lanes"] = f"lock/{LANES_FILE}"
     if found.count:
         return Result(False, tuple(found.kept), details)
     if not sections:

@@ -62,3 +62,12 @@ def test_lock_bug_is_caught(bug: str, nemesis: tuple[str, ...], kinds: set[str],
     assert out.valid is False, d
     assert set(d["counts"]) & kinds, d["counts"]
     print(f"{bug}: {d['counts']} first evidence at {d.get('first_evidence_s')} s")
+
+
+def test_redlock_loses_mutual_exclusion_under_pauses_and_clock_jumps(tmp_path: Path,
+                                                                     node_image: str) -> None:
+    out = campaign(tmp_path, ("pause", "clock"), seed=1, time_limit_s=30.0, system="redlock")
+    d = lock_details(out)
+    assert out.valid is False, d
+    assert {"stale-write", "lost-increment"} <= set(d["counts"]), d["counts"]
+    print(f"redlock: {d['counts']} first evidence at {d.get('first_evidence_s')} s")

@@ -183,3 +183,16 @@ def test_a_write_before_the_next_holder_touched_the_key_is_no_overlap():
     h.call(0, "write", {"lock": L, "key": K, "token": "f00d", "value": 1}, 1.14, 1.15)
     h.section(1, "beef", 1.12, read=1)  # granted after the TTL, reads after the write
     assert check_lock(h.history()).valid is True
+
+
+def test_the_checker_draws_who_held_the_lock_when(tmp_path):
+    h = H()
+    h.call(0, "acquire", {"lock": L, "ttl_ms": TTL}, 0.0, 0.01, out={"token": 5})
+    h.call(0, "stall", {"lock": L, "token": 5, "seconds": 0.8}, 0.02, 0.82)
+    h.call(1, "acquire", {"lock": "<b>evil</b>", "ttl_ms": TTL}, 0.49, 0.5, out={"token": 8})
+    h.call(2, "acquire", {"lock": L, "ttl_ms": TTL}, 0.49, 0.5, out={"token": 9})
+    res = check_lock(h.history(), out_dir=tmp_path)
+    page = (tmp_path / res.details["lanes"]).read_text()
+    assert page.count('fill="url(#hatch)"') == 1, "the stall is drawn on its holder's bar"
+    assert "&lt;b&gt;evil&lt;/b&gt;" in page and "<b>evil</b>" not in page
+    assert 'class="anom"' in page and "lease-overlap" in page
