@@ -8,7 +8,9 @@ the history is strict serializable. Keys retire after 32 appends (as Elle's
 generator does) so reads stay short. ``stale`` rows break it: a few reads in
 the last quarter miss their key's newest element, which the checker must
 catch (a realtime cycle). Parse time is the jepsen-edn import of the file
-written to a temporary folder.
+written to a temporary folder. ``check s`` is wall time, ``check cpu s`` the
+process CPU time of the check (steadier on a busy machine), ``check txn/s``
+txns over wall seconds.
 
     python bench/elle.py [--models strict-serializable] [--budget 10]
 """
@@ -81,12 +83,13 @@ def synth(n: int, stale: bool, concurrency: int = 10, seed: int = 0) -> str:
 def row(name: str, path: Path, models: list[str], budget: float) -> list[str]:
     t0 = time.perf_counter()
     lh = load_history(path, "jepsen-edn")
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     res = check_list_append(lh.history, models, time_budget_s=budget)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     d = res.details
     return [name, str(d["txns"]), str(d["edges"]), str(d["largest-scc"]), f"{t1 - t0:.2f}",
-            f"{t2 - t1:.2f}", f"{d['txns'] / max(t2 - t1, 1e-9) / 1000:.0f}k", verdict_word(res.valid), ",".join(d["anomaly-types"]) or "-",
+            f"{t2 - t1:.2f}", f"{c2 - c1:.2f}", f"{d['txns'] / max(t2 - t1, 1e-9) / 1000:.0f}k",
+            verdict_word(res.valid), ",".join(d["anomaly-types"]) or "-",
             ",".join(d["not"]) or "-"]
 
 
@@ -104,7 +107,8 @@ def main() -> None:
             p = Path(tmp) / f"synth-{n}-{stale}.edn"
             p.write_text(synth(n, stale), encoding="utf-8")
             rows.append(row(f"synthetic {n // 1000}k{' stale' if stale else ''}", p, models, args.budget))
-    head = ["history", "txns", "edges", "max scc", "parse s", "check s", "check txn/s", "verdict",
+    head = ["history", "txns", "edges", "max scc", "parse s", "check s", "check cpu s", "check txn/s",
+            "verdict",
             "anomalies", "not"]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     print(f"models: {args.models}, cycle-search budget {args.budget:g} s")
