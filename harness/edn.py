@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from operator import methodcaller
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -36,7 +36,10 @@ __all__ = [
     "parse_edn_all",
     "parse_edn_located",
     "plain",
+    "read_op_rows",
     "read_plain_forms",
+    "EdnOp",
+    "OP_KEYS",
 ]
 
 
@@ -294,51 +297,113 @@ def plain(v: Any) -> Any:
 
 _FAST_DEPTH = 16  # deeper nesting goes to the complete reader (and its max_depth)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[](){}")
-_PAD = (("]", " ] "), (")", " ] "), ("}", " ] "), ("[", " [ "), ("(", " [ "), ("{", " [ {} "))
-_KEYWORD = re.compile(r" :([^ ]*+) ")
-_CLOSE_KEYWORD = methodcaller("replace", " ", '" ', 1)
+# ASCII whitespace (as str.isspace and the tokenizer's \s see it) and commas -> space; lists -> [ ]
+_WS = bytes.maketrans(b",\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f()", b"          []")
+_PAD = ((b"[", b" [ "), (b"]", b" ] "), (b"{", b" { "), (b"}", b" } "))
+_KEYWORD = re.compile(rb" :([^ ]*+) ")
+_CLOSE_KEYWORD = methodcaller("replace", b" ", b'" ', 1)
+# keywords that a map may have as keys in the fast path: the keys of Jepsen op maps
+OP_KEYS = (b"type", b"f", b"value", b"process", b"time", b"index", b"error", b"key", b"node")
+_CLEAN = ((b"[,", b"["), (b",]", b"]"), (b"{,", b"{"), (b",}", b"}"))
 _DECODER = msgspec.json.Decoder()
+
+
+class EdnOp(msgspec.Struct):
+    """An op map as the fast path decodes it (validated in C; other keys ignored)."""
+
+    type: Literal["invoke", "ok", "fail", "info"]
+    f: str
+    process: int | str
+    time: Any = None
+    value: Any = None
+    error: Any = None
+    key: Any = None
+
+
+_OPS = msgspec.json.Decoder(list[EdnOp | list[EdnOp]])
 
 
 def read_plain_forms(text: str) -> list[Any] | None:
     """The top-level forms of ``text`` as plain values, or None if the fast path cannot tell.
 
     Plain: keywords and symbols as ``str``, vectors and lists as ``list``, maps
-    as ``dict``.  Only maps at the top level or inside one top-level vector are
-    taken (op maps); nested maps, sets, tags, discards, characters, comments,
-    escapes in strings, symbols and anything nested deeper than 16 levels make
-    it return None, and the caller runs the complete reader, which also names
-    the line of any error.  Every step is a C-level ``str``/``bytes`` method or
-    the msgspec decoder: linear time.
+    as ``dict``.  The fast path takes keywords, numbers, nil/true/false,
+    backslash-free strings, vectors, lists and maps whose keys are among
+    :data:`OP_KEYS`; for anything else (other map keys, sets, tags, discards,
+    characters, comments, escapes, symbols, non-ASCII outside strings, nesting
+    deeper than 16) it returns None, and the caller runs the complete reader,
+    which also names the line of any error.
+    """
+    j = _to_json(text)
+    if j is None:
+        return None
+    try:
+        forms: list[Any] = _DECODER.decode(j)
+    except (msgspec.DecodeError, RecursionError, UnicodeEncodeError):  # the last: a lone surrogate
+        return None
+    return forms
+
+
+def read_op_rows(text: str) -> list[EdnOp] | None:
+    """The op maps of ``text`` (one per form, or all in one vector), or None (as above)."""
+    j = _to_json(text)
+    if j is None:
+        return None
+    try:
+        forms = _OPS.decode(j)
+    except (msgspec.DecodeError, RecursionError, UnicodeEncodeError):  # or a bad :type/:f/:process
+        return None
+    if len(forms) == 1 and type(forms[0]) is list:
+        return forms[0]
+    if any(type(f) is list for f in forms):
+        return None
+    return forms  # type: ignore[return-value]  # no lists among them, checked above
+
+
+def _to_json(text: str) -> str | None:
+    """Rewrite EDN into JSON with a fixed sequence of C-level str/bytes methods (linear), or None.
+
+    Strings are set aside (NUL stands for each); whitespace and commas become
+    spaces and lists vectors (one ``translate``); brackets are padded and runs
+    of spaces made exactly two wide, so every token is `` :kw `` / `` nil `` /
+    … between spaces; then keywords become JSON strings (op-map keys
+    ``"key":``), nil ``null``, and the two-space gaps commas.  Whatever is not
+    in the subset leaves invalid JSON (a bare word, an odd quote, a key out of
+    place), so the decoder refuses it: the rewrite never changes a meaning.
     """
     if "\\" in text or "\0" in text:
         return None
     parts = text.split('"')
     if len(parts) % 2 == 0:  # an unterminated string
         return None
-    outside = "\0".join(parts[0::2])  # NUL stands for each string while we rewrite the rest
-    if ";" in outside or "#" in outside or "null" in outside or not _shallow(outside):
+    outside = "\0".join(parts[0::2])
+    if not outside.isascii() or ";" in outside or "#" in outside or "null" in outside:
         return None
-    o = outside.replace(",", " ")
-    for a, b in _PAD:  # brackets become tokens; a map becomes a list led by {}
+    if not _shallow(outside):
+        return None
+    o = outside.encode("ascii").translate(_WS)
+    for a, b in _PAD:
         o = o.replace(a, b)
-    o = "  " + "  ".join(o.split()) + "  "  # exactly two spaces around every token
-    for kw in set(_KEYWORD.findall(o, 0, 1 << 16)):  # the few keywords a history uses, C-level
-        o = o.replace(f" :{kw} ", f' "{kw}" ')
-    if " :" in o:  # other keywords: each ends at the first space after its colon
-        kws = o.split(" :")  # eats one of the two spaces before each keyword
+    while b"  " in o:
+        o = o.replace(b"  ", b" ")
+    o = b" " + o.strip().replace(b" ", b"  ") + b" "  # two spaces between tokens, one at the ends
+    keys = [k for k in OP_KEYS if b" :" + k + b" " in o]
+    for k in keys:  # a key takes one space of the gap after it: no comma there
+        o = o.replace(b" :" + k + b"  ", b' "' + k + b'": ')
+    for kw in set(_KEYWORD.findall(o, 0, 1 << 16)).difference(keys):  # a history's few keywords
+        o = o.replace(b" :" + kw + b" ", b' "' + kw + b'" ')
+    if b" :" in o:  # other keywords: each ends at the first space after its colon
+        kws = o.split(b" :")
         kws[1:] = map(_CLOSE_KEYWORD, kws[1:])
-        o = ' "'.join(kws)
-    o = o.replace(" nil ", " null ")
-    o = "[" + o.strip().replace("  ", ",").replace("[,", "[").replace(",]", "]") + "]"
+        o = b' "'.join(kws)
+    o = o.replace(b" nil ", b" null ").strip().replace(b"  ", b",")
+    for a, b in _CLEAN:
+        o = o.replace(a, b)
+    j = "[" + o.decode("ascii") + "]"
     if len(parts) > 1:
-        parts[0::2] = o.split("\0")
-        o = '"'.join(parts)
-    try:
-        forms = _DECODER.decode(o)
-    except (msgspec.DecodeError, RecursionError, UnicodeEncodeError):  # the last: a lone surrogate
-        return None
-    return _maps(forms, outside.count("{"))
+        parts[0::2] = j.split("\0")
+        j = '"'.join(parts)
+    return j
 
 
 def _shallow(outside: str) -> bool:
@@ -352,37 +417,3 @@ def _shallow(outside: str) -> bool:
             return False  # mismatched: the complete reader says where
         br = nb
     return not br
-
-
-def _maps(forms: list[Any], expected: int) -> list[Any] | None:
-    """Turn the {}-led lists back into dicts: top-level forms and the items of top-level vectors."""
-    seen = 0
-    for i, f in enumerate(forms):
-        if type(f) is not list or not f:
-            continue
-        if type(f[0]) is dict:
-            d = _map(f)
-            if d is None:
-                return None
-            forms[i] = d
-            seen += 1
-        elif seen < expected:
-            for j, g in enumerate(f):
-                if type(g) is list and g and type(g[0]) is dict:
-                    d = _map(g)
-                    if d is None:
-                        return None
-                    f[j] = d
-                    seen += 1
-    return forms if seen == expected else None  # fewer: a map nested deeper
-
-
-def _map(f: list[Any]) -> dict[Any, Any] | None:
-    if len(f) % 2 == 0:
-        return None  # an odd number of forms in the map
-    it = iter(f)
-    next(it)
-    try:
-        return dict(zip(it, it, strict=True))
-    except TypeError:  # an unhashable (vector) key: the complete reader makes it a tuple
-        return None

@@ -33,13 +33,14 @@ from typing import Any
 from harness.edn import (
     MAX_DEPTH,
     EdnError,
+    EdnOp,
     Keyword,
     Symbol,
     parse_edn,
     parse_edn_all,
     parse_edn_located,
     plain,
-    read_plain_forms,
+    read_op_rows,
 )
 from harness.history import NEMESIS, TYPES, History, HistoryError, Op, no_gc, read_jsonl
 
@@ -78,7 +79,14 @@ def _brief(v: Any) -> str:
     return r if len(r) <= 60 else r[:57] + "..."
 
 
-def _edn_op(d: Any, pos: int, keyed: bool, plain_values: bool) -> Op:
+def _row_ops(rows: list[EdnOp], first: int, keyed: bool) -> list[Op]:
+    """Ops from the fast path's rows (already validated as :data:`_edn_op` would)."""
+    return [Op(i, r.time if type(r.time) is int else i, r.process, r.type, r.f,
+               [r.key, r.value] if keyed else r.value, None, r.error)
+            for i, r in enumerate(rows, start=first)]
+
+
+def _edn_op(d: Any, pos: int, keyed: bool) -> Op:
     """One op from an EDN op map (keys compare equal as keywords or plain strings)."""
     if type(d) is not dict:
         raise ValueError(f"expected an op map, got {type(d).__name__}")
@@ -91,26 +99,18 @@ def _edn_op(d: Any, pos: int, keyed: bool, plain_values: bool) -> Op:
         if not isinstance(p, str):
             raise ValueError(f":process must be an int or keyword, got {_brief(p)}")
         p = NEMESIS if p == NEMESIS else str(p)
-    value = d.get("value")
-    err = d.get("error")
-    if not plain_values:
-        value = plain(value)
-        err = plain(err)
+    value = plain(d.get("value"))
     if keyed:
-        key = d.get("key")
-        value = [key if plain_values else plain(key), value]
+        value = [plain(d.get("key")), value]
+    err = plain(d.get("error"))
     tm = d.get("time")
     return Op(pos, tm if type(tm) is int else pos, p, str(t), str(f), value, None, err)
 
 
 def _edn_ops(path: Path, text: str, keyed: bool) -> History:
-    forms = read_plain_forms(text)  # the fast path; None when only the complete reader can tell
-    if forms is not None:
-        items = forms[0] if len(forms) == 1 and type(forms[0]) is list else forms
-        try:
-            return History([_edn_op(d, i, keyed, True) for i, d in enumerate(items)], reindex=True)
-        except ValueError:
-            pass  # the complete reader below names the line
+    rows = read_op_rows(text)  # the fast path; None when only the complete reader can tell
+    if rows is not None:
+        return History(_row_ops(rows, 0, keyed), reindex=True)
     try:
         forms, starts, inner = parse_edn_located(text)
     except EdnError as e:
@@ -122,7 +122,7 @@ def _edn_ops(path: Path, text: str, keyed: bool) -> History:
     ops = []
     for i, d in enumerate(items):
         try:
-            ops.append(_edn_op(d, i, keyed, False))
+            ops.append(_edn_op(d, i, keyed))
         except ValueError as e:
             line = text.count("\n", 0, offsets[i]) + 1 if i < len(offsets) else "?"
             raise HistoryError(f"{path}:{line}: {e}") from None
@@ -307,13 +307,10 @@ def _chunk_ops(chunk: bytes, keyed: bool, ops: list[Op]) -> bool:
         text = chunk.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    forms = read_plain_forms(text) if "\0" not in text else None
-    if forms is None:
+    rows = read_op_rows(text) if "\0" not in text else None
+    if rows is None:
         return False
-    try:
-        ops.extend(_edn_op(d, len(ops) + i, keyed, True) for i, d in enumerate(forms))
-    except ValueError:
-        return False
+    ops.extend(_row_ops(rows, len(ops), keyed))
     return True
 
 

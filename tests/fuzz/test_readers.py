@@ -125,9 +125,13 @@ def _edn(scalars: st.SearchStrategy[str], seps: st.SearchStrategy[str], sets: bo
 
 
 EDN = st.one_of(_edn(_FAST_SCALARS, _FAST_SEPS, False), _edn(_SCALARS, _SEPS, True))
+_OP_FIELDS = st.sampled_from([":type :invoke", ":type :ok", ":type :bogus", ":f :txn", ":f :read", ":f 3",
+                              ":process 0", ":process :nemesis", ":process 1.5", ":time 7", ":time nil",
+                              ":index 3", ":error :timeout", ':error "x"', ":node :n1", ":key :k", ":extra 1",
+                              ":value nil", ":value {:type 1}"])
 OPS = st.lists(  # op-map-shaped histories, one per line or in one vector
-    st.tuples(st.sampled_from([":type :invoke", ":type :ok"]), st.sampled_from([":f :txn", ":f :read"]),
-              _edn(_FAST_SCALARS, _FAST_SEPS, False)).map(lambda t: f"{{{t[0]}, {t[1]}, :value [{t[2]}]}}"),
+    st.tuples(st.lists(_OP_FIELDS, max_size=4), _edn(_FAST_SCALARS, _FAST_SEPS, False)).map(
+        lambda t: "{:type :invoke, :f :txn, :process 0, " + ", ".join(t[0]) + f" :value [{t[1]}]}}"),
     max_size=4,
 ).flatmap(lambda ops: st.sampled_from(["\n".join(ops), "[" + " ".join(ops) + "]"]))
 
@@ -189,7 +193,28 @@ def test_fast_edn_path_on_token_soup(text: str) -> None:
 def test_fast_edn_path_takes_the_histories_it_is_for() -> None:
     for fmt in ("jepsen-edn", "porcupine-kv"):
         assert read_plain_forms(SAMPLES[fmt][1]) is not None
-    assert read_plain_forms("[{:a 1} {:b [1 2]}]") == [[{"a": 1}, {"b": [1, 2]}]]
+    assert read_plain_forms("[{:type :ok} {:value [1 2], :f {:key nil}}]") == [
+        [{"type": "ok"}, {"value": [1, 2], "f": {"key": None}}]]
+    assert read_plain_forms("{:a 1}") is None  # not an op key: the complete reader
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(OPS)
+def test_fast_op_rows_agree_with_the_complete_reader(text: str) -> None:
+    """The ops load_history builds from the fast path equal those from the complete reader."""
+    from harness.edn import parse_edn_located, read_op_rows
+    from harness.formats import _edn_op, _row_ops
+
+    rows = read_op_rows(text)
+    try:
+        forms, _, _ = parse_edn_located(text)
+        items = forms[0] if len(forms) == 1 and isinstance(forms[0], list) else forms
+        ref: list[Any] | None = [_edn_op(d, i, False).to_dict() for i, d in enumerate(items)]
+    except (EdnError, ValueError):
+        ref = None
+    if rows is not None:
+        assert ref is not None, text
+        assert [o.to_dict() for o in _row_ops(rows, 0, False)] == ref, text
 
 
 # -- the msgspec JSONL path agrees with the stdlib line reader ---------------------------
