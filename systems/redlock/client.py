@@ -1,7 +1,7 @@
 """The client-side Redlock algorithm (as Redis documents it), for the ``lock`` workload.
 
 acquire(lock, ttl): a random value is SET with NX PX ttl on every node in
-parallel, each with a short timeout; the lock is held if a majority said yes
+turn, each with a short timeout; the lock is held if a majority said yes
 and the *validity time* ``ttl - elapsed - drift`` (drift = 1 % of the TTL +
 2 ms) is still positive; otherwise it is released everywhere and the acquire
 fails. The random value is the "token" the workload carries: it is **not** a
@@ -27,18 +27,21 @@ from typing import Any
 from systems.common.spec import Cluster, SystemClient
 from systems.common.wire import encode, read_frame
 
-__all__ = ["RedlockClient", "make_lock_client", "NODE_TIMEOUT_S"]
+__all__ = ["RedlockClient", "Lost", "make_lock_client", "NODE_TIMEOUT_S"]
 
 NODE_TIMEOUT_S = 0.1  # per node and request: small against the TTL, as Redlock advises
 DRIFT_SHARE = 0.01
 DRIFT_MS = 2
 
 
-class _Lost(Exception):
+class Lost(Exception):
     """The request may have been received; no answer came."""
 
 
 class RedlockClient:
+    """The algorithm over TCP; the transport is ``_call``, ``now`` and ``sleep`` (the
+    simulation swaps them, see ``simadapter``)."""
+
     def __init__(self, cluster: Cluster, node: str, timeout_s: float) -> None:
         self.cluster = dict(cluster)
         self.names = sorted(self.cluster)
@@ -56,7 +59,7 @@ class RedlockClient:
             conn[1].close()
 
     async def _call(self, node: str, msg: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        """One request; raises ConnectionError when not sent, _Lost when sent but unanswered."""
+        """One request; raises ConnectionError when not sent, Lost when sent but unanswered."""
         conn = self._conns.get(node)
         if conn is not None and (conn[0].at_eof() or conn[1].is_closing()):
             self._drop(node)
@@ -81,21 +84,29 @@ class RedlockClient:
                         return reply
         except (OSError, asyncio.IncompleteReadError, TimeoutError, ConnectionError):
             self._drop(node)
-            raise _Lost(node) from None
+            raise Lost(node) from None
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
     async def _all(self, msg: dict[str, Any]) -> list[dict[str, Any] | None]:
-        async def one(n: str) -> dict[str, Any] | None:
+        """``msg`` to every node in turn (Redlock's "sequentially"), each with a short
+        timeout; None where a node did not answer."""
+        out: list[dict[str, Any] | None] = []
+        for n in self.names:
             try:
-                return await self._call(n, msg, NODE_TIMEOUT_S)
-            except (ConnectionError, _Lost):
-                return None
-
-        return list(await asyncio.gather(*(one(n) for n in self.names)))
+                out.append(await self._call(n, msg, NODE_TIMEOUT_S))
+            except (ConnectionError, Lost):
+                out.append(None)
+        return out
 
     async def invoke(self, f: str, value: Any) -> tuple[str, Any, Any]:
         v: dict[str, Any] = dict(value) if isinstance(value, dict) else {}
         if f == "stall":
-            await asyncio.sleep(max(0.0, float(v.get("seconds", 0.0))))
+            await self.sleep(max(0.0, float(v.get("seconds", 0.0))))
             return "ok", v, None
         if f == "acquire":
             return await self._acquire(v)
@@ -108,14 +119,17 @@ class RedlockClient:
             return await self._resource(f, v)
         return "fail", v, f"unsupported:{f}"
 
+    def new_token(self) -> str:
+        return os.urandom(10).hex()
+
     async def _acquire(self, v: dict[str, Any]) -> tuple[str, Any, Any]:
         ttl = int(v.get("ttl_ms", 1000))
-        token = os.urandom(10).hex()
-        start = time.monotonic()
+        token = self.new_token()
+        start = self.now()
         replies = await self._all({"op": "set", "key": v.get("lock"), "value": token,
                                    "nx": True, "px": ttl})
         got = sum(1 for r in replies if r is not None and r.get("set"))
-        elapsed_ms = (time.monotonic() - start) * 1000
+        elapsed_ms = (self.now() - start) * 1000
         validity_ms = ttl - elapsed_ms - (ttl * DRIFT_SHARE + DRIFT_MS)
         if got >= len(self.names) // 2 + 1 and validity_ms > 0:
             return "ok", {**v, "token": token, "validity_ms": round(validity_ms, 1)}, None
@@ -131,7 +145,7 @@ class RedlockClient:
             reply = await self._call(home, msg, self.timeout_s)
         except ConnectionError:
             return "fail", v, "unreachable"
-        except _Lost:
+        except Lost:
             return ("info" if f == "write" else "fail"), v, "timeout"
         if not reply.get("ok"):
             return "fail", v, reply.get("error")

@@ -52,3 +52,12 @@ def test_each_lock_bug_switch_is_found_in_the_simulation(bug: str, nemesis: str,
     assert r.returncode == 1, (r.stdout, r.stderr)
     (run,) = [p.parent for p in tmp_path.glob("*/*/history.jsonl")]
     assert set(lock_details(run)["counts"]) & kinds
+
+
+def test_redlock_is_invalid_in_the_simulation_too(tmp_path: Path) -> None:
+    r = fb("run", "--backend", "sim", "--system", "redlock", "--workload", "lock", "--nodes", "5",
+           "--no-report", "--nemesis", "pause,clock", "--time-limit", "20", "--seed", "1",
+           store=tmp_path)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    (run,) = [p.parent for p in tmp_path.glob("*/*/history.jsonl")]
+    assert {"stale-write", "lost-increment"} <= set(lock_details(run)["counts"])
