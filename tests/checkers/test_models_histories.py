@@ -47,12 +47,13 @@ def r(*kvs: tuple[str, int | None]) -> list[list[Any]]:
     return [["read", k, v] for k, v in kvs]
 
 
-def invalid(h: History, model: str, init: Any, failed: int, *words: str) -> None:
+def invalid(h: History, model: str, init: Any, failed: int | set[int], *words: str) -> None:
+    """Caught; the op that could not take effect is ``failed`` (or one of them)."""
     res = check_history(h, model, init, time_budget_s=10)
     assert res.valid is False, res.details
-    assert res.details["failed_op"] == failed
+    assert res.details["failed_op"] in (failed if isinstance(failed, set) else {failed})
     text = res.details["explanation"]
-    assert f"op {failed}" in text and "not linearizable" in text, text
+    assert f"op {res.details['failed_op']}" in text and "not linearizable" in text, text
     for word in words:
         assert word in text, (word, text)
     assert [a.kind for a in res.anomalies] == ["nonlinearizable"]
@@ -140,11 +141,12 @@ def test_unordered_queue_any_delivery_order_is_valid() -> None:
         ("lost after indeterminate dequeue", [(0, "enqueue", "a", "ok", "a"),
                                               (1, "dequeue", None, "info", None),
                                               (2, "dequeue", None, "ok", "a"),
-                                              (3, "dequeue", None, "ok", "a")], 6, []),
+                                              (3, "dequeue", None, "ok", "a")],
+         {4, 6}, []),  # either dequeue of a can be the one left without an a
     ],
 )
 def test_unordered_queue_anomalies_are_caught_and_explained(
-    name: str, steps: list[Step], failed: int, words: list[str]
+    name: str, steps: list[Step], failed: int | set[int], words: list[str]
 ) -> None:
     invalid(sequential(*steps), "unordered-queue", None, failed, *words)
 
