@@ -155,3 +155,44 @@ time_limit = 30
     assert first["wall_s"] < 30  # stopped long before its 30 s time limit
     junit = next(iter(JUnitXml.fromfile(str(d / "junit.xml"))))
     assert (junit.tests, junit.skipped, junit.failures) == (2, 2, 0)
+
+
+def test_a_run_that_cannot_start_is_an_error_and_the_campaign_goes_on(tmp_path: Path) -> None:
+    # the local backend cannot partition: that run fails at setup; the next still runs
+    f = write(tmp_path / "err.toml", '[campaign]\nname = "err"\n' + LOCAL_DEFAULTS + """
+[[case]]
+system = "memkv"
+nemesis = ["partition", "none"]
+""")
+    r = faultbox("campaign", "run", str(f), "--store", str(tmp_path / "store"), "--junit",
+                 str(tmp_path / "e.xml"))
+    assert r.returncode == 2, r.stdout + r.stderr
+    (d,) = campaign_dirs(tmp_path / "store", "err")
+    runs = campaign_json(d)["runs"]
+    assert [x["status"] for x in runs] == ["error", "passed"]
+    assert "cannot do partition" in runs[0]["explanation"]
+    suite = next(iter(JUnitXml.fromfile(str(tmp_path / "e.xml"))))
+    assert (suite.tests, suite.errors, suite.failures) == (2, 1, 0)
+
+
+def test_a_run_past_its_time_limit_plus_margin_is_stopped_and_recorded_as_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.campaign import runner
+    from harness.campaign.spec import parse_campaign
+
+    camp = parse_campaign('[campaign]\nname = "hang"\n' + LOCAL_DEFAULTS + """
+[[case]]
+system = "memkv"
+time_limit = 60
+""", "hang.toml")
+    (run,) = camp.runs
+    # shrink the margin so the 60 s run counts as hung two seconds in
+    monkeypatch.setattr(runner, "SETUP_MARGIN_S", 2.0 - (runner.run_margin_s(run) - runner.SETUP_MARGIN_S))
+    assert runner.run_margin_s(run) == pytest.approx(2.0)
+    out = runner.run_campaign(camp, runner.RunConfig(store=tmp_path / "store", report=False),
+                              runner.NullUI())
+    (rec,) = out.records
+    assert out.exit_code == 2
+    assert rec["status"] == "error" and rec["explanation"].startswith("hung:")
+    assert rec["wall_s"] < 60  # stopped (SIGTERM: torn down like Ctrl-C), not waited for
+    assert (out.directory / rec["run_dir"] / "test.json").is_file()
