@@ -122,6 +122,8 @@ def outcome_record(
         results = read_json(run_dir / "results.json")
     except (OSError, ValueError) as e:
         return error_record(rec, f"the run left no results ({e})", wall_s)
+    if isinstance(test.get("backend"), str):
+        rec["backend"] = test["backend"]  # the one used: docker falls back to local without an engine
     if test.get("interrupted") and stopped:
         rec["status"] = "interrupted"
         rec["verdict"] = results.get("verdict")

@@ -107,8 +107,8 @@ def campaign_dir(store: Path, name: str, resume: bool) -> tuple[Path, dict[str, 
     """A new timestamped folder, or with ``resume`` the newest one and its finished records."""
     base = Path(store) / CAMPAIGNS_DIR / name
     if resume:
-        olds = sorted((p for p in base.glob("*") if (p / res.CAMPAIGN_FILE).is_file()),
-                      key=lambda p: p.name)
+        olds = sorted((p for p in base.glob("*") if (p / res.CAMPAIGN_FILE).is_file()
+                       and not p.name.startswith("merged-")), key=lambda p: p.name)
         if not olds:
             raise UsageError(f"--resume: no earlier run of campaign {name!r} under {base}")
         doc = res.read_campaign(olds[-1])
