@@ -47,23 +47,29 @@ VALUE_TEXT_MAX = 200
 
 @dataclass(frozen=True, slots=True)
 class Interval:
-    """One client operation: its invocation and (maybe) completion."""
+    """One client operation: its invocation and (maybe) completion.
+
+    ``outcome``, ``code`` and ``latency_ns`` are computed once here (the page
+    reads them for every op of a 100k-op history, several times)."""
 
     invoke: Op
     complete: Op | None
     end_ns: int
+    outcome: str = ""
+    code: int = 2
+    latency_ns: int = 0
 
-    @property
-    def outcome(self) -> str:
-        return self.complete.type if self.complete is not None else "open"
-
-    @property
-    def code(self) -> int:
-        return _OUTCOME_CODE.get(self.outcome, 2)
-
-    @property
-    def latency_ns(self) -> int:
-        return max(0, self.end_ns - self.invoke.time_ns)
+    @staticmethod
+    def of(invoke: Op, complete: Op | None, end_ns: int) -> Interval:
+        outcome = complete.type if complete is not None else "open"
+        return Interval(
+            invoke,
+            complete,
+            end_ns,
+            outcome,
+            _OUTCOME_CODE.get(outcome, 2),
+            max(0, end_ns - invoke.time_ns),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +88,18 @@ def end_time_ns(history: History) -> int:
     return max((o.time_ns for o in history), default=0)
 
 
-def intervals(history: History) -> list[Interval]:
-    """Client invocations paired with their completions, in invocation order."""
+def intervals(
+    history: History, pairs: Iterable[tuple[Op, Op | None]] | None = None
+) -> list[Interval]:
+    """Client invocations paired with their completions, in invocation order
+    (``pairs``: ``history.pairs()`` when the caller has it already)."""
     end = end_time_ns(history)
-    out: list[Interval] = []
-    for inv, comp in history.pairs():
-        if inv.process == NEMESIS:
-            continue
-        out.append(Interval(inv, comp, comp.time_ns if comp is not None else end))
-    return out
+    of = Interval.of
+    return [
+        of(inv, comp, comp.time_ns if comp is not None else end)
+        for inv, comp in (history.pairs() if pairs is None else pairs)
+        if inv.process != NEMESIS
+    ]
 
 
 def fault_bands(history: History) -> list[Band]:
@@ -105,6 +114,9 @@ def summarize_value(value: Any, limit: int = VALUE_TEXT_MAX) -> str:
     """Compact JSON text of a value, cut to ``limit`` characters with an ellipsis."""
     if value is None:
         return ""
+    if type(value) is int:  # the common case, and what json.dumps gives for it
+        text = str(value)
+        return text if len(text) <= limit else text[: limit - 1] + "…"
     if isinstance(value, str):
         text = json.dumps(value, ensure_ascii=False)
     else:
@@ -146,10 +158,16 @@ def stats_by_f(ivs: Iterable[Interval]) -> list[dict[str, Any]]:
     lat: dict[str, list[int]] = {}
     for iv in ivs:
         f = iv.invoke.f
-        c = counts.setdefault(f, {"ok": 0, "fail": 0, "info": 0, "open": 0})
-        c[iv.outcome if iv.outcome in c else "info"] += 1
-        if iv.outcome == "ok":
-            lat.setdefault(f, []).append(iv.latency_ns)
+        c = counts.get(f)
+        if c is None:
+            c = counts[f] = {"ok": 0, "fail": 0, "info": 0, "open": 0}
+            lat[f] = []
+        outcome = iv.outcome
+        if outcome == "ok":
+            c["ok"] += 1
+            lat[f].append(iv.latency_ns)
+        else:
+            c[outcome if outcome in c else "info"] += 1
     rows = []
     for f in sorted(counts):
         c = counts[f]
@@ -186,13 +204,20 @@ def availability(ivs: Sequence[Interval], bands: Sequence[Band]) -> list[dict[st
     groups: dict[str, list[int]] = {"no fault": [0, 0], "any fault": [0, 0]}
     for k in sorted({b.kind for b in bands}):
         groups[k] = [0, 0]
+    keys = [(*kinds, "any fault") if kinds else ("no fault",) for kinds in active]
+    counted = [[0, 0] for _ in keys]  # per segment: ok ops, ops
+    before = [0, 0]  # ops invoked before the first edge
+    right = bisect.bisect_right
     for iv in ivs:
-        i = bisect.bisect_right(edges, iv.invoke.time_ns) - 1
-        kinds = active[i] if i >= 0 else frozenset()
-        ok = 1 if iv.outcome == "ok" else 0
-        for key in (*kinds, "any fault") if kinds else ("no fault",):
+        i = right(edges, iv.invoke.time_ns) - 1
+        cell = counted[i] if i >= 0 else before
+        cell[1] += 1
+        if iv.outcome == "ok":
+            cell[0] += 1
+    for ks, (ok, n) in zip([("no fault",), *keys], [before, *counted], strict=True):
+        for key in ks:
             groups[key][0] += ok
-            groups[key][1] += 1
+            groups[key][1] += n
     return [
         {"during": name, "ops": n, "ok": ok, "availability": (ok / n) if n else None}
         for name, (ok, n) in groups.items()
@@ -206,11 +231,15 @@ def throughput(ivs: Sequence[Interval], end_ns: int) -> dict[str, Any]:
     width_ns = max(1, span_ns // 100, min(1_000_000_000, span_ns // 20))
     bins = max(1, -(-span_ns // width_ns))
     series = {name: [0] * bins for name in OUTCOMES[:3]}
+    last = bins - 1
+    info = series["info"]
+    get = series.get
     for iv in ivs:
-        if iv.complete is None or iv.complete.type == INVOKE:
+        comp = iv.complete
+        if comp is None or comp.type == INVOKE:
             continue
-        b = min(bins - 1, max(0, iv.end_ns) // width_ns)
-        series.get(iv.outcome, series["info"])[b] += 1
+        b = iv.end_ns // width_ns if iv.end_ns > 0 else 0
+        get(iv.outcome, info)[b if b < last else last] += 1
     # The last bin may be partial: divide by the time it really covers.
     widths = [width_ns] * (bins - 1) + [max(1, span_ns - (bins - 1) * width_ns)]
     return {

@@ -15,10 +15,10 @@ Caps (so a 100k-op history still gives a small, responsive page):
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from harness.history import NEMESIS, History
+from harness.history import NEMESIS, Op
 from reports.cx import find_counterexample, lin_labels
 from reports.load import Run, jsonable
 from reports.ops import (
@@ -250,10 +250,10 @@ def _band_json(b: Band) -> dict[str, Any]:
     }
 
 
-def _nemesis_marks(h: History) -> list[dict[str, Any]]:
+def _nemesis_marks(pairs: Iterable[tuple[Op, Op | None]]) -> list[dict[str, Any]]:
     """Every nemesis op (invocation time, what it did) for ticks in the timeline's fault strip."""
     marks = []
-    for inv, comp in h.pairs():
+    for inv, comp in pairs:
         if inv.process != NEMESIS:
             continue
         done = comp if comp is not None else inv
@@ -314,7 +314,8 @@ def _named_ops(
 def build_page(run: Run) -> tuple[dict[str, Any], dict[str, Any]]:
     """(template context, data for the page's script) for one run."""
     h = run.history
-    ivs = intervals(h) if h is not None else []
+    pairs = list(h.pairs()) if h is not None else []
+    ivs = intervals(h, pairs) if h is not None else []
     bands = fault_bands(h) if h is not None else []
     end_ns = end_time_ns(h) if h is not None else 0
     by_index = {iv.invoke.index: iv for iv in ivs}
@@ -335,7 +336,7 @@ def build_page(run: Run) -> tuple[dict[str, Any], dict[str, Any]]:
         "scatter": _scatter(ivs, fs),
         "throughput": throughput(ivs, end_ns),
         "bands": [_band_json(b) for b in bands],
-        "nemesis": _nemesis_marks(h) if h is not None else [],
+        "nemesis": _nemesis_marks(pairs),
         "cx": cx,
     }
     results = run.results or {}

@@ -20,10 +20,12 @@ inline, and need no new dependency.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -32,7 +34,15 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-__all__ = ["environment", "embed_json", "link_ops", "printable", "static_text", "write_atomic"]
+__all__ = [
+    "environment",
+    "embed_json",
+    "link_ops",
+    "no_gc",
+    "printable",
+    "static_text",
+    "write_atomic",
+]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _JSON_ESCAPES = {
@@ -115,6 +125,23 @@ def environment() -> jinja2.Environment:
     env.globals["static"] = lambda name: Markup(static_text(name))
     env.globals["embed_json"] = embed_json
     return env
+
+
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused for a block that builds many acyclic objects.
+
+    Reading a 100k-op history and building its page allocate a few hundred
+    thousand objects and free none; each full collection on the way walks all
+    of them again (measured: about a third of the page's CPU time).  Reference
+    counting still frees everything; the collector runs again afterwards."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def write_atomic(path: Path, text: str) -> None:

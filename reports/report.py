@@ -6,7 +6,7 @@ from pathlib import Path
 
 from reports.load import load_run
 from reports.page import build_page
-from reports.render import environment, write_atomic
+from reports.render import environment, no_gc, write_atomic
 
 __all__ = ["render_report", "REPORT_FILE"]
 
@@ -21,9 +21,10 @@ def render_report(run_dir: Path) -> Path:
     nemesis.log.  Never needs the network to view.
     """
     run_dir = Path(run_dir)
-    run = load_run(run_dir)
-    context, data = build_page(run)
-    html = environment().get_template("report.html.j2").render(**context, data=data)
+    with no_gc():
+        run = load_run(run_dir)
+        context, data = build_page(run)
+        html = environment().get_template("report.html.j2").render(**context, data=data)
     out = run_dir / REPORT_FILE
     write_atomic(out, html)
     return out
