@@ -23,6 +23,13 @@ sent after the decision is durable), so a ``query`` about an unknown txid is
 answered *abort*. A query about a txn still collecting votes is answered
 ``commit: null`` (undecided; the participant keeps waiting).
 
+Conflicts: a txn that died under wait-die (``conflict``) is aborted
+everywhere and restarted by the coordinator itself, under a new txid but with
+its original age (the textbook wait-die restart: it only grows older, so it
+cannot starve), ``retry_ticks`` later, at most ``conflict_retries`` times and
+within its ``txn_ticks`` deadline. This is not a client retry: the aborted
+attempt is definitely not committed anywhere.
+
 Client answers: ``ok`` with the read results once the decision is durable;
 ``fail`` (definite: the txn is aborted and will never commit) with the reason
 - ``conflict`` (wait-die), ``lock-timeout``, ``vote-no``, ``timeout``,
@@ -56,7 +63,8 @@ class CTxn:
     positions: dict[str, list[int]] = field(default_factory=dict)  # part -> mop indexes
     got: set[str] = field(default_factory=set)  # exec-ok / yes votes / acks of this phase
     started: int = 0
-    last_send: int = 0
+    last_send: int = 0  # phase retry: the tick at which to restart
+    attempt: int = 0
 
 
 def parse_request(req: dict[str, Any]) -> tuple[list[list[Any]], tuple[Any, Any, int, int] | None]:
@@ -91,6 +99,7 @@ class Coordinator:
         self.seq = 0
         self.commits = 0
         self.aborts = 0
+        self.retries = 0
 
     # -- recovery ----------------------------------------------------------------
     def replay(self, rec: dict[str, Any]) -> None:
@@ -112,21 +121,29 @@ class Coordinator:
         except (ValueError, TypeError, KeyError) as e:
             out.replies.append((token, {"ok": False, "error": "bad-request", "msg": str(e)}))
             return out
-        self.seq += 1
-        tx = f"{self.name}.{self.boot}.{self.seq}"
+        tx = self._txid()
         t = CTxn(tx, (clock, tx), token, mops, [], transfer=transfer, started=now, last_send=now)
+        self._start(t, out)
+        return out
+
+    def _txid(self) -> str:
+        self.seq += 1
+        return f"{self.name}.{self.boot}.{self.seq}"
+
+    def _start(self, t: CTxn, out: Out) -> None:
+        """Send the execs of ``t`` (a new txn, or a retry under a new txid with its old age)."""
+        mops = t.mops
         t.results = [list(m) for m in mops]
+        t.positions = {}
         for i, (_, k, _) in enumerate(mops):
             t.positions.setdefault(owner(k, self.nodes), []).append(i)
         t.parts = sorted(t.positions)
-        self.txns[tx] = t
-        one_shot = transfer is None
-        if one_shot:
-            t.phase = "prepare"
+        self.txns[t.txid] = t
+        one_shot = t.transfer is None
+        t.phase = "prepare" if one_shot else "exec"
         for p in t.parts:
             out.messages.append(self._msg(t, p, "exec", age=list(t.age), prepare=one_shot,
                                           mops=[mops[i] for i in t.positions[p]]))
-        return out
 
     # -- messages ----------------------------------------------------------------
     def step(self, m: dict[str, Any], now: int) -> Out:
@@ -148,7 +165,7 @@ class Coordinator:
         if kind == "exec-ok" and t.phase == "exec":
             self._got(t, src, now, out)
         elif kind == "exec-no" and t.phase in ("exec", "prepare"):
-            self._abort(t, str(m.get("reason", "conflict")), out)
+            self._abort(t, str(m.get("reason", "conflict")), out, now)
         elif kind == "vote" and t.phase == "prepare":
             if m.get("yes"):
                 self._got(t, src, now, out)
@@ -165,8 +182,11 @@ class Coordinator:
         out = Out()
         tm = self.timing
         for t in list(self.txns.values()):
-            if t.phase in ("exec", "prepare") and now - t.started >= tm.txn_ticks:
+            if t.phase in ("exec", "prepare", "retry") and now - t.started >= tm.txn_ticks:
                 self._abort(t, "timeout", out)
+            elif t.phase == "retry" and now >= t.last_send:
+                del self.txns[t.txid]
+                self._start(t, out)
             elif t.phase == "commit" and now - t.last_send >= tm.resend_ticks:
                 t.last_send = now
                 for p in t.parts:
@@ -218,8 +238,19 @@ class Coordinator:
     def _decide_record(self, t: CTxn) -> dict[str, Any]:
         return {"decide": t.txid, "parts": t.parts}
 
-    def _abort(self, t: CTxn, reason: str, out: Out) -> None:
+    def _abort(self, t: CTxn, reason: str, out: Out, now: int | None = None) -> None:
         del self.txns[t.txid]
+        if reason == "conflict" and now is not None and t.attempt < self.timing.conflict_retries:
+            # wait-die restarts the dead txn with its ORIGINAL age, so it only gets older
+            # and cannot starve; a new txid, since the participants refuse the old one.
+            for p in t.parts:
+                out.messages.append(self._msg(t, p, "abort"))
+            retry = CTxn(self._txid(), t.age, t.token, t.mops, [], phase="retry",
+                         transfer=t.transfer, started=t.started,
+                         last_send=now + self.timing.retry_ticks, attempt=t.attempt + 1)
+            self.txns[retry.txid] = retry
+            self.retries += 1
+            return
         self.aborts += 1
         if t.token is not None:
             out.replies.append((t.token, {"ok": False, "error": reason, "tx": t.txid}))
@@ -231,7 +262,8 @@ class Coordinator:
         phases = [t.phase for t in self.txns.values()]
         return {
             "deciding": phases.count("commit"),  # decided commit, not every ack back yet
-            "running": phases.count("exec") + phases.count("prepare"),
+            "running": phases.count("exec") + phases.count("prepare") + phases.count("retry"),
             "decided_commits": self.commits,
             "decided_aborts": self.aborts,
+            "conflict_retries": self.retries,
         }

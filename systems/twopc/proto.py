@@ -55,6 +55,8 @@ class Timing:
     txn_ticks: int = 100  # coordinator: no decision by then -> abort (presumed abort)
     query_ticks: int = 25  # participant: prepared this long -> ask the coordinator, and again
     resend_ticks: int = 25  # coordinator: re-send commit to participants that did not ack
+    conflict_retries: int = 8  # coordinator: restarts of a txn that died under wait-die
+    retry_ticks: int = 1  # coordinator: pause before such a restart
 
 
 @dataclass(slots=True)

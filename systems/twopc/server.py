@@ -41,6 +41,7 @@ __all__ = ["main", "Server", "parse_args", "TICK_S"]
 
 TICK_S = 0.02
 LAZY_FLUSH_S = 2.0  # no-prepare-fsync bug: how often buffered records reach the OS
+STATUS_LOG_S = 2.0  # the status counts go to the node log this often, when they changed
 COMPACT_EVERY = 20000
 PEER_BUFFER_LIMIT = 4 << 20
 
@@ -143,10 +144,18 @@ class Server:
 
     async def _ticker(self) -> None:
         lazy_every = max(1, round(LAZY_FLUSH_S / TICK_S))
+        status_every = max(1, round(STATUS_LOG_S / TICK_S))
         n = 0
+        logged: dict[str, Any] = {}
         while True:
             await asyncio.sleep(TICK_S)
             n += 1
+            if n % status_every == 0:
+                st = self.node.status()
+                shown = {k: st[k] for k in ("prepared", "in_doubt", "deciding", "running")}
+                if shown != logged:
+                    logged = shown
+                    log.info("status %s", " ".join(f"{k}={v}" for k, v in shown.items()))
             if self.lazy and n % lazy_every == 0 and self.buffer:
                 self.wal.append(self.buffer, sync=False)
                 self.buffer = []

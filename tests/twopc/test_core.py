@@ -24,8 +24,11 @@ def key_on(c: SimCluster, node: str, skip: int = 0) -> int:
     return found[skip]
 
 
-def start(bugs: tuple[str, ...] = ()) -> tuple[SimCluster, int, int]:
-    c = SimCluster(("n1", "n2", "n3"), bugs=bugs)
+NO_RETRY = Timing(conflict_retries=0)
+
+
+def start(bugs: tuple[str, ...] = (), timing: Timing = NO_RETRY) -> tuple[SimCluster, int, int]:
+    c = SimCluster(("n1", "n2", "n3"), bugs=bugs, timing=timing)
     a, b = key_on(c, "n2"), key_on(c, "n3")
     c.submit("n1", "T", [["append", a, 1], ["append", b, 2]])
     return c, a, b
@@ -183,25 +186,40 @@ def test_early_unlock_bug_commits_a_write_skew_strict_2pl_does_not() -> None:
     assert len(oks) < 2 or any(r["txn"][0][2] for r in good.values() if r is not None)
 
 
-def test_wait_die_opposite_lock_orders_one_commits_one_aborts_cleanly() -> None:
-    c = SimCluster(("n1", "n2", "n3"))
+def opposite_orders(timing: Timing) -> SimCluster:
+    c = SimCluster(("n1", "n2", "n3"), timing=timing)
     x, y = key_on(c, "n2"), key_on(c, "n3")
     c.submit("n1", "OLD", [["append", x, 1], ["append", y, 1]])
     c.submit("n1", "YOUNG", [["append", y, 2], ["append", x, 2]])
     old, young = "n1.b0.1", "n1.b0.2"
-    pick = {(old, "n2"), (young, "n3"), (old, "n3"), (young, "n2")}
-    order = [(old, "n2"), (young, "n3"), (old, "n3"), (young, "n2")]
-    for tx, dst in order:
+    for tx, dst in [(old, "n2"), (young, "n3"), (old, "n3"), (young, "n2")]:
         i = next(i for i, m in enumerate(c.net) if m["t"] == "exec" and (m["tx"], m["dst"]) == (tx, dst))
         c.deliver(i)
-        pick.discard((tx, dst))
     assert c.nodes["n3"].part.txns[old].state == "waiting", "the older txn waits"
+    return c
+
+
+def test_wait_die_opposite_lock_orders_one_commits_one_aborts_cleanly() -> None:
+    c = opposite_orders(NO_RETRY)
+    x, y = key_on(c, "n2"), key_on(c, "n3")
+    young = "n1.b0.2"
     assert c.settle()
     assert c.replies["OLD"] is not None and c.replies["OLD"]["ok"]
     assert c.replies["YOUNG"] == {"ok": False, "error": "conflict", "tx": young}
     assert c.value(x) == [1] and c.value(y) == [1]
     for n in c.names:
         assert c.nodes[n].part.locks == {} and c.nodes[n].part.txns == {}
+
+
+def test_a_txn_that_died_is_restarted_with_its_age_and_commits_after_the_older() -> None:
+    c = opposite_orders(Timing())
+    x, y = key_on(c, "n2"), key_on(c, "n3")
+    assert c.settle()
+    assert c.replies["OLD"] is not None and c.replies["OLD"]["ok"]
+    young = c.replies["YOUNG"]
+    assert young is not None and young["ok"] and young["tx"] != "n1.b0.2", "a new txid"
+    assert c.value(x) == [1, 2] and c.value(y) == [1, 2]
+    assert c.nodes["n1"].status()["conflict_retries"] >= 1
 
 
 def test_wait_die_direction_at_one_participant() -> None:
