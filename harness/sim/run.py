@@ -22,13 +22,13 @@ from typing import Any
 
 from checkers.core import safe_check, verdict_word
 from harness import generator as g
-from harness.errors import UsageError
+from harness.errors import SetupError, UsageError
 from harness.history import History, HistoryWriter, Op
 from harness.options import Options
 from harness.runner import RunOutcome, check_run
 from harness.sim.adapter import SimAdapter, load_adapter
 from harness.sim.faults import Fault, Script, script_package, sim_package
-from harness.sim.interp import SimInterpreter
+from harness.sim.interp import SimInterpreter, SimStuck
 from harness.sim.world import SimAborted, SimOptions, World, storm_events
 from harness.store import git_commit, new_run_dir, write_json
 
@@ -192,6 +192,8 @@ def run_sim_test(
     t0 = time.monotonic()
     try:
         run = simulate(opts, sim, workload, script=script, max_ops=max_ops, sink=sink)
+    except SimStuck as e:
+        raise SetupError(f"the simulation is stuck: {e} (run folder: {run_dir})") from None
     finally:
         writer.close()
     test.update(end_time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), interrupted=False,

@@ -76,7 +76,14 @@ def run_one(args: tuple[Options, SimOptions | None, int, bool]) -> RunSummary:
         opts, sim = replace(base, seed=seed), base_sim or SimOptions()
     workload = make_workload(opts)
     t0 = time.monotonic()
-    run = simulate(opts, sim, workload)
+    try:
+        run = simulate(opts, sim, workload)
+    except Exception as e:  # noqa: BLE001 - one broken run must not end the swarm
+        return RunSummary(
+            seed=seed, nemesis=opts.nemesis, interval_s=opts.nemesis_interval_s, sim=sim.spec(),
+            valid="unknown", anomaly=f"error: {type(e).__name__}: {e}", aborted=None,
+            wall_s=round(time.monotonic() - t0, 3), sim_s=0.0, ops=0, faults=0,
+            command=sim_command(opts, sim))
     valid, anomalies = judge(opts, sim, workload, run.ops)
     first = ""
     if anomalies:
