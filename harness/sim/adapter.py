@@ -14,7 +14,10 @@ Three parts:
   ``step(msg)`` (a peer message), ``request(token, msg)`` (a client request
   dict, as the real server's wire protocol has it) and ``process()``, which
   runs one Ready cycle and returns ``(messages, replies)``: ``[(dst, msg)]``
-  to send to peers and ``[(token, reply dict)]`` to answer clients. An
+  to send to peers and ``[(token, reply dict)]`` to answer clients. A core
+  that reads wall time may also have ``skew(offset_s, rate)``: the world
+  calls it whenever the clock nemesis moves that node's clock (and at boot
+  if it is skewed). An
   ``AssertionError`` (or any exception) from these calls is a node crash the
   harness records, as a broken invariant kills a real node.
 * **storage model** — ``disk(name)`` returns a node's simulated disk, kept

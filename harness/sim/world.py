@@ -21,9 +21,10 @@ shape, ``name == "sim"``): the same nemesis classes that drive Docker call
   (keeping a random prefix of them when ``torn`` is on), clients connected
   to it see the connection drop; ``start`` boots it again from its disk.
 * **clocks** — each node's timer ticks every ``tick_s / rate`` simulated
-  seconds; a paused node misses ticks (the shells never catch up). Offsets
-  are recorded (a core that reads wall time would see them); raftkv's cores
-  only count ticks.
+  seconds; a paused node misses ticks (the shells never catch up). A core
+  that reads wall time gets its offset and rate through an optional
+  ``skew(offset_s, rate)`` method, called on every change and at boot;
+  raftkv's cores only count ticks.
 """
 
 from __future__ import annotations
@@ -239,6 +240,8 @@ class World:
             n, list(self.names), self.disks[n], rng, self.bugs, node.boots))
         if node.core is None:
             return
+        if node.offset_s or node.rate != 1.0:
+            self._skew(n)
         gen = node.gen
         # Timers start at a random phase: real nodes never tick in lockstep.
         self.at(self.now_ns + int(self.rng.random() * self._tick_interval(node)), self._tick, n, gen)
@@ -301,6 +304,7 @@ class World:
         node = self.nodes[n]
         node.offset_s = offset_s
         node.rate = rate if rate > 0 else 1.0
+        self._skew(n)
 
     def shape(self, n: str, delay_ms: float = 0, loss: float = 0, dup: float = 0) -> None:
         self._log("shape", n, float(delay_ms), float(loss), float(dup))
@@ -309,7 +313,7 @@ class World:
     def strobe(self, nodes: list[str], delta_s: float, period_s: float, duration_s: float) -> int:
         """Flip the nodes' clocks between offset and offset+delta every period for a while."""
         self._log("strobe", sorted(nodes), float(delta_s), float(period_s), float(duration_s))
-        flips = max(1, int(duration_s / period_s))
+        flips = max(1, round(duration_s / period_s))
         base = {n: self.nodes[n].offset_s for n in nodes}
         for i in range(flips + 1):
             t = self.now_ns + int(i * period_s * _NS)
@@ -320,6 +324,14 @@ class World:
 
     def _set_offset(self, n: str, offset_s: float) -> None:
         self.nodes[n].offset_s = offset_s
+        self._skew(n)
+
+    def _skew(self, n: str) -> None:
+        """Tell a core that reads wall time its clock's offset and rate (optional ``skew`` hook)."""
+        node = self.nodes[n]
+        hook = getattr(node.core, "skew", None)
+        if hook is not None:
+            self._guard(n, lambda: hook(node.offset_s, node.rate))
 
     # -- time -------------------------------------------------------------------------------
     def _tick_interval(self, node: _Node) -> int:

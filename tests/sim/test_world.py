@@ -215,3 +215,38 @@ def test_a_message_storm_cuts_the_run_short() -> None:
     with pytest.raises(SimAborted, match="message storm"):
         w.run_for(60.0)
     assert w.now_ns < 60 * 10**9
+
+
+class _Skewed(_Exploding):
+    """Nodes that record what the world tells them about their wall clock."""
+
+    seen: dict[str, list[tuple[float, float]]] = {}
+
+    def node(self, name: str, peers: list[str], disk: Any, rng: Any, bugs: tuple[str, ...],
+             boot: int) -> Any:
+        seen = self.seen.setdefault(name, [])
+        inner = super().node("n1", peers, disk, rng, bugs, boot)  # n1 never explodes
+
+        class Node:
+            def __getattr__(self, attr: str) -> Any:
+                return getattr(inner, attr)
+
+            def skew(self, offset_s: float, rate: float) -> None:
+                seen.append((offset_s, rate))
+
+        return Node()
+
+
+def test_clock_faults_reach_cores_that_read_wall_time() -> None:
+    adapter = _Skewed()
+    w = World(adapter, NODES, 1)  # type: ignore[arg-type]
+    w.up()
+    w.clock("n1", 2.5, 1.0)
+    w.clock("n2", 0.0, 2.0)
+    w.strobe(["n3"], 1.0, 0.1, 0.3)
+    w.run_for(1.0)
+    w.kill("n1")
+    w.start("n1")  # boots skewed: told at once
+    assert adapter.seen["n1"] == [(2.5, 1.0), (2.5, 1.0)]
+    assert adapter.seen["n2"] == [(0.0, 2.0)]
+    assert [o for o, _ in adapter.seen["n3"]] == [1.0, 0.0, 1.0, 0.0]
