@@ -9,6 +9,7 @@ with ``--emit-regression`` written as a pytest file.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,8 +77,9 @@ def run_sim(
             say(f"  seed {s.seed}: {'INVALID' if s.valid is False else 'UNKNOWN'} "
                 f"[{','.join(s.nemesis)} every {s.interval_s:g}s, {s.sim}] {s.anomaly}")
 
+    t0 = time.monotonic()
     results = swarm(opts, req.runs, req.jobs, req.keep_going, req.sim, on_result=line)
-    _summary(results, say)
+    _summary(results, time.monotonic() - t0, say)
     bad = next((s for s in results if s.valid is False), None)
     if bad is None:
         return max((exit_code(s.valid) for s in results), default=0)
@@ -87,14 +89,14 @@ def run_sim(
     return 1
 
 
-def _summary(results: list[RunSummary], say: Callable[[str], None]) -> None:
+def _summary(results: list[RunSummary], wall_s: float, say: Callable[[str], None]) -> None:
     n = len(results)
     invalid = [s for s in results if s.valid is False]
     unknown = [s for s in results if s.valid not in (True, False)]
     wall = sum(s.wall_s for s in results)
     simt = sum(s.sim_s for s in results)
     first = next((i + 1 for i, s in enumerate(results) if s.valid is False), None)
-    say(f"swarm: {n} run(s), {len(invalid)} invalid, {len(unknown)} unknown; "
+    say(f"swarm: {n} run(s), {len(invalid)} invalid, {len(unknown)} unknown in {wall_s:.1f} s wall; "
         f"{simt:.1f} simulated s in {wall:.1f} s of run time"
         + (f"; first invalid at run {first} (seed {invalid[0].seed})" if first else ""))
 

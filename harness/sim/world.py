@@ -345,9 +345,12 @@ class World:
         if node.paused:
             return  # a stopped process misses its ticks; it never catches up
         self.stats["ticks"] += 1
-        core = node.core
-        if self._guard(n, core.tick) is not False:
-            self._process(n)
+        try:
+            node.core.tick()
+        except Exception as e:  # noqa: BLE001 - a broken invariant kills the node
+            self._crashed(n, e)
+            return
+        self._process(n)
 
     # -- messages ------------------------------------------------------------------------
     def _process(self, n: str) -> None:
@@ -355,10 +358,11 @@ class World:
         core = node.core
         if core is None:
             return
-        out = self._guard(n, core.process)
-        if out is None or out is False:
+        try:
+            messages, replies = core.process()
+        except Exception as e:  # noqa: BLE001 - a broken invariant kills the node
+            self._crashed(n, e)
             return
-        messages, replies = out
         delay_ms, loss, dup = node.shape
         base = self.opts
         for dst, msg in messages:
@@ -394,20 +398,26 @@ class World:
         if core is None or node.gen != gen:
             return
         self.stats["delivered"] += 1
-        if self._guard(dst, lambda: core.step(msg)) is not False:
-            self._process(dst)
+        try:  # the hot path: _guard inlined
+            core.step(msg)
+        except Exception as e:  # noqa: BLE001 - a broken invariant kills the node
+            self._crashed(dst, e)
+            return
+        self._process(dst)
 
     def _guard(self, n: str, fn: Callable[[], Any]) -> Any:
         """Run a call into a core; an exception crashes the node (recorded) and gives False."""
         try:
             return fn()
         except Exception as e:  # noqa: BLE001 - a broken invariant (or a core bug) kills the node
-            code = CRASH_EXIT if isinstance(e, AssertionError) else 1
-            self._down(n)
-            if self.on_crash is not None:
-                self.on_crash({"node": n, "exit_code": code,
-                               "log": [f"{type(e).__name__}: {e}"]})
+            self._crashed(n, e)
             return False
+
+    def _crashed(self, n: str, e: Exception) -> None:
+        code = CRASH_EXIT if isinstance(e, AssertionError) else 1
+        self._down(n)
+        if self.on_crash is not None:
+            self.on_crash({"node": n, "exit_code": code, "log": [f"{type(e).__name__}: {e}"]})
 
     # -- clients --------------------------------------------------------------------------
     def call(self, node: str, msg: dict[str, Any], waiter: Callable[[CallResult], None]) -> int:
