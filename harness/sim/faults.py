@@ -24,7 +24,7 @@ from typing import Any
 from harness import generator as g
 from harness.generator.context import Context, _mk
 from harness.sim.world import World
-from nemesis.core import NemesisOptions, Package, compose
+from nemesis.core import NemesisOptions, Package, compose, fault_of
 from nemesis.faults import ClockNemesis
 
 __all__ = ["Fault", "Script", "ScriptedNemesis", "sim_package", "script_package", "describe"]
@@ -42,6 +42,7 @@ class Fault:
     t_ns: int
     call: str  # a World fault method: partition heal kill start pause resume clock strobe shape
     args: tuple[Any, ...]
+    until_ns: int = 0  # > 0: made by a nemesis op that held the nemesis until then (figure8)
 
     @property
     def f(self) -> str:
@@ -53,14 +54,15 @@ class Fault:
         return f"{'stop' if stop else 'start'}-{kind}"
 
     def to_json(self) -> list[Any]:
-        return [self.t_ns, self.call, list(self.args)]
+        row = [self.t_ns, self.call, list(self.args)]
+        return row + [self.until_ns] if self.until_ns else row
 
     @staticmethod
     def from_json(row: Sequence[Any]) -> Fault:
-        t, call, args = row
+        t, call, args = row[:3]
         if call not in _KIND:
             raise ValueError(f"unknown fault call {call!r}")
-        return Fault(int(t), str(call), tuple(args))
+        return Fault(int(t), str(call), tuple(args), int(row[3]) if len(row) > 3 else 0)
 
 
 Script = tuple[Fault, ...]
@@ -100,12 +102,27 @@ def apply(world: World, f: Fault) -> None:
 
 
 class ScriptedNemesis:
-    """Applies the faults a :class:`Script` carries; ``stop-X`` with no value heals all of X."""
+    """Applies the faults a :class:`Script` carries; ``stop-X`` with no value heals what the
+    script did of X (as the real nemeses heal only what they did: a node that crashed on
+    its own stays down)."""
 
     faults = frozenset({"partition", "kill", "pause", "clock", "packet"})
 
     def __init__(self, world: World) -> None:
         self.world = world
+        self.touched: dict[str, set[str]] = {"kill": set(), "pause": set(), "clock": set(),
+                                             "packet": set()}
+
+    def _apply(self, f: Fault) -> None:
+        apply(self.world, f)
+        kind = _KIND[f.call]
+        if kind in self.touched and f.args and isinstance(f.args[0], str):
+            if f.f.startswith("start-"):
+                self.touched[kind].add(f.args[0])
+            else:
+                self.touched[kind].discard(f.args[0])
+        elif f.call == "strobe":
+            self.touched["clock"].update(f.args[0])
 
     def setup(self, backend: Any, test: Mapping[str, Any]) -> None:
         return None
@@ -113,7 +130,13 @@ class ScriptedNemesis:
     def invoke(self, f: str, value: Any) -> Any:
         w = self.world
         if isinstance(value, Mapping) and "call" in value:
-            apply(w, Fault(w.now_ns, str(value["call"]), tuple(value["args"])))
+            self._apply(Fault(w.now_ns, str(value["call"]), tuple(value["args"])))
+            return value
+        if isinstance(value, Mapping) and "calls" in value:  # one op that held the nemesis
+            for t, call, args in value["calls"]:
+                w.run_for(max(0, int(t) - w.now_ns) / _NS)
+                self._apply(Fault(w.now_ns, str(call), tuple(args)))
+            w.run_for(max(0, int(value["until"]) - w.now_ns) / _NS)
             return value
         if f == "stop-partition":
             w.heal()
@@ -124,27 +147,78 @@ class ScriptedNemesis:
             "stop-packet": lambda n: w.shape(n, 0, 0, 0)}
         if f not in heal:
             raise ValueError(f"the scripted nemesis cannot do {f!r}")
-        for n in w.names:
+        done = self.touched[fault_of(f)]
+        for n in sorted(done):
             heal[f](n)
-        return "healed"
+        healed = sorted(done)
+        done.clear()
+        return healed
 
     def teardown(self) -> None:
         return None
 
 
-def script_package(world: World, script: Script, start_ns: int) -> Package:
-    """A package replaying ``script``: each call at its time (relative to the main phase's start)."""
-    ops: list[Any] = []
-    t = start_ns
-    for f in script:
-        if f.t_ns > t:
-            ops.append(g.sleep((f.t_ns - t) / _NS))
-            t = f.t_ns
-        ops.append({"f": f.f, "value": {"call": f.call, "args": list(f.args)}})
+class AtTimes(g.Gen):
+    """Ops at fixed absolute times (ns), as a staggered nemesis generator emits them.
+
+    No sleep ops in between: a replayed schedule must look to the other
+    generators (``any``'s tie-breaks draw from ctx.rng) exactly as the
+    original nemesis did, or the clients' op stream would drift."""
+
+    __slots__ = ("ops", "i")
+    needs_update = False
+
+    def __init__(self, ops: tuple[tuple[int, dict[str, Any]], ...], i: int = 0) -> None:
+        self.ops = ops
+        self.i = i
+
+    def op(self, test: Any, ctx: Context) -> Any:
+        if self.i >= len(self.ops):
+            return None
+        p = ctx.some_free_process()
+        if p is None:
+            return (g.PENDING, self)
+        t, o = self.ops[self.i]
+        return ({**o, "type": "invoke", "process": p, "time_ns": max(t, ctx.time_ns)},
+                AtTimes(self.ops, self.i + 1))
+
+    def update(self, test: Any, ctx: Context, event: Any) -> g.Generator:
+        return self
+
+
+def _same_op(first: Fault, x: Fault) -> bool:
+    """Whether ``x`` came from the same nemesis op as ``first`` (same instant, or same hold)."""
+    if first.until_ns:
+        return x.until_ns == first.until_ns
+    return x.t_ns == first.t_ns and not x.until_ns
+
+
+def script_package(world: World, script: Script, names: Sequence[str] = ()) -> Package:
+    """A package replaying ``script``: each call at its recorded simulated time.
+
+    Its final heal has one stop op per package the run named (``names``, as the
+    composed package's final generator), else one per fault kind in the script."""
+    ops: list[tuple[int, dict[str, Any]]] = []
+    i = 0
+    while i < len(script):
+        # One op per original nemesis op: the calls it made at one instant (kill a
+        # majority), or over time when it blocked (figure8, which replays as blocking).
+        f = script[i]
+        j = i + 1
+        while j < len(script) and _same_op(f, script[j]):
+            j += 1
+        if j == i + 1 and not f.until_ns:
+            ops.append((f.t_ns, {"f": f.f, "value": {"call": f.call, "args": list(f.args)}}))
+        else:
+            calls = [[x.t_ns, x.call, list(x.args)] for x in script[i:j]]
+            until = f.until_ns or f.t_ns
+            ops.append((f.t_ns, {"f": f.f, "value": {"calls": calls, "until": until}}))
+        i = j
     kinds = sorted({_KIND[f.call] for f in script})
+    stops = [{"f": f"stop-{'partition' if n == 'figure8' else n}"} for n in names]
     return Package(
-        name="script", nemesis=ScriptedNemesis(world), generator=ops,
-        final_generator=[{"f": f"stop-{k}"} for k in kinds] or None,
+        name="script", nemesis=ScriptedNemesis(world), generator=AtTimes(tuple(ops)),
+        final_generator=stops or [{"f": f"stop-{k}"} for k in kinds] or None,
         needs=frozenset(kinds), bands=(), interval_s=0.0,
     )
 

@@ -231,12 +231,18 @@ class SimInterpreter:
     # -- nemesis -----------------------------------------------------------------------
     def _nemesis_op(self, thread: Any, inv: Op) -> None:
         error = None
+        log = self.world.fault_log
+        mark, start = len(log), self.world.now_ns
         try:
             if self.nemesis is None:
                 raise RuntimeError("a nemesis op was generated but the test has no nemesis")
             value = self.nemesis.invoke(inv.f, inv.value)
         except Exception as e:  # noqa: BLE001 - recorded, the run goes on
             value, error = inv.value, f"{type(e).__name__}: {e}"
+        end = self.world.now_ns
+        if end > start:  # the op let time pass (figure8): a replay must block as long
+            for i in range(mark, len(log)):
+                log[i] = (*log[i][:3], end)
         self._finish(thread, {"process": NEMESIS, "type": INFO, "f": inv.f, "value": value,
                               "error": error})
 

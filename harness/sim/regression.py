@@ -27,7 +27,7 @@ from harness.sim.world import SimOptions
 __all__ = ["emit", "replay_recorded", "BUGS_ENV"]
 
 BUGS_ENV = "FAULTBOX_SIM_BUGS"
-_KEYS = ("system", "workload", "nodes", "concurrency", "rate", "time_limit_s", "seed",
+_KEYS = ("system", "workload", "nodes", "concurrency", "rate", "time_limit_s", "seed", "nemesis",
          "op_timeout_s", "nemesis_interval_s", "recovery_s", "check_budget_s")
 
 _TEMPLATE = '''"""Regression: {title}.
@@ -61,7 +61,8 @@ def emit(directory: Path, opts: Options, sim: SimOptions, shrunk: Shrunk, comman
     name = re.sub(r"[^a-z0-9_]", "_", f"test_{opts.system}_{opts.workload}_{'_'.join(opts.bugs) or 'run'}"
                   f"_{opts.seed}".lower())
     path = directory / f"{name}.py"
-    options = {k: getattr(opts, k) for k in _KEYS}
+    options = {k: list(v) if isinstance(v, tuple) else v
+               for k, v in ((k, getattr(opts, k)) for k in _KEYS)}
     lines = "\n".join(f"    {x}" for x in shrunk.lines()) or "    (no faults: it fails on its own)"
     text = _TEMPLATE.format(
         title=f"{opts.system} {opts.workload}, seed {opts.seed}, found with bug "
@@ -84,6 +85,7 @@ def replay_recorded(
 ) -> tuple[Any, str]:
     """Replay a recorded schedule on this build (bug switches from ``FAULTBOX_SIM_BUGS``)."""
     bugs = tuple(b for b in os.environ.get(BUGS_ENV, "").split(",") if b)
-    opts = replace(Options(backend="sim", report=False), **options, bugs=bugs)
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    opts = replace(Options(backend="sim", report=False), **fields, bugs=bugs)
     script = tuple(Fault.from_json(row) for row in json.loads(json.dumps(schedule)))
     return replay(opts, SimOptions.parse(sim), script, max_ops)

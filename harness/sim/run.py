@@ -40,7 +40,7 @@ _NS = 1_000_000_000
 @dataclass(frozen=True)
 class SimRun:
     ops: list[Op]
-    schedule: Script  # every fault call the world carried out, in order
+    schedule: Script  # every fault call the world carried out in the main phase, in order
     sim_ns: int  # simulated time the run took
     client_ops: int  # client invocations in the main phase
     stats: dict[str, int] = field(default_factory=dict)
@@ -89,7 +89,7 @@ def simulate(
 
     test = _test_map(opts, sim)
     if script is not None:
-        pkg = script_package(world, script, 0) if script else None
+        pkg = script_package(world, script, opts.nemesis) if script or opts.nemesis else None
     elif opts.nemesis:
         pkg = sim_package(world, opts.nemesis, opts.nemesis_interval_s, opts.seed)
     else:
@@ -108,15 +108,20 @@ def simulate(
     if pkg is not None:
         pkg.nemesis.setup(world, test)
 
+    main_faults = [-1]
+
     def end_main(test: Any, ctx: Any) -> None:
         in_main[0] = False
+        main_faults[0] = len(world.fault_log)
 
     aborted = None
     try:
         interp.run(_schedule(opts, workload, pkg, script is not None, max_ops, end_main))
     except SimAborted as e:  # in-flight invocations stay unpaired: indeterminate, as after Ctrl-C
         aborted = str(e)
-    schedule = tuple(Fault(t, c, a) for t, c, a in world.fault_log)
+    # The schedule is the main phase's faults: the final heal is implied (a replay heals too).
+    log = world.fault_log if main_faults[0] < 0 else world.fault_log[: main_faults[0]]
+    schedule = tuple(Fault(t, c, a, u) for t, c, a, u in log)
     return SimRun(ops, schedule, world.now_ns, main_invokes[0], dict(world.stats), aborted)
 
 
@@ -126,9 +131,7 @@ def _schedule(opts: Options, workload: Any, pkg: Any, scripted: bool, max_ops: i
     clients = g.clients(client_gen)
     if pkg is None:
         main = clients
-    elif scripted:  # the script's own sleeps place every fault at its recorded time
-        main = g.any(g.nemesis(pkg.generator), clients)
-    else:
+    else:  # a script has the same shape: its faults come at their recorded times
         main = g.any(g.nemesis([g.sleep(opts.nemesis_interval_s), pkg.generator]), clients)
     phases: list[Any] = [g.log("main phase"), g.time_limit(opts.time_limit_s, main),
                          _call(end_main)]

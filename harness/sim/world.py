@@ -156,7 +156,9 @@ class World:
         self.stats = {"messages": 0, "delivered": 0, "dropped": 0, "ticks": 0, "events": 0}
         self._second = 0  # the simulated second being counted, and its events
         self._second_events = 0
-        self.fault_log: list[tuple[int, str, tuple[Any, ...]]] = []  # every fault call: (ns, call, args)
+        # every fault call: (ns, call, args, until_ns); until_ns is the end of the nemesis op
+        # that made it when that op let simulated time pass (figure8), else 0
+        self.fault_log: list[tuple[int, str, tuple[Any, ...], int]] = []
 
     # -- the event loop -----------------------------------------------------------
     def at(self, t_ns: int, fn: Callable[..., None], *args: Any) -> None:
@@ -249,7 +251,7 @@ class World:
 
     # -- faults ---------------------------------------------------------------------------
     def _log(self, call: str, *args: Any) -> None:
-        self.fault_log.append((self.now_ns, call, args))
+        self.fault_log.append((self.now_ns, call, args, 0))
 
     def kill(self, n: str) -> None:
         self._log("kill", n)

@@ -107,3 +107,20 @@ def test_a_generated_regression_test_fails_on_the_buggy_build_and_passes_on_the_
 def test_run_one_without_a_draw_runs_the_options_as_given() -> None:
     s = run_one((replace(BASE, time_limit_s=2, nodes=3), SimOptions(), 9, False))
     assert s.seed == 9 and s.nemesis == () and s.valid is True and s.faults == 0
+
+
+def test_replaying_a_runs_own_schedule_as_a_script_gives_the_same_client_history() -> None:
+    # What shrinking relies on: the script is the run's faults at their times, issued
+    # the way the nemesis issued them, so the clients see exactly the same run.
+    for seed, faults in ((5, SWARM_FAULTS), (8, ("figure8", "partition", "kill"))):
+        opts, sim = draw(replace(BASE, nemesis=faults), seed)
+        workload = make_workload(opts)
+        a = simulate(opts, sim, workload)
+        b = simulate(opts, sim, workload, script=a.schedule)
+        assert len(a.schedule) > 3
+        assert [f for f in b.schedule] == [replace(f, until_ns=0) for f in a.schedule] or \
+            [(f.t_ns, f.call) for f in b.schedule] == [(f.t_ns, f.call) for f in a.schedule]
+        client = [o for o in a.ops if o.process != "nemesis"]
+        assert client == [o for o in b.ops if o.process != "nemesis"] or \
+            [o.to_dict() | {"index": 0} for o in client] == \
+            [o.to_dict() | {"index": 0} for o in b.ops if o.process != "nemesis"]
