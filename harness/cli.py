@@ -278,8 +278,8 @@ def check(paths: tuple[Path, ...], fmt: str | None, model: str | None, init: str
             fail(f"{p}: no such file or directory")
     try:
         init_value = json.loads(init) if init is not None else None
-    except json.JSONDecodeError:
-        fail(f"--init: not valid JSON: {init!r}")
+    except (ValueError, RecursionError):  # also the int-digits limit and deep nesting
+        fail(f"--init: not valid JSON: {(init or '')[:60]!r}")
     rows = []
     worst = 0
     for p in paths:

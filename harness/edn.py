@@ -306,6 +306,9 @@ _CLOSE_KEYWORD = methodcaller("replace", b" ", b'" ', 1)
 OP_KEYS = (b"type", b"f", b"value", b"process", b"time", b"index", b"error", b"key", b"node")
 _CLEAN = ((b"[,", b"["), (b",]", b"]"), (b"{,", b"{"), (b",}", b"}"))
 _DECODER = msgspec.json.Decoder()
+# A string, or an unterminated one to the end (so no search restarts inside it): linear.
+_STRING = re.compile(r'("[^"\\]*+(?:\\.[^"\\]*+)*+"?)', re.S)
+_CLOSED = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.S)
 
 
 class EdnOp(msgspec.Struct):
@@ -371,13 +374,19 @@ def _to_json(text: str) -> str | None:
     in the subset leaves invalid JSON (a bare word, an odd quote, a key out of
     place), so the decoder refuses it: the rewrite never changes a meaning.
     """
-    if "\\" in text or "\0" in text:
+    if "\0" in text:
         return None
-    parts = text.split('"')
-    if len(parts) % 2 == 0:  # an unterminated string
-        return None
+    if "\\" in text:  # escapes: set whole strings aside (JSON reads EDN's escapes alike or refuses)
+        parts = _STRING.split(text)
+        if len(parts) > 1 and not _CLOSED.fullmatch(parts[-2]):  # only the last can be open
+            return None
+    else:
+        parts = text.split('"')
+        if len(parts) % 2 == 0:  # an unterminated string
+            return None
+        parts[1::2] = [f'"{p}"' for p in parts[1::2]]
     outside = "\0".join(parts[0::2])
-    if not outside.isascii() or ";" in outside or "#" in outside or "null" in outside:
+    if not outside.isascii() or any(c in outside for c in ('"', "\\", ";", "#", "null")):
         return None
     if not _shallow(outside):
         return None
@@ -402,7 +411,7 @@ def _to_json(text: str) -> str | None:
     j = "[" + o.decode("ascii") + "]"
     if len(parts) > 1:
         parts[0::2] = j.split("\0")
-        j = '"'.join(parts)
+        j = "".join(parts)
     return j
 
 

@@ -307,11 +307,41 @@ def _chunk_ops(chunk: bytes, keyed: bool, ops: list[Op]) -> bool:
         text = chunk.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    rows = read_op_rows(text) if "\0" not in text else None
-    if rows is None:
-        return False
-    ops.extend(_row_ops(rows, len(ops), keyed))
+    return "\0" not in text and _text_ops(text, keyed, ops)
+
+
+def _text_ops(text: str, keyed: bool, ops: list[Op]) -> bool:
+    """Whole lines of op maps: the fast path, else 8 KiB pieces of it, each fast or complete.
+
+    A few odd lines (a nemesis op with a string-keyed map, an escape JSON lacks)
+    cost the complete reader on the pieces around them, not on the whole file.
+    Cutting at newlines keeps every form whole when each piece reads cleanly (a
+    form across a cut leaves an error in both pieces: then False, and the
+    caller reads the whole file, naming the line of any error).
+    """
+    rows = read_op_rows(text)
+    if rows is not None:
+        ops.extend(_row_ops(rows, len(ops), keyed))
+        return True
+    start = 0
+    while start < len(text):
+        cut = text.find("\n", start + _PIECE)
+        end = len(text) if cut < 0 else cut + 1
+        piece = text[start:end]
+        start = end
+        rows = read_op_rows(piece)
+        if rows is not None:
+            ops.extend(_row_ops(rows, len(ops), keyed))
+            continue
+        try:
+            forms, _, _ = parse_edn_located(piece)
+            ops.extend([_edn_op(d, i, keyed) for i, d in enumerate(forms, start=len(ops))])
+        except ValueError:  # EdnError too
+            return False
     return True
+
+
+_PIECE = 8 << 10
 
 
 _HEAD = 1 << 20

@@ -294,3 +294,26 @@ def test_edn_streamed_in_chunks_equals_the_whole_text_read(tmp_path: Path, monke
         assert [o.to_dict() for o in chunked] == [o.to_dict() for o in whole]
         assert len(whole) == 80 and whole[9].value == [["append", 9, 9], ["r", 9, [1, 2]]]
     assert whole[8].error == "a\nb"
+
+
+def test_odd_lines_cost_a_piece_not_the_file_and_read_the_same(tmp_path: Path) -> None:
+    """Lines the fast path refuses (string-keyed maps, escapes, sets, comments) are read by
+    the complete reader around them; the result equals the complete reader's on the file."""
+    from harness.edn import parse_edn_located
+    from harness.formats import _edn_op
+
+    odd = ['{:type :info, :f :kill, :value {"n1" "", "n2" "ERR"}, :process :nemesis, :time 5}',
+           '{:type :info, :f :txn, :value [[:r 1 nil]], :process 3, :error "a\\"b\\nc", :time 6}',
+           '{:type :info, :f :start, :value #{:n1 :n2}, :process :nemesis} ; a comment']
+    lines = []
+    for i in range(600):
+        lines.append(f"{{:type :invoke, :f :txn, :value [[:append {i} {i}] [:r {i} nil]], :process {i % 7}, :time {i}}}")
+        if i % 150 == 75:
+            lines.append(odd[(i // 150) % len(odd)])
+    text = "\n".join(lines) + "\n"
+    p = _write(tmp_path, "history.edn", text)
+    got = [o.to_dict() for o in load_history(p, "jepsen-edn").history]
+    forms, _, _ = parse_edn_located(text)
+    assert got == [_edn_op(d, i, False).to_dict() for i, d in enumerate(forms)]
+    assert "error" not in got[76] and got[76]["value"] == {"n1": "", "n2": "ERR"}
+    assert got[227]["error"] == 'a"b\nc' and got[378]["value"] == ["n1", "n2"]

@@ -78,3 +78,13 @@ def test_unexpected_error_is_exit_2_with_a_debug_hint(monkeypatch: pytest.Monkey
         if not traced:
             assert len(err.strip().splitlines()) == 1
             assert "a bug over two lines" in last and "--debug" in last
+
+
+@pytest.mark.parametrize("init", ["9" * 5000, "[" * 100_000, "{"])
+def test_hostile_init_is_one_line_and_exit_2(tmp_path: Path, init: str) -> None:
+    p = tmp_path / "h.jsonl"
+    p.write_text("")
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(p), "--init", init],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()]
+    assert r.stderr.startswith("faultbox: --init: not valid JSON")

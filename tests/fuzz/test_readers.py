@@ -154,7 +154,7 @@ def _same(fast: Any, ref: Any) -> bool:
     return type(fast) is type(ref) and fast == ref
 
 
-@settings(max_examples=600, deadline=None, derandomize=True)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.one_of(EDN, OPS))
 def test_fast_edn_path_never_disagrees_with_the_complete_reader(text: str) -> None:
     with hang_guard(10):
@@ -198,7 +198,7 @@ def test_fast_edn_path_takes_the_histories_it_is_for() -> None:
     assert read_plain_forms("{:a 1}") is None  # not an op key: the complete reader
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(OPS)
 def test_fast_op_rows_agree_with_the_complete_reader(text: str) -> None:
     """The ops load_history builds from the fast path equal those from the complete reader."""
