@@ -44,16 +44,17 @@ def _rows(bars: list[tuple[int, int, Any]]) -> list[tuple[int, int, Any, int]]:
     return out
 
 
-def render_lanes(path: Path, sections: Iterable[Any], stalls: Sequence[tuple[Op, Op | None]],
-                 faults: Sequence[FaultWindow], anomalies: Sequence[Anomaly],
-                 end_ns: int) -> Path:
-    """Write the page; ``sections`` are the lock checker's (``grant``, ``valid_until``,
-    ``release_ns``)."""
-    span = max(end_ns, 1)
+class _Scale:
+    def __init__(self, span_ns: int) -> None:
+        self.span = max(span_ns, 1)
 
-    def x(ns: int) -> float:
-        return LEFT + (WIDTH - LEFT - 10) * min(max(ns, 0), span) / span
+    def __call__(self, ns: int) -> float:
+        return LEFT + (WIDTH - LEFT - 10) * min(max(ns, 0), self.span) / self.span
 
+
+def _lanes(x: _Scale, sections: Iterable[Any], stalls: Sequence[tuple[Op, Op | None]],
+           end_ns: int) -> tuple[list[str], int]:
+    """The SVG of every lock's lane, and the height they take."""
     by_lock: dict[str, list[tuple[int, int, Any]]] = {}
     for s in sections:
         g = s.grant
@@ -71,8 +72,7 @@ def render_lanes(path: Path, sections: Iterable[Any], stalls: Sequence[tuple[Op,
     y = 30
     for lock in sorted(by_lock):
         placed = _rows(by_lock[lock])
-        n_rows = max((r for *_, r in placed), default=0) + 1
-        height = n_rows * ROW + 8
+        height = (max((r for *_, r in placed), default=0) + 1) * ROW + 8
         parts.append(f'<text x="4" y="{y + 14}" class="lock">{html.escape(lock)}</text>')
         parts.append(f'<rect x="{LEFT}" y="{y}" width="{WIDTH - LEFT - 10}" height="{height}" '
                      'class="lane"/>')
@@ -81,38 +81,55 @@ def render_lanes(path: Path, sections: Iterable[Any], stalls: Sequence[tuple[Op,
             top = y + 4 + row * ROW
             p = g.inv.process
             color = COLORS[p % len(COLORS)] if isinstance(p, int) else COLORS[-1]
-            title = html.escape(f"process {g.inv.process}, token {g.token!r}, granted "
+            title = html.escape(f"process {p}, token {g.token!r}, granted "
                                 f"{g.comp.time_ns / 1e9:.3f}s, "
                                 f"{'lease ran out' if expired else 'released'} "
                                 f"{end / 1e9:.3f}s (ops {g.inv.index}, {g.comp.index})")
             dash = ' stroke-dasharray="3,2" class="expired"' if expired else ""
             parts.append(f'<rect x="{x(start):.1f}" y="{top}" width="{max(1.0, x(end) - x(start)):.1f}" '
                          f'height="{ROW - 3}" fill="{color}"{dash}><title>{title}</title></rect>')
-            for s0, s1 in stall_by_holder.get((g.inv.process, repr(g.token)), []):
+            for s0, s1 in stall_by_holder.get((p, repr(g.token)), []):
                 parts.append(f'<rect x="{x(s0):.1f}" y="{top}" width="{max(1.0, x(s1) - x(s0)):.1f}" '
                              f'height="{ROW - 3}" fill="url(#hatch)"><title>stall '
                              f'{(s1 - s0) / 1e9:.3f}s</title></rect>')
         y += height + 12
-    total = y + 20
-    bands = []
+    return parts, y + 20
+
+
+def _overlays(x: _Scale, faults: Sequence[FaultWindow], anomalies: Sequence[Anomaly],
+              total: int) -> list[str]:
+    """Fault bands (behind) and anomaly lines (in front)."""
+    out = []
     for w in faults:
         c = FAULT_COLORS.get(w.fault, "#999")
-        bands.append(f'<rect x="{x(w.start_ns):.1f}" y="20" width="{max(1.0, x(w.end_ns) - x(w.start_ns)):.1f}" '
-                     f'height="{total - 30}" fill="{c}" opacity="0.18"><title>'
-                     f'{html.escape(w.fault)} {w.start_ns / 1e9:.2f}-{w.end_ns / 1e9:.2f}s</title></rect>')
-    marks = []
+        out.append(f'<rect x="{x(w.start_ns):.1f}" y="20" width="{max(1.0, x(w.end_ns) - x(w.start_ns)):.1f}" '
+                   f'height="{total - 30}" fill="{c}" opacity="0.18"><title>'
+                   f'{html.escape(w.fault)} {w.start_ns / 1e9:.2f}-{w.end_ns / 1e9:.2f}s</title></rect>')
     for a in anomalies:
         t = a.data.get("time_s") if isinstance(a.data, Mapping) else None
         if isinstance(t, (int, float)):
             xs = x(int(t * 1e9))
-            marks.append(f'<line x1="{xs:.1f}" y1="20" x2="{xs:.1f}" y2="{total - 10}" class="anom">'
-                         f'<title>{html.escape(a.kind)}: {html.escape(a.explanation)}</title></line>')
-    axis = "".join(f'<text x="{x(int(span * k / 10)):.1f}" y="14" class="tick">'
-                   f'{span * k / 10 / 1e9:.1f}s</text>' for k in range(11))
+            out.append(f'<line x1="{xs:.1f}" y1="20" x2="{xs:.1f}" y2="{total - 10}" class="anom">'
+                       f'<title>{html.escape(a.kind)}: {html.escape(a.explanation)}</title></line>')
+    return out
+
+
+def render_lanes(path: Path, sections: Iterable[Any], stalls: Sequence[tuple[Op, Op | None]],
+                 faults: Sequence[FaultWindow], anomalies: Sequence[Anomaly],
+                 end_ns: int) -> Path:
+    """Write the page; ``sections`` are the lock checker's (``grant``, ``valid_until``,
+    ``release_ns``)."""
+    x = _Scale(end_ns)
+    lanes, total = _lanes(x, sections, stalls, end_ns)
+    over = _overlays(x, faults, anomalies, total)
+    bands = [o for o in over if o.startswith("<rect")]
+    marks = [o for o in over if o.startswith("<line")]
+    axis = "".join(f'<text x="{x(int(x.span * k / 10)):.1f}" y="14" class="tick">'
+                   f'{x.span * k / 10 / 1e9:.1f}s</text>' for k in range(11))
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{total}">'
            '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
            'patternTransform="rotate(45)"><rect width="3" height="6" fill="#fff" opacity="0.7"/>'
-           f'</pattern></defs>{axis}{"".join(bands)}{"".join(parts)}{"".join(marks)}</svg>')
+           f'</pattern></defs>{axis}{"".join(bands)}{"".join(lanes)}{"".join(marks)}</svg>')
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>lock lanes</title><style>"
             "body{font:13px sans-serif;margin:16px} .lane{fill:#f6f6f6;stroke:#ddd}"
             " .lock{font-weight:bold} .tick{fill:#666;font-size:11px} .expired{stroke:#000}"
