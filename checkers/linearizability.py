@@ -10,10 +10,12 @@ part is reported), else any part out of budget makes it ``unknown``.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +150,23 @@ def _run_parts(parts: Sequence[tuple[Part, Model]], budget: Budget, processes: i
     return runs
 
 
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused while a check runs.
+
+    The search allocates millions of small tuples (frames, memo keys) and
+    makes no reference cycles; each full collection on the way walks all of
+    them (measured: about 30 % of a 100k-op check's CPU time).  Reference
+    counting frees everything as before; the collector runs again afterwards."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def check_history(
     history: History | Sequence[Op],
     model: str,
@@ -168,6 +187,18 @@ def check_history(
     when unknown, reason (which budget ran out, or a model error) and
     unknown_parts.
     """
+    with _no_gc():
+        return _check(history, model, init, time_budget_s, memory_budget_mb, processes)
+
+
+def _check(
+    history: History | Sequence[Op],
+    model: str,
+    init: Any,
+    time_budget_s: float,
+    memory_budget_mb: int,
+    processes: int | None,
+) -> Result:
     t0 = time.monotonic()
     base: dict[str, Any] = {"model": model, "states_explored": 0, "check_seconds": 0.0}
     try:

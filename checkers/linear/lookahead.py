@@ -123,7 +123,7 @@ class Lookahead:
     def _producers(self, pl: Plan, ops: Sequence[Any], produces: Callable[[COp], Any]) -> None:
         assert self.need is not None
         definite: dict[Any, list[int]] = {}  # value -> op ids of definite producers
-        info: dict[Any, list[int]] = {}  # value -> classes of indeterminate producers
+        info: dict[Any, set[int]] = {}  # value -> classes of indeterminate producers
         for i, o in enumerate(ops):
             v = produces(o.op)
             if v is None:
@@ -134,19 +134,21 @@ class Lookahead:
                 _add(self.all_prod.setdefault(v, _Ids()), pl, i, o.call_pos)
                 if o.definite:
                     definite.setdefault(v, []).append(i)
-                elif not info.get(v) or info[v][-1] != pl.index[i]:
-                    info.setdefault(v, []).append(pl.index[i])
+                else:
+                    info.setdefault(v, set()).add(pl.index[i])
             n = self.need[i]
             if o.definite and n is not ANY_VALUE and v is not ANY_VALUE and v != n:
                 self.consumes[i] = n
+        info_classes = {v: sorted(cs) for v, cs in info.items()}
+        no_classes: list[int] = []
         useful = _useful_producers(ops, self.need, self.watch, definite, produces)
         for i, ids in enumerate(useful):
             if not self.watch[i] or self.need[i] is ANY_VALUE:
                 continue
             p = _Ids()
-            for j in ids:
-                _add(p, pl, j, ops[j].call_pos)
-            p.classes = sorted(set(info.get(self.need[i], ())))
+            p.ids = [pl.index[j] for j in ids]
+            p.calls = [ops[j].call_pos for j in ids]
+            p.classes = info_classes.get(self.need[i], no_classes)  # shared, never changed
             self.prod_of[i] = p
 
     def _linearized(self, i: int, wl: int, wr: int, rl: int, rr: int) -> bool:

@@ -225,6 +225,10 @@ def plan(ops: Sequence[Any], model: Model) -> Plan:
     def is_blind(c: COp) -> bool:
         return blind_of is not None and bool(blind_of(c))
 
+    op_blind = [is_blind(o.op) for o in ops]
+
+    op_rank = [_rank(o, kind[i], op_blind[i]) for i, o in enumerate(ops)]
+
     return Plan(
         nxt=nxt,
         prv=prv,
@@ -239,8 +243,9 @@ def plan(ops: Sequence[Any], model: Model) -> Plan:
         kidx=[index[i] if i >= 0 else 0 for i in node_op],
         twin=[twin_of[i] if i >= 0 else NEVER for i in node_op],
         nested=[tuple((index[b], c) for b, c in nest[i]) if i >= 0 else () for i in node_op],
-        blind=[i >= 0 and is_blind(ops[i].op) for i in node_op],
-        rank=[-1 if i < 0 else _rank(ops[i], kind[i], is_blind(ops[i].op)) for i in node_op],
+        blind=[i >= 0 and op_blind[i] for i in node_op],
+        rank=[-1 if i < 0 else op_rank[i] for i in node_op],
+
         kind=kind,
         index=index,
         classes=classes,

@@ -233,10 +233,29 @@ def search(part: Part, model: Model, budget: Budget, lookahead: bool = True) -> 
             if e > end:
                 c = e - info_base
                 h = ic[c]
-                if h >= len(classes[c]) or ccalls[c][h] > ret_at[rnxt[0]] or (after_info and cblind[c]):
+                frontier = ret_at[rnxt[0]]
+                if h >= len(classes[c]) or ccalls[c][h] > frontier or (after_info and cblind[c]):
                     continue
                 s2 = step(state, ccop[c])
                 if s2 is bad or s2 == state:  # an indeterminate op that changes nothing: drop it
+                    continue
+                # only worth placing right before an op that can follow it: not a blind op
+                # (see the module docstring), so one that can take effect in s2
+                for e2 in cands:
+                    if e2 > end:
+                        c2 = e2 - info_base
+                        h2 = ic[c2] + (c2 == c)
+                        if (
+                            cblind[c2]
+                            or h2 >= len(classes[c2])
+                            or ccalls[c2][h2] > frontier
+                            or step(s2, ccop[c2]) is bad
+                        ):
+                            continue
+                    elif blind[e2] or step(s2, cop[e2]) is bad:
+                        continue
+                    break
+                else:
                     continue
                 ic2 = ic[:c] + (h + 1,) + ic[c + 1 :]
                 key = (wl, wr, ic2, s2, True)
