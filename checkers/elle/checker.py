@@ -15,8 +15,8 @@ is a :class:`checkers.core.Checker`. Its Result:
   each naming its txns by the index of their completion op (T31 = the txn
   completed at op 31).
 * ``details``: ``anomaly-types``, ``not`` (the weakest models ruled out by
-  every anomaly found, reported or not, as Elle's boundary), ``also-not``,
-  counts and timings.
+  every anomaly found, reported or not, as Elle's boundary; empty when
+  nothing is reported), ``also-not``, counts and timings.
 
 Which edges are built follows the models (as Elle does): realtime edges when
 any asked model forbids a ``-realtime`` anomaly; otherwise process edges when
@@ -148,7 +148,8 @@ def _check(history: History, models: Iterable[str], time_budget_s: float,
     bad = [k for k in kinds if k in forbidden]
     unknowns = [k for k in kinds if k in UNKNOWN_TYPES]
     valid: Verdict = False if bad else (UNKNOWN if unknowns else True)
-    nots, also = cm.boundary(k for k in found if k not in UNKNOWN_TYPES)
+    # Elle's boundary: from every anomaly found, and only when something is reported.
+    nots, also = cm.boundary(k for k in found if k not in UNKNOWN_TYPES) if kinds else ([], [])
     anomalies = tuple(a for k in kinds for a in reportable[k])
     details: dict[str, Any] = {
         "consistency-models": list(asked),
