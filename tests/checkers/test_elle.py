@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from checkers.core import UNKNOWN, Result
 from checkers.elle import ListAppend, ModelError, check_list_append, parse_models
 from checkers.elle.infer import freeze
-from checkers.elle.models import boundary, prohibited
+from checkers.elle.models import boundary, impossible_models, prohibited
 from harness.history import History, Op
 
 
@@ -462,3 +462,45 @@ def test_jepsen_edn_import(tmp_path: Any) -> None:
     assert lh.history[1].value == [["append", "x", 1], ["r", "y", [2, 3]]]
     assert type(lh.history[1].value[0][0]) is str  # plain strings, not EDN keywords
     assert load_history(p, "elle").format == "jepsen-edn"
+
+
+# ------------------------------------------- the lattice against Elle's own tables
+# The sets Elle's consistency-model tests expect (its friendly name for PL-SS there is
+# strong-serializable; ours is strict-serializable).
+
+_RC_PROHIBITS = {"dirty-update", "G1a", "G1b", "G1c", "G1", "G0", "PL-1-cycle-exists",
+                 "PL-2-cycle-exists", "cyclic-versions", "duplicate-elements",
+                 "incompatible-order", "future-read"}
+_TOP = {"strict-serializable", "serializable", "strong-session-serializable",
+        "strong-session-snapshot-isolation", "strong-snapshot-isolation"}
+_IMPOSSIBLE = {
+    "G-single": _TOP | {"consistent-view", "forward-consistent-view", "snapshot-isolation",
+                        "update-serializable"},
+    "G-SI": _TOP | {"snapshot-isolation"},
+    "internal": _TOP | {"causal-cerone", "parallel-snapshot-isolation", "prefix", "read-atomic",
+                        "update-atomic", "snapshot-isolation"},
+    "dirty-update": _TOP | {
+        "read-committed", "monotonic-atomic-view", "snapshot-isolation", "repeatable-read",
+        "update-atomic", "update-serializable", "cursor-stability", "forward-consistent-view",
+        "consistent-view", "monotonic-view", "monotonic-snapshot-read", "causal-cerone",
+        "parallel-snapshot-isolation", "prefix", "read-atomic", "strong-session-read-committed",
+        "strong-read-committed"},
+}
+
+
+def test_read_committed_prohibits_what_elle_says() -> None:
+    assert prohibited(["read-committed"]) == _RC_PROHIBITS
+
+
+@pytest.mark.parametrize("anomaly", sorted(_IMPOSSIBLE))
+def test_impossible_models_as_elle_says(anomaly: str) -> None:
+    assert impossible_models([anomaly]) == _IMPOSSIBLE[anomaly]
+
+
+def test_boundaries_as_elle_says() -> None:
+    nots, also = boundary(["cyclic-versions"])
+    assert nots == ["read-uncommitted"]
+    assert set(also) == _IMPOSSIBLE["dirty-update"] | {"strong-read-uncommitted",
+                                                       "strong-session-read-uncommitted"}
+    assert boundary(["internal"])[0] == ["read-atomic"]
+    assert boundary([]) == ([], [])
