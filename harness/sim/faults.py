@@ -3,8 +3,9 @@
 A run with ``--nemesis`` uses the same packages (:data:`nemesis.PACKAGES`) as
 a Docker run, with the world as their backend. Two nemeses need simulated
 time instead of the wall clock: the clock nemesis's strobe (the world flips
-the clocks on its own schedule) and figure8 (its polls and waits run the
-world's events). The nemesis generators draw from their own seeded rng, so
+the clocks on its own schedule) and figure8 (its polls read the world, its
+waits let simulated time pass while the clients go on: see
+:class:`harness.sim.interp.SimInterpreter`). The nemesis generators draw from their own seeded rng, so
 removing faults from a schedule (shrinking) does not reshuffle the clients'
 draws as well.
 
@@ -134,9 +135,9 @@ class ScriptedNemesis:
             return value
         if isinstance(value, Mapping) and "calls" in value:  # one op that held the nemesis
             for t, call, args in value["calls"]:
-                w.run_for(max(0, int(t) - w.now_ns) / _NS)
+                w.nemesis_sleep(max(0, int(t) - w.now_ns) / _NS)
                 self._apply(Fault(w.now_ns, str(call), tuple(args)))
-            w.run_for(max(0, int(value["until"]) - w.now_ns) / _NS)
+            w.nemesis_sleep(max(0, int(value["until"]) - w.now_ns) / _NS)
             return value
         if f == "stop-partition":
             w.heal()
@@ -274,13 +275,13 @@ def sim_package(world: World, names: Sequence[str], interval_s: float, seed: int
         elif name == "figure8":
             pkg = replace(pkg, nemesis=Figure8Nemesis(
                 opts, status=world.status_of, clock=lambda: world.now_ns / _NS,
-                sleep=world.run_for))
+                sleep=world.nemesis_sleep))
         elif name == "coordinator-crash":
             from nemesis.coordinator_crash import CoordinatorCrashNemesis
 
             pkg = replace(pkg, nemesis=CoordinatorCrashNemesis(
                 opts, status=world.status_of, clock=lambda: world.now_ns / _NS,
-                sleep=world.run_for))
+                sleep=world.nemesis_sleep))
         pkgs.append(pkg)
     pkg = compose(pkgs)
     rng = random.Random(f"sim-nemesis:{seed}")

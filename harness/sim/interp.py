@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import threading
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
@@ -230,21 +231,7 @@ class SimInterpreter:
 
     # -- nemesis -----------------------------------------------------------------------
     def _nemesis_op(self, thread: Any, inv: Op) -> None:
-        error = None
-        log = self.world.fault_log
-        mark, start = len(log), self.world.now_ns
-        try:
-            if self.nemesis is None:
-                raise RuntimeError("a nemesis op was generated but the test has no nemesis")
-            value = self.nemesis.invoke(inv.f, inv.value)
-        except Exception as e:  # noqa: BLE001 - recorded, the run goes on
-            value, error = inv.value, f"{type(e).__name__}: {e}"
-        end = self.world.now_ns
-        if end > start:  # the op let time pass (figure8): a replay must block as long
-            for i in range(mark, len(log)):
-                log[i] = (*log[i][:3], end)
-        self._finish(thread, {"process": NEMESIS, "type": INFO, "f": inv.f, "value": value,
-                              "error": error})
+        _NemesisRun(self, thread, inv).start()
 
     # -- clients -------------------------------------------------------------------------
     def _client_op(self, thread: int, inv: Op) -> None:
@@ -293,3 +280,64 @@ class SimInterpreter:
 
         token = world.call(node, msg, answer)
         world.at(world.now_ns + max(1, int(timeout_s * _NS)), answer, ("lost", "timeout"))
+
+
+class _NemesisRun:
+    """One nemesis op, run in its own OS thread in strict alternation with the interpreter.
+
+    Most nemesis ops return at once. One that waits (figure8 steering phase by
+    phase) calls ``world.nemesis_sleep``: its thread parks, a world event is
+    set for the wake-up time, and the interpreter goes on — clients keep
+    invoking ops meanwhile, as with the real interpreter's worker thread.
+    Exactly one of the two threads runs at any moment (two semaphores hand
+    control back and forth), so the run stays deterministic.
+    """
+
+    def __init__(self, interp: SimInterpreter, thread: Any, inv: Op) -> None:
+        self.interp = interp
+        self.world = interp.world
+        self.thread = thread
+        self.inv = inv
+        self.go = threading.Semaphore(0)
+        self.back = threading.Semaphore(0)
+        self.outcome: tuple[Any, Any] | None = None
+        self.mark = len(self.world.fault_log)
+        self.start_ns = self.world.now_ns
+
+    def start(self) -> None:
+        threading.Thread(target=self._body, name="sim-nemesis", daemon=True).start()
+        self._run()
+
+    def _body(self) -> None:
+        self.go.acquire()
+        error = None
+        nemesis = self.interp.nemesis
+        try:
+            if nemesis is None:
+                raise RuntimeError("a nemesis op was generated but the test has no nemesis")
+            value = nemesis.invoke(self.inv.f, self.inv.value)
+        except Exception as e:  # noqa: BLE001 - recorded, the run goes on
+            value, error = self.inv.value, f"{type(e).__name__}: {e}"
+        self.outcome = (value, error)
+        self.back.release()
+
+    def _sleep(self, seconds: float) -> None:  # in the nemesis thread
+        self.world.at(self.world.now_ns + max(1, int(seconds * _NS)), self._run)
+        self.back.release()
+        self.go.acquire()
+
+    def _run(self) -> None:  # in the interpreter's thread: let the nemesis run until it parks
+        self.world.sleeper = self._sleep
+        self.go.release()
+        self.back.acquire()
+        self.world.sleeper = None
+        if self.outcome is None:
+            return
+        value, error = self.outcome
+        end = self.world.now_ns
+        log = self.world.fault_log
+        if end > self.start_ns:  # the op let time pass (figure8): a replay holds as long
+            for i in range(self.mark, len(log)):
+                log[i] = (*log[i][:3], end)
+        self.interp._finish(self.thread, {"process": NEMESIS, "type": INFO, "f": self.inv.f,
+                                          "value": value, "error": error})

@@ -14,7 +14,9 @@ shape, ``name == "sim"``): the same nemesis classes that drive Docker call
   base ``loss`` or the sender's shaped loss, and duplicated likewise. A
   grudge is checked on delivery (``dst`` drops what comes from the nodes in
   ``grudge[dst]``, as iptables INPUT does). Client traffic is not cut by
-  partitions (as in Docker runs) but does pay the delays.
+  partitions (as in Docker runs) unless the grudge names ``"clients"``
+  (figure8 does: their connections to those nodes are reset, as netctl's
+  REJECT does), but does pay the delays.
 * **pause** — a paused node neither ticks nor handles anything; what arrives
   meanwhile waits in its socket buffer and is handled on resume.
 * **kill** — the node's memory is gone, its disk loses unsynced writes
@@ -45,6 +47,7 @@ from systems.common.spec import Addr, SystemSpec
 __all__ = ["World", "SimOptions", "SimAborted", "CRASH_EXIT", "STORM_EVENTS", "storm_events"]
 
 CRASH_EXIT = 70  # what a real node exits with on a broken invariant
+CLIENTS = "clients"  # the harness's clients as a grudge member (a fault that cuts them too)
 # More events than this in one simulated second is a message storm (a livelocked
 # core ping-ponging at network speed): the run is cut short there. A healthy
 # 5-node raftkv run at 100 ops/s takes about 2,000 events per simulated second;
@@ -137,6 +140,7 @@ class World:
         storm: int = STORM_EVENTS,
     ) -> None:
         self.storm = storm
+        self.sleeper: Callable[[float], None] | None = None  # set while a nemesis op runs
         self.adapter = adapter
         self.names = list(nodes)
         self.seed = seed
@@ -217,6 +221,16 @@ class World:
         statuses = {n: self._status(n) for n in self.names}
         return leader_from_statuses({n: s for n, s in statuses.items() if s is not None})
 
+    def nemesis_sleep(self, seconds: float) -> None:
+        """What a nemesis that waits calls: hands the time back to the interpreter while one
+        runs the nemesis op (``sleeper``), else runs the world's events itself."""
+        if seconds <= 0:
+            return
+        if self.sleeper is not None:
+            self.sleeper(seconds)
+        else:
+            self.run_for(seconds)
+
     def run_for(self, seconds: float) -> None:
         """Let simulated time pass inside a blocking call (a nemesis that polls and waits)."""
         until = self.now_ns + int(seconds * _NS)
@@ -296,6 +310,10 @@ class World:
     def partition(self, grudge: Mapping[str, frozenset[str]]) -> None:
         self.grudge = {d: frozenset(s) for d, s in grudge.items() if s}
         self._log("partition", {d: sorted(s) for d, s in sorted(self.grudge.items())})
+        for token, (dst, waiter) in sorted(self._calls.items()):
+            if CLIENTS in self.grudge.get(dst, ()):
+                del self._calls[token]
+                self.at(self.now_ns + self._delay_ns(), waiter, ("lost", "connection-lost"))
 
     def heal(self) -> None:
         self._log("heal")
@@ -437,6 +455,11 @@ class World:
         node = self.nodes[n]
         if node.core is None:
             self.at(self.now_ns + self._delay_ns(), waiter, ("unsent", "connection-refused"))
+            return
+        if CLIENTS in self.grudge.get(n, ()):
+            # A fault that cuts the harness's clients off this node (figure8) resets their
+            # connections, as netctl's REJECT does: the client learns at once, unsure.
+            self.at(self.now_ns + self._delay_ns(), waiter, ("lost", "connection-lost"))
             return
         self._calls[token] = (n, waiter)
         if node.paused:

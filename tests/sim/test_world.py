@@ -250,3 +250,16 @@ def test_clock_faults_reach_cores_that_read_wall_time() -> None:
     assert adapter.seen["n1"] == [(2.5, 1.0), (2.5, 1.0)]
     assert adapter.seen["n2"] == [(0.0, 2.0)]
     assert [o for o, _ in adapter.seen["n3"]] == [1.0, 0.0, 1.0, 0.0]
+
+
+def test_a_grudge_naming_clients_resets_the_harness_off_that_node() -> None:
+    w = world()
+    got: list[Any] = []
+    w.call("n1", {"op": "status"}, got.append)
+    w.run_for(0.1)
+    assert got and got[0][0] == "ok"
+    w.partition({"n1": frozenset({"clients"})})
+    w.call("n1", {"op": "status"}, got.append)
+    w.call("n2", {"op": "status"}, got.append)
+    w.run_for(0.1)
+    assert got[1] == ("lost", "connection-lost") and got[2][1]["node"] == "n2"
