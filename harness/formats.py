@@ -286,14 +286,15 @@ def _edn_streamed(p: Path, keyed: bool) -> History | None:
     ops: list[Op] = []
     try:
         with open(p, "rb") as fh:
-            rest = b""
+            rest: list[bytes] = []  # a line still open (kept as pieces: no quadratic +=)
             while True:
                 data = fh.read(_CHUNK)
                 cut = data.rfind(b"\n")
                 if data and cut < 0:
-                    rest += data
+                    rest.append(data)
                     continue
-                chunk, rest = (rest + data[:cut + 1], data[cut + 1:]) if data else (rest, b"")
+                chunk = b"".join([*rest, data[:cut + 1]] if data else rest)
+                rest = [data[cut + 1:]]
                 if chunk and not _chunk_ops(chunk, keyed, ops):
                     return None
                 if not data:

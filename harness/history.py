@@ -327,7 +327,7 @@ def iter_jsonl(path: str | os.PathLike[str], tolerate_torn_tail: bool = True) ->
     except OSError as e:
         raise HistoryError(f"{p}: cannot read history ({e.strerror})") from None
     with fh:
-        rest = b""
+        rest: list[bytes] = []  # a line still open (kept as pieces: no quadratic +=)
         while True:
             try:
                 data = fh.read(_CHUNK)
@@ -337,13 +337,15 @@ def iter_jsonl(path: str | os.PathLike[str], tolerate_torn_tail: bool = True) ->
                 break
             cut = data.rfind(b"\n")
             if cut < 0:
-                rest += data
+                rest.append(data)
                 continue
-            chunk, rest = rest + data[:cut + 1], data[cut + 1:]
+            chunk = b"".join([*rest, data[:cut + 1]])
+            rest = [data[cut + 1:]]
             yield from _chunk_ops(p, chunk, line, open_f)
             line += chunk.count(b"\n")
-        if rest.strip():  # no newline after the last line: maybe where a killed writer stopped
-            yield from _slow_ops(p, rest + b"\n", line, open_f, torn=tolerate_torn_tail)
+        tail = b"".join(rest)
+        if tail.strip():  # no newline after the last line: maybe where a killed writer stopped
+            yield from _slow_ops(p, tail + b"\n", line, open_f, torn=tolerate_torn_tail)
 
 
 def _chunk_ops(p: Path, chunk: bytes, line: int, open_f: dict[Process, str]) -> Iterator[Op]:
