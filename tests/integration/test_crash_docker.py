@@ -70,7 +70,7 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sabotage: bool, pkg: A
         client.close()
 
     return sabotaged_run(tmp_path, monkeypatch, "docker", kill_n2 if sabotage else None, pkg,
-                         time_limit_s=4, recovery_s=0.5, seed=4, op_timeout_s=1.5,
+                         time_limit_s=8 if pkg else 4, recovery_s=0.5, seed=4, op_timeout_s=1.5,
                          check_budget_s=30, report=False)
 
 
