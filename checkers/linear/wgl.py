@@ -205,16 +205,17 @@ def search(part: Part, model: Model, budget: Budget, lookahead: bool = True) -> 
     rank = pl.rank
 
     def candidates() -> list[int]:
-        """What may go next: the indeterminate classes (e >= info_base: class e - info_base),
-        then the definite calls before the first return in the list, reads first, each
-        kind earliest deadline first."""
+        """What may go next: the definite calls before the first return in the list, reads
+        first, then ops that need the state, then blind ones, each group earliest deadline
+        first; last the indeterminate classes (e >= info_base: class e - info_base), which
+        may never have happened: tried only when no definite op leads on."""
         out = []
         e = nxt[0]
         while match[e] > 0:
             out.append(e)
             e = nxt[e]
         out.sort(key=rank.__getitem__)
-        return infos + out if infos else out
+        return out + infos if infos else out
 
     cands = candidates()
     j = 0
