@@ -137,6 +137,8 @@ def run_test(
     package: Any = None,
 ) -> RunOutcome:
     """Run one test. ``package`` overrides the nemesis package built from ``opts.nemesis``."""
+    if opts.backend == "sim":  # deterministic simulation: same store folder, see docs/sim.md
+        return _run_sim(opts, workload, on_op, argv, package)
     backend = make_backend(opts, notice)
     if backend.name != opts.backend:
         opts = replace(opts, backend=backend.name)
@@ -186,6 +188,20 @@ def run_test(
     if error is not None:
         raise SetupError(f"{error} (run folder: {run_dir})")
     return check_run(run_dir, workload.checker, test, render=opts.report)
+
+
+def _run_sim(
+    opts: Options, workload: Any, on_op: Callable[[Op], None] | None, argv: str | None,
+    package: Any,
+) -> RunOutcome:
+    if package is not None:
+        raise SetupError("the sim backend builds its own nemesis packages; a package override "
+                         "cannot run there")
+    from harness.sim.run import run_sim_test
+    from harness.sim.world import SimOptions
+
+    outcome, _ = run_sim_test(opts, SimOptions(), workload, argv=argv, on_op=on_op)
+    return outcome
 
 
 def _utc() -> str:

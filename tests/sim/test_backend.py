@@ -89,3 +89,22 @@ def _one_line_error(r: subprocess.CompletedProcess[str], needle: str) -> None:
 )
 def test_bad_sim_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], needle: str) -> None:
     _one_line_error(fb("run", *args, store=tmp_path), needle)
+
+
+def test_run_test_with_backend_sim_runs_the_simulation(tmp_path: Path) -> None:
+    # The seam other callers (campaigns, the pytest plugin) go through: no silent fallback.
+    from dataclasses import replace
+
+    from harness.options import Options
+    from harness.runner import run_test
+    from harness.sim.run import make_workload
+    from systems import get_system
+
+    opts = replace(Options(backend="sim", time_limit_s=2, seed=3, nemesis=("kill",),
+                           nemesis_interval_s=0.5, report=False), store=tmp_path)
+    seen: list[object] = []
+    outcome = run_test(opts, get_system("raftkv"), make_workload(opts), on_op=seen.append)
+    assert outcome.valid is True
+    test = json.loads((outcome.run_dir / "test.json").read_text())
+    assert test["backend"] == "sim" and "--backend sim" in test["command"]
+    assert len(seen) == len((outcome.run_dir / "history.jsonl").read_text().splitlines()) > 50
