@@ -1,11 +1,14 @@
 """cache: a memcached-style look-aside cache routed by a consistent-hash ring.
 
-``ring`` (ketama-style virtual nodes; bounded loads as an option). The rest
-of the system is described in README.md.
+``ring`` (ketama-style virtual nodes; bounded loads as an option) and
+``node`` (the cache node's pure core: versions, TTL, LRU, leases, the
+moved-range rule, bug switches). The rest of the system is described in
+README.md.
 """
 
 from __future__ import annotations
 
+from .node import BUGS, CacheCore, Hit, Miss, NotStored, Stored, owner_since
 from .ring import (
     DEFAULT_BALANCE,
     DEFAULT_VNODES,
@@ -17,6 +20,13 @@ from .ring import (
 )
 
 __all__ = [
+    "BUGS",
+    "CacheCore",
+    "Hit",
+    "Miss",
+    "NotStored",
+    "Stored",
+    "owner_since",
     "DEFAULT_BALANCE",
     "DEFAULT_VNODES",
     "BoundedLoad",
