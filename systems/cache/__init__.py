@@ -2,7 +2,9 @@
 
 ``ring`` (ketama-style virtual nodes; bounded loads as an option) and
 ``node`` (the cache node's pure core: versions, TTL, LRU, leases, the
-moved-range rule, bug switches). The rest of the system is described in
+moved-range rule, bug switches), ``store`` (the source-of-truth KV and the
+registry of cache nodes, one state machine on the shared Raft library) and
+``sim`` (its simulated cluster). The rest of the system is described in
 README.md.
 """
 
