@@ -305,7 +305,7 @@ def model_history(seed: int, n: int, parts: int) -> H:
             c = rnd.choice((10, 11))
             h.join(c)
             pos[c] = dict(committed)
-    for p, (v, part, off) in pending.items():
+    for p in pending:
         h.complete(p, "send", None, "info")
     h.poll(20, {part: [[o, v] for o, v in enumerate(log)] for part, log in enumerate(logs)},
            drain=True)
