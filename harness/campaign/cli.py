@@ -144,4 +144,9 @@ def merge_cmd(paths: tuple[Path, ...], out_dir: Path | None, junit: Path | None,
         _fail(f"merge: {e}")
     out.print(summary_table(head["campaign"], records))
     out.print(f"merged {len(files)} result file(s) → {out_dir / 'campaign.json'}")
-    sys.exit(exit_code(records))
+    code = exit_code(records)
+    if head["missing_runs"]:
+        out.print(f"[yellow]{head['missing_runs']} of {head['total_runs']} runs are in none of the "
+                  "given results (a shard missing?)[/yellow]")
+        code = max(code, 2) if code != 1 else 1
+    sys.exit(code)

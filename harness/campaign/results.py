@@ -9,8 +9,9 @@ A record's ``status`` is one of
   time limit plus a margin, or a node never came up;
 * ``interrupted`` — stopped by Ctrl-C or ``--max-time`` (a later ``--resume``
   runs it again);
-* ``not-run`` — never started (``--fail-fast``, ``--max-time``, an interrupt,
-  or missing from every shard given to ``merge``).
+* ``not-run`` — never started (``--fail-fast``, ``--max-time``, an interrupt).
+
+``merge`` counts the runs found in none of the shards (``missing_runs``).
 
 The first three are *finished*: ``--resume`` skips them.
 """
@@ -253,5 +254,6 @@ def merge(paths: Sequence[Path], out_dir: Path) -> tuple[dict[str, Any], list[di
         "merged_from": [str(f) for f, _ in docs], "started": min(str(d.get("started")) for _, d in docs),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "wall_s": round(sum(float(d.get("wall_s") or 0) for _, d in docs), 3), "interrupted": False,
+        "missing_runs": max(total - len(records), 0),
     }
     return head, records

@@ -163,3 +163,10 @@ def test_campaign_page_is_a_matrix_of_cases_by_seed(tmp_path: Path) -> None:
     assert "c-passed" in page and "c-failed" in page and "c-error" in page and "c-not-run" in page
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
     assert 'href="raftkv-register-partition-n3/s1/run/report.html"' in page
+
+
+def test_merge_counts_runs_no_shard_brought(tmp_path: Path) -> None:
+    recs = [r for r in _records() if r["status"] == "passed"]
+    _shard_dir(tmp_path / "only", recs, "1/2")
+    head, merged = merge([tmp_path / "only"], tmp_path)
+    assert head["missing_runs"] == 5 - len(merged) == 4
