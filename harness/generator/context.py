@@ -130,12 +130,15 @@ class Context:
         Drawing at random (as Jepsen does) spreads ops over every thread, hence
         over every node the threads' clients talk to; the lowest free thread
         would take nearly every op when clients are fast and the rate is low.
-        Deterministic under the seed: int threads iterate in a fixed order.
+        Deterministic under the seed in any process: the free int threads are sorted first.
         """
         free = self.free_threads
         if not free:
             return None
         ints = [t for t in free if type(t) is int]
+        # Sorted: a frozenset's order of ints can depend on where a str member (the
+        # nemesis) hashed, i.e. on PYTHONHASHSEED; the draw must not.
+        ints.sort()
         if ints:
             t: Thread = ints[int(self.rng.random() * len(ints))] if len(ints) > 1 else ints[0]
         else:
