@@ -9,6 +9,7 @@ from __future__ import annotations
 from workloads.append import append_workload
 from workloads.bank import bank_workload
 from workloads.base import Workload, WorkloadOptions
+from workloads.cache import cache_workload
 from workloads.lock import lock_workload
 from workloads.register import kv_workload, register_workload
 from workloads.set import set_workload
@@ -22,6 +23,7 @@ REGISTRY = {
     "append": append_workload,
     "bank": bank_workload,
     "lock": lock_workload,
+    "cache": cache_workload,
 }
 
 
