@@ -98,3 +98,22 @@ def test_run_folder_with_bad_test_json(tmp_path):
     (tmp_path / "test.json").write_text("[]")
     (tmp_path / "history.jsonl").write_text("")
     _one_line_error(fb("check", str(tmp_path)), "not a JSON object")
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ('{"workload": "register", "zz": ' + "9" * 5000 + "}", "test.json: unreadable"),
+        ('{"workload": "register", "zz": ' + "[" * 100000 + "]" * 100000 + "}", "test.json: unreadable"),
+        ('{"workload": ["register"]}', "unknown workload"),
+        ('{"workload": "register", "concurrency": null}', "test.json: concurrency"),
+        ('{"workload": "register", "rate": "fast"}', "test.json: rate"),
+    ],
+)
+def test_run_folder_with_hostile_test_json_names_the_file(tmp_path, text, needle):
+    """Not the CLI's catch-all ("unexpected ValueError ..."): the message names test.json."""
+    (tmp_path / "test.json").write_text(text)
+    (tmp_path / "history.jsonl").write_text("")
+    r = fb("check", str(tmp_path))
+    _one_line_error(r, needle)
+    assert "unexpected" not in r.stderr
