@@ -15,24 +15,24 @@ __all__ = ["check_path", "check_run_dir"]
 
 def check_run_dir(run_dir: Path, budget_s: float) -> dict[str, Any]:
     """Re-check a run folder with its workload's current checkers; rewrites results.json."""
-    import json
-
     import workloads
     from harness.runner import check_run
 
     try:
         test = read_json(run_dir / "test.json")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise HistoryError(f"{run_dir}/test.json: unreadable ({e})") from None
+    except RecursionError:
+        raise HistoryError(f"{run_dir}/test.json: unreadable (nested too deeply)") from None
+    except (OSError, ValueError) as e:  # ValueError: bad JSON, bad UTF-8, Python's int-digit limit
+        raise HistoryError(f"{run_dir}/test.json: unreadable ({str(e).split(';')[0]})") from None
     if not isinstance(test, dict):
         raise HistoryError(f"{run_dir}/test.json: not a JSON object")
     name = test.get("workload")
-    if name not in workloads.REGISTRY:
+    if not isinstance(name, str) or name not in workloads.REGISTRY:
         raise UsageError(f"{run_dir}: unknown workload {name!r} in test.json")
     wl = workloads.REGISTRY[name](
         workloads.WorkloadOptions(
-            rate=float(test.get("rate", 100.0)),
-            concurrency=int(test.get("concurrency", 5)),
+            rate=float(_number(test, "rate", 100.0, run_dir)),
+            concurrency=int(_number(test, "concurrency", 5, run_dir, integer=True)),
             check_time_budget_s=budget_s,
         )
     )
@@ -51,6 +51,15 @@ def check_run_dir(run_dir: Path, budget_s: float) -> dict[str, Any]:
         "reason": details.get("reason"),
         "results": str(run_dir / "results.json"),
     }
+
+
+def _number(test: dict[str, Any], key: str, default: float, run_dir: Path, integer: bool = False) -> float:
+    """``test[key]`` (``default`` if absent) if it is a number (an int when ``integer``), else a
+    HistoryError naming it."""
+    v = test.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int if integer else (int, float)):
+        raise HistoryError(f"{run_dir}/test.json: {key} must be a number, got {str(v)[:40]!r}")
+    return float(v)
 
 
 def check_path(
