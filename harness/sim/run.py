@@ -17,10 +17,9 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from checkers.core import safe_check, verdict_word
+from checkers.core import safe_check
 from harness import generator as g
 from harness.errors import SetupError, UsageError
 from harness.history import History, HistoryWriter, Op
@@ -116,7 +115,7 @@ def simulate(
 
     aborted = None
     try:
-        interp.run(_schedule(opts, workload, pkg, script is not None, max_ops, end_main))
+        interp.run(_schedule(opts, workload, pkg, max_ops, end_main))
     except SimAborted as e:  # in-flight invocations stay unpaired: indeterminate, as after Ctrl-C
         aborted = str(e)
     # The schedule is the main phase's faults: the final heal is implied (a replay heals too).
@@ -125,7 +124,7 @@ def simulate(
     return SimRun(ops, schedule, world.now_ns, main_invokes[0], dict(world.stats), aborted)
 
 
-def _schedule(opts: Options, workload: Any, pkg: Any, scripted: bool, max_ops: int | None,
+def _schedule(opts: Options, workload: Any, pkg: Any, max_ops: int | None,
               end_main: Callable[[Any, Any], None]) -> Any:
     client_gen = workload.generator if max_ops is None else g.limit(max_ops, workload.generator)
     clients = g.clients(client_gen)
@@ -206,11 +205,3 @@ def run_sim_test(
     write_json(run_dir / "schedule.json", [f.to_json() for f in run.schedule])
     outcome = check_run(run_dir, workload.checker, test, render=opts.report)
     return outcome, run
-
-
-def verdict_of(valid: Any) -> str:
-    return verdict_word(valid)
-
-
-def store_path(outcome: RunOutcome) -> Path:
-    return outcome.run_dir
