@@ -19,6 +19,7 @@ SYSTEMS: dict[str, str] = {
     "twopc": "systems.twopc",
     "lock": "systems.lock",
     "redlock": "systems.redlock",
+    "cache": "systems.cache",
 }
 
 
