@@ -52,6 +52,11 @@ offsets after a rebalance (at-least-once).
 The verdict is ``"unknown"`` when nothing is wrong but acknowledged sends
 exist and no ok drain poll does: their fate was never observed.
 
+``as_queue_ops`` translates a single-partition, single-consumer history into
+the linearizability checker's ``fifo-queue`` / ``unordered-queue`` op shapes
+(send -> enqueue, a non-drain poll of at most one message -> dequeue), so the
+two checkers can judge the same run and cross-check each other.
+
 Cost: two passes; per polled message a few dict operations, so a valid
 history costs O(n + messages polled) (bench/queue.py times 1M messages).
 At most ``max_anomalies`` anomalies are kept per kind; counts are complete.
@@ -69,7 +74,7 @@ from typing import Any
 from checkers.core import UNKNOWN, Anomaly, Result
 from harness.history import INVOKE, NEMESIS, OK, History, Op, no_gc
 
-__all__ = ["QueueChecker", "check_queue", "KINDS"]
+__all__ = ["QueueChecker", "check_queue", "KINDS", "as_queue_ops"]
 
 KINDS = (
     "inconsistent-offsets", "duplicate", "lost-write", "unseen", "nonmonotonic-send",
@@ -469,3 +474,47 @@ def _check(history: History, max_anomalies: int) -> Result:
         details["reason"] = "acknowledged sends exist but no final drain poll succeeded"
         return Result(UNKNOWN, anomalies, details)
     return Result(True, anomalies, details)
+
+
+def as_queue_ops(history: History) -> History:
+    """The history as ``enqueue``/``dequeue`` ops for the fifo-queue models.
+
+    Valid only for one partition read by one consumer (whose position is the
+    queue's head) with polls of at most one message; drain polls and every
+    other op are left out. Raises ``ValueError`` on a poll of several messages.
+    """
+    out: list[Op] = []
+    opened: dict[Any, Op] = {}
+    for o in history:
+        if o.process == NEMESIS or o.f not in ("send", "poll"):
+            continue
+        if o.type == INVOKE:
+            if o.f == "poll" and isinstance(o.value, dict) and o.value.get("drain"):
+                continue
+            opened[o.process] = o
+            if o.f == "send":
+                v = o.value[1] if isinstance(o.value, list | tuple) and len(o.value) == 2 else None
+                out.append(o.with_(f="enqueue", value=_key(v)))
+            else:
+                out.append(o.with_(f="dequeue", value=None))
+            continue
+        inv = opened.pop(o.process, None)
+        if inv is None:
+            continue
+        if inv.f == "send":
+            out.append(o.with_(f="enqueue", value=_sent_value(inv)))
+            continue
+        value = None
+        if o.type == OK:
+            msgs = [m for ms in (o.value or {}).values() for m in ms]
+            if len(msgs) > 1:
+                raise ValueError(f"poll op {o.index} returned {len(msgs)} messages: the "
+                                 "fifo-queue translation needs polls of at most one")
+            value = _key(msgs[0][1]) if msgs else None
+        out.append(o.with_(f="dequeue", value=value))
+    return History(out, reindex=True)
+
+
+def _sent_value(inv: Op) -> Hashable:
+    v = inv.value
+    return _key(v[1]) if isinstance(v, list | tuple) and len(v) == 2 else None
