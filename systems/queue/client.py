@@ -1,0 +1,168 @@
+"""The queue's client for the ``queue`` workload (on the library's engine, one per partition).
+
+Ops and values, in the shapes ``checkers/queue.py`` judges:
+
+| f      | value                          | ok value                          | fail (definite)                  |
+|--------|--------------------------------|-----------------------------------|----------------------------------|
+| send   | [key, value]                   | [partition, offset]               | refused, never proposed          |
+| join   | {group}                        | this member's partitions          | refused                          |
+| poll   | {group, drain: false}          | {partition: [[offset, value]...]} | ``rebalance``, ``not-joined``    |
+| poll   | {group: null, drain: true}     | every partition from offset 0     | any fetch failed                 |
+| commit | {group}                        | {group, offsets}                  | ``rebalance``                    |
+
+The partition of a send is ``crc32(key) % P``. Sends are idempotent-producer
+writes: the client's id is the producer id, each partition has its own seq,
+and the engine retries an ambiguous attempt with the same seq (the partition
+answers the first offset again), so a send is ``info`` only when no attempt
+was confirmed before the deadline.
+
+A consumer ``join``\\s its group (the answer carries the group's committed
+offsets: its positions), then ``poll``\\s: a heartbeat to the group's
+coordinator first — a new generation (someone joined, left or timed out)
+fails the poll ``rebalance`` and forgets the membership, so the workload's
+next ``join`` starts from the committed offsets again (the history's ``join``
+ops are where the checker lets a consumer's positions jump back) — then one
+fetch per assigned partition from its position. ``commit`` stores the
+positions with the generation. Fetches are reads: a poll is ok with the
+partitions whose fetch succeeded.
+
+Every op must end within the harness's per-op timeout, and a poll makes
+1 + P requests, so each partition's engine gets ``timeout_s / (P + 1)``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from systems.common.spec import Cluster, SystemClient
+from systems.raft.client import RaftClient
+
+from .machine import coordinator
+from .server import DEFAULT_PARTITIONS
+
+__all__ = ["QueueClient", "make_queue_client", "partition_of", "PAGE"]
+
+PAGE = 1000  # messages per drain fetch
+
+
+def partition_of(key: Any, partitions: int) -> int:
+    return zlib.crc32(str(key).encode()) % partitions
+
+
+class QueueClient:
+    def __init__(self, engines: list[RaftClient]) -> None:
+        self.engines = engines
+        self.parts = len(engines)
+        self.me = engines[0].client_id  # producer id and group member id
+        self.seqs = [0] * self.parts
+        self.gen: int | None = None
+        self.group = ""
+        self.mine: list[int] = []
+        self.pos: dict[int, int] = {}
+
+    async def invoke(self, f: str, value: Any) -> tuple[str, Any, Any]:
+        v: dict[str, Any] = dict(value) if isinstance(value, dict) else {}
+        if f == "send":
+            return await self._send(value)
+        if f == "join":
+            return await self._join(str(v.get("group")))
+        if f == "poll":
+            if v.get("drain"):
+                return await self._drain()
+            return await self._poll(int(v.get("max", 100)))
+        if f == "commit":
+            return await self._commit()
+        return "fail", value, f"unknown-f:{f}"
+
+    async def _send(self, value: Any) -> tuple[str, Any, Any]:
+        if not isinstance(value, list) or len(value) != 2:
+            return "fail", None, "bad-value"
+        key, val = value
+        p = partition_of(key, self.parts)
+        self.seqs[p] += 1
+        msg = {"op": "send", "partition": p, "pid": self.me, "seq": self.seqs[p], "key": key,
+               "value": val}
+        reply, maybe, error = await self.engines[p].request(msg, True)
+        if reply is not None and reply.get("ok"):
+            return "ok", [p, reply["offset"]], None
+        return ("info" if maybe else "fail"), None, error
+
+    async def _group_call(self, msg: dict[str, Any], write: bool) -> tuple[dict[str, Any] | None,
+                                                                           bool, str]:
+        c = coordinator(self.group, self.parts)
+        return await self.engines[c].request({**msg, "partition": c, "group": self.group,
+                                              "member": self.me}, write)
+
+    async def _join(self, group: str) -> tuple[str, Any, Any]:
+        self.group, self.gen = group, None
+        reply, maybe, error = await self._group_call({"op": "join"}, True)
+        if reply is None or not reply.get("ok"):
+            return ("info" if maybe else "fail"), None, error
+        self.gen, self.mine = int(reply["generation"]), [int(p) for p in reply["mine"]]
+        offsets = reply.get("offsets", {})
+        self.pos = {p: int(offsets.get(str(p), 0)) for p in self.mine}
+        return "ok", self.mine, None
+
+    async def _poll(self, max_n: int) -> tuple[str, Any, Any]:
+        if self.gen is None:
+            return "fail", None, "not-joined"
+        hb, _, error = await self._group_call({"op": "heartbeat"}, False)
+        if hb is None or not hb.get("ok"):
+            if hb is not None and hb.get("error") == "unknown-member":
+                self.gen = None
+                return "fail", None, "rebalance"
+            return "fail", None, error
+        if int(hb["generation"]) != self.gen:
+            self.gen = None
+            return "fail", None, "rebalance"
+        out: dict[str, list[list[Any]]] = {}
+        for p in self.mine:
+            r, _, error = await self.engines[p].request(
+                {"op": "fetch", "partition": p, "offset": self.pos[p], "max": max_n}, False)
+            if r is None or not r.get("ok"):
+                continue
+            out[str(p)] = [[o, val] for o, _, val in r["messages"]]
+            if out[str(p)]:
+                self.pos[p] = out[str(p)][-1][0] + 1
+        if self.mine and not out:
+            return "fail", None, error
+        return "ok", out, None
+
+    async def _commit(self) -> tuple[str, Any, Any]:
+        if self.gen is None:
+            return "fail", None, "not-joined"
+        offsets = {str(p): o for p, o in self.pos.items()}
+        reply, maybe, error = await self._group_call(
+            {"op": "commit", "generation": self.gen, "offsets": offsets}, True)
+        if reply is not None and reply.get("ok"):
+            return "ok", {"group": self.group, "offsets": offsets}, None
+        if reply is not None and reply.get("error") == "rebalance":
+            self.gen = None
+            return "fail", None, "rebalance"
+        return ("info" if maybe else "fail"), None, error
+
+    async def _drain(self) -> tuple[str, Any, Any]:
+        out: dict[str, list[list[Any]]] = {}
+        for p in range(self.parts):
+            got: list[list[Any]] = []
+            while True:
+                r, _, error = await self.engines[p].request(
+                    {"op": "fetch", "partition": p, "offset": len(got), "max": PAGE}, False)
+                if r is None or not r.get("ok"):
+                    return "fail", None, error
+                got += [[o, val] for o, _, val in r["messages"]]
+                if len(r["messages"]) < PAGE:
+                    break
+            out[str(p)] = got
+        return "ok", out, None
+
+    async def close(self) -> None:
+        for e in self.engines:
+            await e.close()
+
+
+def make_queue_client(cluster: Cluster, node: str, timeout_s: float,
+                      partitions: int = DEFAULT_PARTITIONS) -> SystemClient:
+    share = timeout_s / (partitions + 1)
+    return QueueClient([RaftClient(cluster, node, share) for _ in range(partitions)])
