@@ -117,3 +117,19 @@ def test_run_folder_with_hostile_test_json_names_the_file(tmp_path, text, needle
     r = fb("check", str(tmp_path))
     _one_line_error(r, needle)
     assert "unexpected" not in r.stderr
+
+
+@pytest.mark.parametrize("fmt", [[], ["--format", "jsonl"], ["--format", "knossos-edn"]])
+def test_check_refuses_a_fifo_or_device_instead_of_hanging(tmp_path, fmt):
+    """A FIFO with no writer blocks open() forever and /dev/zero never ends: both are
+    refused up front (the timeout is a loose hang guard, not a timing claim)."""
+    fifo = tmp_path / "h.edn"
+    os.mkfifo(fifo)
+    _one_line_error(fb("check", *fmt, str(fifo), timeout=30), "not a regular file")
+    _one_line_error(fb("check", *fmt, "/dev/zero", timeout=30), "not a regular file")
+
+
+def test_run_folder_whose_history_is_a_fifo_is_refused(tmp_path):
+    (tmp_path / "test.json").write_text('{"workload": "register"}')
+    os.mkfifo(tmp_path / "history.jsonl")
+    _one_line_error(fb("check", str(tmp_path), timeout=30), "history.jsonl is not a regular file")
