@@ -38,6 +38,8 @@ def check_run_dir(run_dir: Path, budget_s: float) -> dict[str, Any]:
     )
     if not (run_dir / "history.jsonl").exists():
         raise HistoryError(f"{run_dir}: no history.jsonl")
+    if not (run_dir / "history.jsonl").is_file():  # a FIFO would block the reader forever
+        raise HistoryError(f"{run_dir}: history.jsonl is not a regular file")
     outcome = check_run(run_dir, wl.checker, test)
     lin = outcome.results.get("checkers", {}).get("linearizable", {})
     details = lin.get("details", {})
@@ -81,6 +83,8 @@ def check_path(
         if not (p / "test.json").exists():
             raise UsageError(f"{path}: a folder but not a run folder (no test.json)")
         return check_run_dir(p, budget_s)
+    if not p.is_file():  # a FIFO blocks open() forever, a device may never end
+        raise HistoryError(f"{path}: not a regular file")
     from checkers.linearizability import check_history
     from checkers.models import MODELS
     from harness.formats import is_list_append, load_history
