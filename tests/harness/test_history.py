@@ -138,3 +138,30 @@ def test_hostile_jsonl_lines_are_history_errors(tmp_path, line, msg):
     p.write_text('{"type":"invoke","f":"read","process":1}\n' + line + "\n")
     with pytest.raises(HistoryError, match=r"h\.jsonl:2: .*" + msg):
         read_jsonl(p)
+
+
+@pytest.mark.parametrize("tail", ["\n", "", '\n{"index": 9', "\n\n  \n"])
+def test_jsonl_read_in_chunks_equals_one_read(tmp_path, monkeypatch, tail):
+    """Lines split across the streaming reader's chunk boundaries (multi-byte characters
+    included), with or without a final newline or a torn last line, read the same."""
+    import harness.history as history
+
+    lines = []
+    for i in range(60):
+        lines.append(json.dumps({"index": 2 * i, "time_ns": 2 * i, "process": i % 5, "type": "invoke",
+                                 "f": "write", "value": i}))
+        lines.append(json.dumps({"index": 2 * i + 1, "time_ns": 2 * i + 1, "process": i % 5,
+                                 "type": ("ok", "info", "fail")[i % 3], "f": "write", "value": "é" * (i % 4)},
+                                ensure_ascii=False))
+    p = tmp_path / "h.jsonl"
+    p.write_text("\n".join(lines) + tail, encoding="utf-8")
+    whole = [o.to_dict() for o in read_jsonl(p)]
+    assert len(whole) == 120 and whole[7]["value"] == "ééé"
+    for size in (1, 3, 7, 97):
+        monkeypatch.setattr(history, "_CHUNK", size)
+        assert [o.to_dict() for o in read_jsonl(p)] == whole, size
+    (tmp_path / "bad.jsonl").write_text("\n".join(lines[:10]) + "\nxx\n" + "\n".join(lines[10:]) + "\n")
+    for size in (1, 7):
+        monkeypatch.setattr(history, "_CHUNK", size)
+        with pytest.raises(HistoryError, match="bad.jsonl:11:"):
+            read_jsonl(tmp_path / "bad.jsonl")
