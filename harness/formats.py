@@ -42,7 +42,16 @@ from harness.edn import (
     plain,
     read_op_rows,
 )
-from harness.history import NEMESIS, TYPES, History, HistoryError, Op, no_gc, read_jsonl
+from harness.history import (
+    NEMESIS,
+    TYPES,
+    History,
+    HistoryError,
+    Op,
+    line_chunks,
+    no_gc,
+    read_jsonl,
+)
 
 __all__ = [
     "FORMATS",
@@ -286,21 +295,12 @@ def _edn_streamed(p: Path, keyed: bool) -> History | None:
     ops: list[Op] = []
     try:
         with open(p, "rb") as fh:
-            rest: list[bytes] = []  # a line still open (kept as pieces: no quadratic +=)
-            while True:
-                data = fh.read(_CHUNK)
-                cut = data.rfind(b"\n")
-                if data and cut < 0:
-                    rest.append(data)
-                    continue
-                chunk = b"".join([*rest, data[:cut + 1]] if data else rest)
-                rest = [data[cut + 1:]]
+            for chunk, _ in line_chunks(fh, _CHUNK):
                 if chunk and not _chunk_ops(chunk, keyed, ops):
                     return None
-                if not data:
-                    return History(ops, reindex=True)
     except OSError:
         return None
+    return History(ops, reindex=True)
 
 
 def _chunk_ops(chunk: bytes, keyed: bool, ops: list[Op]) -> bool:

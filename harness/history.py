@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import msgspec
 
@@ -34,6 +34,7 @@ __all__ = [
     "HistoryWriter",
     "read_jsonl",
     "iter_jsonl",
+    "line_chunks",
     "no_gc",
     "op_from_dict",
     "FaultWindow",
@@ -327,25 +328,30 @@ def iter_jsonl(path: str | os.PathLike[str], tolerate_torn_tail: bool = True) ->
     except OSError as e:
         raise HistoryError(f"{p}: cannot read history ({e.strerror})") from None
     with fh:
-        rest: list[bytes] = []  # a line still open (kept as pieces: no quadratic +=)
-        while True:
-            try:
-                data = fh.read(_CHUNK)
-            except OSError as e:
-                raise HistoryError(f"{p}: cannot read history ({e.strerror})") from None
-            if not data:
-                break
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                rest.append(data)
-                continue
-            chunk = b"".join([*rest, data[:cut + 1]])
-            rest = [data[cut + 1:]]
-            yield from _chunk_ops(p, chunk, line, open_f)
-            line += chunk.count(b"\n")
-        tail = b"".join(rest)
-        if tail.strip():  # no newline after the last line: maybe where a killed writer stopped
-            yield from _slow_ops(p, tail + b"\n", line, open_f, torn=tolerate_torn_tail)
+        try:
+            for chunk, tail in line_chunks(fh, _CHUNK):
+                if not tail:
+                    yield from _chunk_ops(p, chunk, line, open_f)
+                    line += chunk.count(b"\n")
+                elif chunk.strip():  # no newline after the last line: maybe where a killed writer stopped
+                    yield from _slow_ops(p, chunk + b"\n", line, open_f, torn=tolerate_torn_tail)
+        except OSError as e:
+            raise HistoryError(f"{p}: cannot read history ({e.strerror})") from None
+
+
+def line_chunks(fh: IO[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
+    """``(chunk, False)`` for each run of whole lines read ``size`` bytes at a time, then
+    ``(tail, True)``: what follows the last newline (maybe empty).  A line longer than a
+    read is kept as pieces and joined once (no quadratic copying)."""
+    rest: list[bytes] = []
+    while data := fh.read(size):
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            rest.append(data)
+            continue
+        yield b"".join([*rest, data[:cut + 1]]), False
+        rest = [data[cut + 1:]]
+    yield b"".join(rest), True
 
 
 def _chunk_ops(p: Path, chunk: bytes, line: int, open_f: dict[Process, str]) -> Iterator[Op]:
