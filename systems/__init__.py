@@ -20,6 +20,7 @@ SYSTEMS: dict[str, str] = {
     "lock": "systems.lock",
     "redlock": "systems.redlock",
     "cache": "systems.cache",
+    "queue": "systems.queue",
 }
 
 

@@ -11,6 +11,7 @@ from workloads.bank import bank_workload
 from workloads.base import Workload, WorkloadOptions
 from workloads.cache import cache_workload
 from workloads.lock import lock_workload
+from workloads.queue import queue_workload
 from workloads.register import kv_workload, register_workload
 from workloads.set import set_workload
 
@@ -24,6 +25,7 @@ REGISTRY = {
     "bank": bank_workload,
     "lock": lock_workload,
     "cache": cache_workload,
+    "queue": queue_workload,
 }
 
 
