@@ -28,6 +28,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -44,6 +45,7 @@ LAZY_FLUSH_S = 2.0  # no-prepare-fsync bug: how often buffered records reach the
 STATUS_LOG_S = 2.0  # the status counts go to the node log this often, when they changed
 COMPACT_EVERY = 20000
 PEER_BUFFER_LIMIT = 4 << 20
+USER_TIMEOUT_MS = 1000  # see PeerLink.run
 
 log = logging.getLogger("twopc")
 
@@ -83,6 +85,13 @@ class PeerLink:
                 await asyncio.sleep(0.05)
                 continue
             self.writer = writer
+            sock = writer.get_extra_info("socket")
+            if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
+                # Data unacknowledged this long kills the link, so that after a partition
+                # heals we reconnect at once instead of waiting out TCP's retransmission
+                # backoff (tens of seconds after a long cut), which would keep in-doubt
+                # txns blocked long after the heal. What was lost is re-sent by the cores.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, USER_TIMEOUT_MS)
             try:
                 await reader.read()  # the peer never writes here; EOF means the link died
             except OSError:
