@@ -504,3 +504,22 @@ def test_boundaries_as_elle_says() -> None:
                                                        "strong-session-read-uncommitted"}
     assert boundary(["internal"])[0] == ["read-atomic"]
     assert boundary([]) == ([], [])
+
+
+@pytest.mark.parametrize("one, other", [(1, True), (0, False), (1, 1.0), ([1, 2], [True, 2.0])])
+def test_keys_that_python_equates_stay_distinct(one: Any, other: Any) -> None:
+    """EDN/JSON (and Elle) tell 1 from true and from 1.0; Python's == and hash do not.
+    Conflated keys turned this valid history into G-single-item + incompatible-order + internal."""
+    keys = H().txn(0, [a(one, "a")]).txn(1, [a(other, "b")]).txn(2, [r(one, "a"), r(other, "b")])
+    res = check(keys.history(), "strict-serializable")
+    assert res.valid is True, [x.explanation for x in res.anomalies]
+
+
+@pytest.mark.parametrize("one, other", [(1, True), (0, False), (1, 1.0)])
+def test_elements_that_python_equates_stay_distinct(one: Any, other: Any) -> None:
+    """Conflated elements refused a valid history as appending one element twice."""
+    elems = H().txn(0, [a("x", one)]).txn(1, [a("x", other)]).txn(2, [r("x", one, other)])
+    res = check(elems.history(), "strict-serializable")
+    assert res.valid is True, [x.explanation for x in res.anomalies]
+    stale = H().txn(0, [a("x", one)]).txn(1, [a("x", other)]).txn(2, [r("x", one)])
+    assert "G-single-item-realtime" in kinds(check(stale.history(), "strict-serializable"))
