@@ -7,7 +7,10 @@ Semantics (Elle's, learned from its paper and docs; the code is ours):
   ``["append", k, v]`` and ``["r", k, list-or-None]``. Keys and elements may
   be any EDN/JSON value: vectors/lists are frozen to tuples and maps to
   :class:`FrozenMap` here, at the checker's boundary (the readers hand us
-  plain lists and dicts). Every append of a key uses a distinct element (a
+  plain lists and dicts); bools and floats become :class:`Typed`, since Python
+  equates ``true`` and ``1.0`` with ``1`` (read elements are walked for this
+  only when some appended element is a bool or float: a read holding one
+  nobody appended still equals its int). Every append of a key uses a distinct element (a
   history that appends one element twice to a key is refused, as Elle does).
 * ``ok`` txns happened; ``fail`` txns did not; ``info`` txns (and invocations
   that never completed) may have. A read of ``None`` in an ``ok`` txn is a read
@@ -99,8 +102,39 @@ class FrozenMap:
         return "{" + ", ".join(f"{fmt(k)} {fmt(v)}" for k, v in self.items) + "}"
 
 
+class Typed:
+    """A bool or float key or element: EDN and JSON (and Elle) tell ``true`` and ``1.0``
+    from ``1``, Python's ``==`` and ``hash`` do not, so these are wrapped at the boundary."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: bool | float) -> None:
+        self.v = v
+
+    def __hash__(self) -> int:
+        return hash((Typed, type(self.v), self.v))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Typed) or type(other.v) is not type(self.v):
+            return False
+        return other.v == self.v or (other.v != other.v and self.v != self.v)  # NaN is NaN
+
+    def __repr__(self) -> str:
+        return ("true" if self.v else "false") if type(self.v) is bool else repr(self.v)
+
+
+_ODD = frozenset({bool, float})  # types Python equates with ints
+
+
+def _tag(x: Any) -> Any:
+    return Typed(x) if type(x) in _ODD else x
+
+
 def freeze(x: Any) -> Hashable:
-    """Lists/tuples -> tuples, dicts -> FrozenMap, recursively; anything else as is."""
+    """Lists/tuples -> tuples, dicts -> FrozenMap, bools/floats -> Typed, recursively;
+    anything else as is."""
+    if type(x) in _ODD:
+        return Typed(x)
     if isinstance(x, (list, tuple)):
         return tuple(freeze(y) for y in x)
     if isinstance(x, dict):
@@ -136,7 +170,8 @@ class Txn:
     n: int = -1  # dense index among the ok/info txns (a graph node), -1 for failed
 
 
-def _mops(value: Any, where: str) -> list[Mop]:
+def _mops(value: Any, where: str, odd: list[bool]) -> list[Mop]:
+    """The micro-ops of a txn value; ``odd[0]`` set when an appended element is a bool or float."""
     if not isinstance(value, list):
         raise MopError(f"{where}: a txn value must be a list of micro-ops, got {value!r}")
     out: list[Mop] = []
@@ -144,15 +179,24 @@ def _mops(value: Any, where: str) -> list[Mop]:
         if not isinstance(m, (list, tuple)) or len(m) != 3:
             raise MopError(f"{where}: micro-op must be [append k v] or [r k list], got {m!r}")
         f, k, v = m
-        try:
-            hash(k)
-        except TypeError:
-            k = _hashable(k, where)
-        if f == "append":
+        tk = type(k)
+        if tk is bool or tk is float:
+            k = Typed(k)
+        elif tk is not int and tk is not str:
             try:
-                hash(v)
+                hash(k)
             except TypeError:
-                v = _hashable(v, where)
+                k = _hashable(k, where)
+        if f == "append":
+            tv = type(v)
+            if tv is bool or tv is float:
+                v = Typed(v)
+                odd[0] = True
+            elif tv is not int and tv is not str:
+                try:
+                    hash(v)
+                except TypeError:
+                    v = _hashable(v, where)
             out.append(("append", k, v))
         elif f != "r":
             raise MopError(f"{where}: micro-op must be [append k v] or [r k list], got {m!r}")
@@ -179,6 +223,7 @@ def txns_of(history: History) -> list[Txn]:
     """
     out: list[Txn] = []
     clients = 0
+    odd = [False]
     for inv, comp in history.pairs():
         if inv.process == NEMESIS:
             continue
@@ -189,9 +234,12 @@ def txns_of(history: History) -> list[Txn]:
         # An ok completion carries what the reads returned; info/fail ones may carry nothing.
         src = comp if comp is not None and (t == OK or comp.value is not None) else inv
         out.append(Txn(comp.index if comp is not None else inv.index, inv.index, t,
-                       inv.process, _mops(src.value, f"op {src.index}")))
+                       inv.process, _mops(src.value, f"op {src.index}", odd)))
     if clients and not out:
         raise MopError(f"no txn op (f = txn) among {clients} client ops")
+    if odd[0]:  # some element is a bool or float: tag the reads' elements alike (rare: a walk)
+        for txn in out:
+            txn.mops = [(f, k, tuple(map(_tag, v)) if f == "r" and v else v) for f, k, v in txn.mops]
     return out
 
 
