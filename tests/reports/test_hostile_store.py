@@ -180,3 +180,20 @@ def test_serve_of_a_poisoned_store_serves_the_index(tmp_path: Path) -> None:
         status, body = get(f"{base}/index.html")
     assert status == 200
     assert body.decode().count('data-verdict="unreadable"') == len(POISON)
+
+
+def test_report_of_a_run_whose_history_is_a_fifo_does_not_block(tmp_path: Path) -> None:
+    """A FIFO with no writer blocks open() forever: it is a problem of the run, not a read.
+    (The thread join is a loose hang guard, not a timing claim.)"""
+    import threading
+
+    run_dir = write_run(tmp_path / "fifo" / "20261125T100000Z")
+    (run_dir / "history.jsonl").unlink()
+    os.mkfifo(run_dir / "history.jsonl")
+    got: list[tuple[str, ...]] = []
+    t = threading.Thread(target=lambda: got.append(load_run(run_dir).problems), daemon=True)
+    t.start()
+    t.join(30)
+    if not got:  # unblock the reader so the daemon thread ends
+        os.close(os.open(run_dir / "history.jsonl", os.O_WRONLY | os.O_NONBLOCK))
+    assert got and "history.jsonl is not a regular file" in got[0]
