@@ -240,6 +240,8 @@ def load_run(run_dir: Path) -> Run:
     hist_path = run_dir / HISTORY_FILE
     if hist_path.is_symlink():
         problems.append(f"{HISTORY_FILE} is a symlink (not followed)")
+    elif hist_path.exists() and not hist_path.is_file():  # a FIFO would block the reader forever
+        problems.append(f"{HISTORY_FILE} is not a regular file")
     elif hist_path.exists():
         try:
             history = read_jsonl(hist_path)
