@@ -6,8 +6,9 @@
 |            |                | holding a lease, fill with ``cset {lease, epoch}``                 |                         |
 | final-read | {key}          | the same, after healing                                            | value, hit, node        |
 | store-read | {key}          | ``get`` from the store (ReadIndex)                                 | value                   |
-| write      | {key, value}   | ``put`` to the store (a session command), then ``cdel`` at the     | —                       |
-|            |                | owner (retried a few times; the write is ok once the put is)       |                         |
+| write      | {key, value}   | ``put`` to the store (a session command), then a fresh ``members`` | —                       |
+|            |                | read and ``cdel`` at the key's owners under the newest two rings   |                         |
+|            |                | (each retried a few times; the write is ok once the put is)        |                         |
 
 Errors: a read whose store ``get`` got no answer is ``fail`` (reads change
 nothing); a cache node that does not answer makes the read go to the store
@@ -19,6 +20,15 @@ but was not confirmed is ``info``; one certainly not applied is ``fail``.
 ``HISTORY`` of them): the current ring routes, the history gives
 ``owner_since`` for the moved-range rule (``node.py``). Registered names are
 mapped to addresses through the harness's cluster map.
+
+**Why a writer re-reads members and invalidates two owners.** A reader that
+filled a key read the membership before its store read, which preceded the
+write's put; the writer's fresh members read after the put is therefore at
+least as new as the reader's ring. Invalidating the owners under the newest
+two rings of the writer's history covers a reader routing by either of
+them; a reader on an older ring (or one the writer never saw) can leave a
+stale item that the checker's staleness bound Δ reports
+(or that ``since`` drops when the ring flips back).
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ MEMBERS_EVERY_S = 0.25
 HISTORY = 64
 CACHE_CALL_S = 0.5
 INVALIDATE_TRIES = 3
+INVALIDATE_RINGS = 2
 
 
 class CacheClient:
@@ -80,9 +91,9 @@ class CacheClient:
             self._drop(node)
             return None
 
-    async def _refresh(self) -> None:
+    async def _refresh(self, force: bool = False) -> None:
         now = self.store.now()
-        if now - self._members_at < MEMBERS_EVERY_S and self.rings:
+        if now - self._members_at < MEMBERS_EVERY_S and self.rings and not force:
             return
         reply, _, _ = await self.store.request({"op": "members"}, False)
         if reply is None or not reply.get("ok"):
@@ -137,12 +148,22 @@ class CacheClient:
             {"op": "put", "key": key, "value": v.get("value")})
         if reply is None or not reply.get("ok"):
             return ("info" if maybe else "fail"), v, error
-        owner, _, _ = self._route(key)
-        for _ in range(INVALIDATE_TRIES if owner is not None else 0):
-            assert owner is not None
-            if await self._cache_call(owner, {"op": "cdel", "key": key}) is not None:
-                break
+        await self._refresh(force=True)
+        for owner in self._owners(key):
+            for _ in range(INVALIDATE_TRIES):
+                if await self._cache_call(owner, {"op": "cdel", "key": key}) is not None:
+                    break
         return "ok", v, None
+
+    def _owners(self, key: str) -> list[str]:
+        """The key's owners under the newest ``INVALIDATE_RINGS`` rings, newest first."""
+        out: list[str] = []
+        for _, ring in reversed(self.rings[-INVALIDATE_RINGS:]):
+            if ring.nodes:
+                owner = ring.lookup(key)
+                if owner not in out:
+                    out.append(owner)
+        return out
 
 
 def make_cache_client(cluster: Cluster, node: str, timeout_s: float) -> SystemClient:
