@@ -197,3 +197,15 @@ def test_report_of_a_run_whose_history_is_a_fifo_does_not_block(tmp_path: Path) 
     if not got:  # unblock the reader so the daemon thread ends
         os.close(os.open(run_dir / "history.jsonl", os.O_WRONLY | os.O_NONBLOCK))
     assert got and "history.jsonl is not a regular file" in got[0]
+
+
+def test_serve_answers_404_to_a_nul_byte_or_an_overlong_name(tmp_path: Path) -> None:
+    """realpath/stat raise on these (ValueError, ENAMETOOLONG): the handler must answer,
+    not drop the connection with a traceback on the server's stderr."""
+    store, good = hostile_store(tmp_path)
+    reports.render_report(good)
+    with serving(store) as base:
+        for path in ("/%00", "/good/20261125T100000Z/report.html%00", "/" + "a" * 5000,
+                     "/good/20261125T100000Z/report.html/"):  # a file is not a folder
+            assert raw_get(base, path) == 404, path[:60]
+        assert raw_get(base, "/good/20261125T100000Z/report.html") == 200
