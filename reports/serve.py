@@ -66,9 +66,16 @@ class _StoreHandler(SimpleHTTPRequestHandler):
         return real
 
     def send_head(self) -> IO[bytes] | None:  # type: ignore[override]
-        target = self._resolve()
-        if target is not None and target.is_dir():
-            if not self.path.split("?", 1)[0].split("#", 1)[0].endswith("/"):
+        try:  # a NUL byte (ValueError) or an overlong name (OSError) in the path: 404
+            target = self._resolve()
+            is_dir = target is not None and target.is_dir()
+        except (OSError, ValueError):
+            target, is_dir = None, False
+        slash = self.path.split("?", 1)[0].split("#", 1)[0].endswith("/")
+        if target is not None and not is_dir and slash:
+            target = None  # a file is not a folder
+        if target is not None and is_dir:
+            if not slash:
                 self.send_response(HTTPStatus.MOVED_PERMANENTLY)
                 self.send_header("Location", self.path.split("?", 1)[0] + "/")
                 self.send_header("Content-Length", "0")
@@ -92,7 +99,7 @@ def _open_regular(path: Path) -> IO[bytes] | None:
     """``path`` opened for reading if it is a regular file reached without a symlink at its end."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+    except (OSError, ValueError):
         return None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
