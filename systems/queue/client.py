@@ -33,6 +33,7 @@ Every op must end within the harness's per-op timeout, and a poll makes
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 from systems.common.spec import Cluster, SystemClient
@@ -51,8 +52,8 @@ def partition_of(key: Any, partitions: int) -> int:
 
 
 class QueueClient:
-    def __init__(self, engines: list[RaftClient]) -> None:
-        self.engines = engines
+    def __init__(self, engines: Sequence[RaftClient]) -> None:
+        self.engines = list(engines)
         self.parts = len(engines)
         self.me = engines[0].client_id  # producer id and group member id
         self.seqs = [0] * self.parts
