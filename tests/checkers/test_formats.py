@@ -317,3 +317,22 @@ def test_odd_lines_cost_a_piece_not_the_file_and_read_the_same(tmp_path: Path) -
     assert got == [_edn_op(d, i, False).to_dict() for i, d in enumerate(forms)]
     assert "error" not in got[76] and got[76]["value"] == {"n1": "", "n2": "ERR"}
     assert got[227]["error"] == 'a"b\nc' and got[378]["value"] == ["n1", "n2"]
+
+
+def test_many_distinct_keywords_read_in_linear_time(tmp_path: Path) -> None:
+    """The EDN fast path replaced each distinct keyword of a chunk's first 64 KiB with one
+    pass over the whole chunk: ~6000 keywords there and 4 MB behind them took ~18 s.
+    (The subprocess timeout is a loose hang guard, not a timing claim.)"""
+    import subprocess
+    import sys
+
+    lines = [f"{{:type :invoke, :f :read, :process 0, :value [{' '.join(f':k{i}-{j}' for j in range(10))}]}}"
+             for i in range(600)]
+    lines += ["{:type :invoke, :f :read, :process 0, :value [1 2 3]}"] * 75_000
+    p = tmp_path / "many-keywords.edn"
+    p.write_text("\n".join(lines) + "\n")
+    code = ("import sys; from harness.formats import load_history; "
+            "h = load_history(sys.argv[1]).history; print(len(h), h[0].value[:2])")
+    r = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["75600", "['k0-0',", "'k0-1']"]
