@@ -280,9 +280,6 @@ def fmt(v: Any) -> str:
     return repr(v) if isinstance(v, str) else str(v)
 
 
-_fmt = fmt  # the name graph.py and older callers use
-
-
 def _index_appends(an: Analysis, txns: list[Txn]
                    ) -> tuple[dict[Hashable, dict[Hashable, Txn]], set[Hashable]]:
     """Fill ``an.appender``; return the intermediate appends (k -> element -> txn) and
