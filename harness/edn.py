@@ -9,13 +9,14 @@ Two readers with one meaning:
   backtracking: linear time on any input) runs over the whole text with
   ``finditer``; values are built on an explicit stack, so nesting is bounded by
   ``max_depth`` (:class:`EdnError`), never by Python's recursion limit.
-* :func:`read_plain_forms` — the fast path for histories: it rewrites EDN that
-  uses only keywords, integers, floats, nil/true/false, backslash-free strings,
-  vectors, lists and op maps into JSON with a fixed sequence of ``str``
-  operations (all in C, linear) and decodes it with msgspec.  Anything else —
-  or anything it is not sure of — returns None and the complete reader runs.
-  Its values are already *plain* (keywords as ``str``), as :func:`plain` makes
-  the complete reader's.
+* :func:`read_op_rows` — the fast path for histories: it rewrites EDN that
+  uses only keywords, integers, floats, nil/true/false, strings, vectors, lists
+  and op maps into JSON with a fixed sequence of ``str``/``bytes`` operations
+  (all in C, linear) and decodes it with msgspec straight into :class:`EdnOp`
+  rows.  Anything else — or anything it is not sure of — returns None and the
+  complete reader runs.  :func:`read_plain_forms` decodes the same rewrite into
+  plain values (keywords as ``str``, as :func:`plain` makes the complete
+  reader's); only the differential tests use it.
 """
 
 from __future__ import annotations
