@@ -15,7 +15,9 @@ Caps (so a 100k-op history still gives a small, responsive page):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import stat
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from harness.history import NEMESIS, Op
@@ -311,6 +313,28 @@ def _named_ops(
     return rows
 
 
+def _checker_pages(run: Run, checkers: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(checker name, relative href) of the pages a checker wrote into its own folder of the
+    run (e.g. ``lock/lanes.html``); only regular files in a real folder named after a checker
+    of this run, so nothing planted through a symlink is linked."""
+    pages = []
+    for c in checkers:
+        folder = run.run_dir / c["name"]
+        if "/" in c["name"] or c["name"] in ("", ".", "..") or not _is(folder, stat.S_ISDIR):
+            continue
+        for f in sorted(folder.iterdir()):
+            if f.suffix == ".html" and _is(f, stat.S_ISREG):
+                pages.append((c["name"], f"{c['name']}/{f.name}"))
+    return pages
+
+
+def _is(p: Path, test: Callable[[int], bool]) -> bool:
+    try:
+        return test(p.lstat().st_mode)
+    except OSError:
+        return False
+
+
 def build_page(run: Run) -> tuple[dict[str, Any], dict[str, Any]]:
     """(template context, data for the page's script) for one run."""
     h = run.history
@@ -351,6 +375,7 @@ def build_page(run: Run) -> tuple[dict[str, Any], dict[str, Any]]:
         "client_ops": len(ivs),
         "check_seconds": results.get("check_seconds"),
         "checkers": checkers,
+        "checker_pages": _checker_pages(run, checkers),
         "cx": cx,
         "cx_lins": lin_labels(cx) if cx else [],
         "named_ops": named_ops,

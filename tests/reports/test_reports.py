@@ -326,3 +326,15 @@ def test_report_needs_no_network(stale_run: Path) -> None:
     assert not re.search(r"""\b(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "@import" not in html and "url(" not in html
     assert "default-src 'none'" in html  # CSP: the page may not fetch anything
+
+
+def test_pages_a_checker_wrote_are_linked_and_planted_ones_are_not(stale_run: Path) -> None:
+    checker = next(iter(json.loads((stale_run / "results.json").read_text())["checkers"]))
+    (stale_run / checker).mkdir()
+    (stale_run / checker / "lanes.html").write_text("<p>lanes</p>")
+    (stale_run / checker / "planted.html").symlink_to("/etc/passwd")
+    (stale_run / "elsewhere").mkdir()
+    (stale_run / "elsewhere" / "other.html").write_text("<p>not a checker's</p>")
+    html = reports.render_report(stale_run).read_text()
+    links = re.findall(r'class="checker-page" href="([^"]+)"', html)
+    assert links == [f"{checker}/lanes.html"]
