@@ -131,8 +131,10 @@ class QueueMachine:
         return {"ok": False, "error": "bad-query"}
 
     def snapshot(self) -> Any:
+        # A copy: the library keeps the image in memory and may send it to a lagging
+        # follower much later; an alias of the live log would carry later entries with it.
         return {
-            "log": self.log,
+            "log": [list(m) for m in self.log],
             "producers": {p: list(v) for p, v in self.producers.items()},
             "groups": {g: v.to_wire() for g, v in self.groups.items()},
         }

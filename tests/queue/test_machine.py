@@ -109,3 +109,11 @@ def test_bad_commands_and_queries():
     assert log.m.apply(Entry(1, 9, None)) is None
     assert log.m.query("x")["error"] == "bad-query"
     assert log.m.query(["fetch", 1])["error"] == "bad-query"
+
+
+def test_a_snapshot_is_a_copy_not_a_view_of_the_live_state():
+    log = Log(QueueMachine())
+    log.send("p", 1, "a")
+    snap = log.m.snapshot()
+    log.send("p", 2, "b")
+    assert snap["log"] == [["k", "a"]]

@@ -176,3 +176,21 @@ def test_the_queue_sim_runs_one_group_per_partition_and_faults_hit_them_all():
     assert all(victim not in g.nodes for g in q.groups)
     q.run(60)
     assert all(lead not in (None, victim) for lead in q.leaders())
+
+
+def test_a_lagging_follower_catches_up_through_a_snapshot_with_the_same_log():
+    from systems.raft.node import NodeConfig
+
+    s = cluster(config=NodeConfig(snapshot_every=5))
+    lead = s.leader()
+    assert lead is not None
+    lag = others(s, lead)[0]
+    s.isolate(lag)
+    for i in range(12):
+        send(s, lead, i, seq=i)
+    s.run(5)  # the leader compacts after 5 applied entries; the lagging one needs a snapshot
+    for i in range(12, 15):
+        send(s, lead, i, seq=i)
+    s.heal()
+    s.run(40)
+    assert logs(s)[lag] == list(range(15)) == logs(s)[lead]
