@@ -523,3 +523,27 @@ def test_elements_that_python_equates_stay_distinct(one: Any, other: Any) -> Non
     assert res.valid is True, [x.explanation for x in res.anomalies]
     stale = H().txn(0, [a("x", one)]).txn(1, [a("x", other)]).txn(2, [r("x", one)])
     assert "G-single-item-realtime" in kinds(check(stale.history(), "strict-serializable"))
+
+
+def test_future_read_search_is_linear_in_a_long_txn(tmp_path: Any) -> None:
+    """One txn with 800 reads of a 2000-element list, then 800 appends to that key: every
+    append scanned every earlier read (1.3e9 comparisons, ~19 s). The last append is a
+    future read (of the last read only) and must still be reported.
+    (The subprocess timeout is a loose hang guard, not a timing claim.)"""
+    import subprocess
+    import sys
+
+    n_reads, length = 800, 2000
+    seen = list(range(length))
+    mops = [r("x", *seen) for _ in range(n_reads - 1)] + [r("x", *seen, 10**6)]
+    mops += [a("x", length + i) for i in range(n_reads - 1)] + [a("x", 10**6)]
+    h = H().txn(0, mops).history()
+    path = tmp_path / "history.jsonl"
+    h.to_jsonl(path)
+    code = ("import sys; from harness.formats import load_history; "
+            "from checkers.elle import check_list_append; "
+            "res = check_list_append(load_history(sys.argv[1]).history, ['read-committed'], 60); "
+            "print([(x.kind, x.data.get('mop')) for x in res.anomalies if x.kind == 'future-read'])")
+    r_ = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=10)
+    assert r_.returncode == 0, r_.stderr
+    assert r_.stdout.strip() == f"[('future-read', {n_reads - 1})]"
