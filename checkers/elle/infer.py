@@ -483,24 +483,30 @@ def _within(t: Txn, report: Callable[[Anomaly], None],
     """internal and future-read for an ok txn; its lost-update candidates into ``lost``."""
     known: dict[Hashable, tuple[bool, tuple[Hashable, ...]]] = {}  # k -> (prefix known?, state/suffix)
     first_read: dict[Hashable, tuple[Hashable, ...]] = {}  # k -> value, when k's first mop is a read
-    reads: dict[Hashable, list[tuple[int, tuple[Hashable, ...]]]] = {}
+    appends: dict[Hashable, set[Hashable]] = {}  # k -> what this txn appends to k
+    for f, k, v in t.mops:
+        if f == "append":
+            appends.setdefault(k, set()).add(v)
+    # k -> element -> the first read (mop index, value) holding an element this txn appends
+    # to k: one C-level intersection per read, not a scan of every read per append.
+    future: dict[Hashable, dict[Hashable, tuple[int, tuple[Hashable, ...]]]] = {}
     for i, (f, k, v) in enumerate(t.mops):
         if f == "append":
             full, s = known.get(k, (False, ()))
             known[k] = (full, s + (v,))
             if k in first_read:
                 lost.setdefault((k, first_read.pop(k)), []).append(t)
-            for j, earlier in reads.get(k, ()):
-                if v in earlier:
-                    report(Anomaly(
-                        "future-read",
-                        f"T{t.id}'s micro-op {j} read key {fmt(k)} as {fmt(earlier)}, which holds "
-                        f"{fmt(v)}, yet T{t.id} appends {fmt(v)} to {fmt(k)} only later (micro-op "
-                        f"{i}): it read its own future write",
-                        (t.id,),
-                        {"key": k, "mop": j, "element": v},
-                    ))
-                    break
+            hit = future.get(k, {}).get(v)
+            if hit is not None:
+                j, earlier = hit
+                report(Anomaly(
+                    "future-read",
+                    f"T{t.id}'s micro-op {j} read key {fmt(k)} as {fmt(earlier)}, which holds "
+                    f"{fmt(v)}, yet T{t.id} appends {fmt(v)} to {fmt(k)} only later (micro-op "
+                    f"{i}): it read its own future write",
+                    (t.id,),
+                    {"key": k, "mop": j, "element": v},
+                ))
             continue
         got: tuple[Hashable, ...] = () if v is None else v
         if k in known:
@@ -517,6 +523,11 @@ def _within(t: Txn, report: Callable[[Anomaly], None],
                 ))
         else:
             first_read[k] = got
-        if got:
-            reads.setdefault(k, []).append((i, got))
+        ahead = appends.get(k)
+        if got and ahead:
+            hits = ahead.intersection(got)
+            if hits:
+                fk = future.setdefault(k, {})
+                for x in hits:
+                    fk.setdefault(x, (i, got))
         known[k] = (True, got)
