@@ -547,3 +547,24 @@ def test_future_read_search_is_linear_in_a_long_txn(tmp_path: Any) -> None:
     r_ = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=10)
     assert r_.returncode == 0, r_.stderr
     assert r_.stdout.strip() == f"[('future-read', {n_reads - 1})]"
+
+
+def test_internal_check_is_linear_in_a_txn_with_many_appends(tmp_path: Any) -> None:
+    """One txn reading x, appending 100k elements to it and reading it again: the expected
+    state was rebuilt as a new tuple per append (quadratic, ~27 s). A wrong final read is
+    still an internal anomaly. (The subprocess timeout is a loose hang guard.)"""
+    import subprocess
+    import sys
+
+    n = 100_000
+    good = [r("x")] + [a("x", i) for i in range(n)] + [r("x", *range(n))]
+    bad = [r("y")] + [a("y", i) for i in range(n)] + [r("y", *range(n - 1))]
+    path = tmp_path / "history.jsonl"
+    H().txn(0, good).txn(1, bad).history().to_jsonl(path)
+    code = ("import sys; from harness.formats import load_history; "
+            "from checkers.elle import check_list_append; "
+            "res = check_list_append(load_history(sys.argv[1]).history, ['read-committed'], 60); "
+            "print(sorted((x.kind, x.data.get('key')) for x in res.anomalies if x.kind == 'internal'))")
+    r_ = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=10)
+    assert r_.returncode == 0, r_.stderr
+    assert r_.stdout.strip() == "[('internal', 'y')]"
