@@ -481,7 +481,9 @@ def _duplicates(t: Txn, k: Hashable, v: tuple[Hashable, ...],
 def _within(t: Txn, report: Callable[[Anomaly], None],
             lost: dict[tuple[Hashable, tuple[Hashable, ...]], list[Txn]]) -> None:
     """internal and future-read for an ok txn; its lost-update candidates into ``lost``."""
-    known: dict[Hashable, tuple[bool, tuple[Hashable, ...]]] = {}  # k -> (prefix known?, state/suffix)
+    # k -> (prefix known?, state/suffix): the tuple a read returned, or a list this txn's
+    # appends extend in place (a new tuple per append was quadratic in a long txn)
+    known: dict[Hashable, tuple[bool, tuple[Hashable, ...] | list[Hashable]]] = {}
     first_read: dict[Hashable, tuple[Hashable, ...]] = {}  # k -> value, when k's first mop is a read
     appends: dict[Hashable, set[Hashable]] = {}  # k -> what this txn appends to k
     for f, k, v in t.mops:
@@ -492,8 +494,11 @@ def _within(t: Txn, report: Callable[[Anomaly], None],
     future: dict[Hashable, dict[Hashable, tuple[int, tuple[Hashable, ...]]]] = {}
     for i, (f, k, v) in enumerate(t.mops):
         if f == "append":
-            full, s = known.get(k, (False, ()))
-            known[k] = (full, s + (v,))
+            full, state = known.get(k, (False, ()))
+            if type(state) is list:
+                state.append(v)
+            else:
+                known[k] = (full, [*state, v])
             if k in first_read:
                 lost.setdefault((k, first_read.pop(k)), []).append(t)
             hit = future.get(k, {}).get(v)
@@ -510,9 +515,14 @@ def _within(t: Txn, report: Callable[[Anomaly], None],
             continue
         got: tuple[Hashable, ...] = () if v is None else v
         if k in known:
-            full, s = known[k]
-            ok = got == s if full else (len(got) >= len(s) and got[len(got) - len(s):] == s)
+            full, state = known[k]
+            n = len(state)  # lengths first: each comparison costs at most len(got)
+            if full:
+                ok = len(got) == n and got == tuple(state)
+            else:
+                ok = len(got) >= n and got[len(got) - n:] == tuple(state)
             if not ok:
+                s = tuple(state)
                 want = fmt(s) if full else "[... " + " ".join(fmt(x) for x in s) + "]"
                 report(Anomaly(
                     "internal",

@@ -563,7 +563,7 @@ def test_internal_check_is_linear_in_a_txn_with_many_appends(tmp_path: Any) -> N
     H().txn(0, good).txn(1, bad).history().to_jsonl(path)
     code = ("import sys; from harness.formats import load_history; "
             "from checkers.elle import check_list_append; "
-            "res = check_list_append(load_history(sys.argv[1]).history, ['read-committed'], 60); "
+            "res = check_list_append(load_history(sys.argv[1]).history, ['serializable'], 60); "
             "print(sorted((x.kind, x.data.get('key')) for x in res.anomalies if x.kind == 'internal'))")
     r_ = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=10)
     assert r_.returncode == 0, r_.stderr
