@@ -321,14 +321,19 @@ def list_() -> None:
 
 # -------------------------------------------------------------------- clean
 @cli.command()
-def clean() -> None:
-    """Remove containers, networks, firewall rules and node processes a crashed run left behind."""
+@click.option("--force", is_flag=True, help="Also remove the nodes of runs whose harness process still runs.")
+def clean(force: bool) -> None:
+    """Remove containers, networks, firewall rules and node processes a crashed run left behind.
+
+    Runs whose harness process is still alive (another terminal, another CI job) are
+    left alone unless --force.
+    """
     from harness.backends.docker import clean_all, docker_available
     from harness.backends.local import clean_local
 
-    removed = {"local node processes": clean_local()}
+    removed = {"local node processes": clean_local(force)}
     if docker_available():
-        removed.update(clean_all())
+        removed.update(clean_all(force=force))
     else:
         out.print("no Docker engine reachable: only local node processes were checked")
     out.print("removed: " + ", ".join(f"{v} {k}" for k, v in removed.items()))

@@ -52,6 +52,8 @@ __all__ = [
     "DelayProxy",
     "process_age_s",
     "process_token",
+    "owner_token",
+    "owner_alive",
 ]
 
 # A grudge may name this pseudo-node among the senders a node drops: the node then
@@ -211,6 +213,17 @@ def _proc_start_ticks(pid: int) -> str | None:
 def process_token(pid: int) -> str:
     """``<pid>:<start ticks>`` — stays the same only while that very process lives."""
     return f"{pid}:{_proc_start_ticks(pid) or '?'}"
+
+
+def owner_token(pid: int | None = None) -> str:
+    """``<pid>:<start ticks>``: names the harness process that owns a run's nodes."""
+    return process_token(os.getpid() if pid is None else pid)
+
+
+def owner_alive(token: str | None) -> bool:
+    """Whether the harness process named by an :func:`owner_token` still runs."""
+    pid, _, ticks = (token or "").partition(":")
+    return pid.isdigit() and ticks.isdigit() and process_token(int(pid)) == token
 
 
 def process_age_s(pid: int) -> float:

@@ -48,8 +48,9 @@ from harness.netctl import (
     Runner,
     nsenter_available,
     nsenter_runner,
+    owner_alive,
+    owner_token,
     process_age_s,
-    process_token,
 )
 from harness.netctl import shell_with_stdin as _shell_with_stdin
 from harness.store import write_file
@@ -92,16 +93,6 @@ def docker_available() -> bool:
         return False
 
 
-def owner_token(pid: int | None = None) -> str:
-    """``<pid>:<start ticks>``: names the harness process that owns a run's containers."""
-    return process_token(os.getpid() if pid is None else pid)
-
-
-def _owner_alive(token: str | None) -> bool:
-    pid, _, ticks = (token or "").partition(":")
-    return pid.isdigit() and ticks.isdigit() and process_token(int(pid)) == token
-
-
 def clean_all(run_id: str | None = None, force: bool = False) -> dict[str, int]:
     """Remove every container and network labelled ``faultbox`` (of one run if given).
 
@@ -113,7 +104,7 @@ def clean_all(run_id: str | None = None, force: bool = False) -> dict[str, int]:
     label = LABEL if run_id is None else f"{LABEL}.run={_safe_name(run_id)}"
     removed = {"containers": 0, "networks": 0}
     for c in client.containers.list(all=True, filters={"label": label}):
-        if not force and _owner_alive(c.labels.get(f"{LABEL}.owner")):
+        if not force and owner_alive(c.labels.get(f"{LABEL}.owner")):
             continue
         with contextlib.suppress(docker.errors.APIError):
             if c.status == "paused":
@@ -121,7 +112,7 @@ def clean_all(run_id: str | None = None, force: bool = False) -> dict[str, int]:
             c.remove(force=True)
             removed["containers"] += 1
     for n in client.networks.list(filters={"label": label}):
-        if not force and _owner_alive((n.attrs.get("Labels") or {}).get(f"{LABEL}.owner")):
+        if not force and owner_alive((n.attrs.get("Labels") or {}).get(f"{LABEL}.owner")):
             continue
         with contextlib.suppress(docker.errors.APIError):
             n.remove()

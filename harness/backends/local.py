@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.backends.base import CRASH_LOG_LINES, BackendError, Grudge
+from harness.netctl import owner_alive, owner_token
 from harness.store import open_append, write_file
 from systems.common import wire
 from systems.common.spec import Addr, SystemSpec, server_argv
@@ -29,8 +30,10 @@ from systems.common.spec import Addr, SystemSpec, server_argv
 __all__ = ["LocalBackend", "free_ports", "clean_local", "log_tail", "NODE_MARKER"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Every node process carries this in its environment, so `faultbox clean` can find
-# nodes that a SIGKILLed harness left behind (PR_SET_PDEATHSIG already kills most).
+# Every node process carries this in its environment, set to the owner token of the
+# harness process that started it (``<pid>:<start ticks>``), so `faultbox clean` can
+# find nodes that a dead harness left behind (PR_SET_PDEATHSIG already kills most)
+# and leaves alone those of runs still going (another user's, another CI job's).
 NODE_MARKER = "FAULTBOX_LOCAL_NODE"
 _PR_SET_PDEATHSIG = 1
 
@@ -46,10 +49,18 @@ def _die_with_parent() -> None:
         pass
 
 
-def clean_local() -> int:
-    """Kill node processes left by a crashed local run; returns how many."""
+def orphaned(owner: str | None, force: bool = False) -> bool:
+    """Whether ``clean`` kills a process whose node marker holds ``owner`` (None: unmarked)."""
+    return owner is not None and (force or not owner_alive(owner))
+
+
+def clean_local(force: bool = False) -> int:
+    """Kill node processes left by a dead local run; returns how many.
+
+    Nodes whose harness process still runs are left alone unless ``force``.
+    """
     killed = 0
-    marker = f"{NODE_MARKER}=1".encode()
+    prefix = f"{NODE_MARKER}=".encode()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
@@ -57,13 +68,15 @@ def clean_local() -> int:
             env = (proc / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if marker in env:
-            try:
-                os.kill(int(proc.name), signal.SIGCONT)
-                os.kill(int(proc.name), signal.SIGKILL)
-                killed += 1
-            except ProcessLookupError:
-                pass
+        owner = next((e[len(prefix) :].decode("ascii", "replace") for e in env if e.startswith(prefix)), None)
+        if not orphaned(owner, force):
+            continue
+        try:
+            os.kill(int(proc.name), signal.SIGCONT)
+            os.kill(int(proc.name), signal.SIGKILL)
+            killed += 1
+        except ProcessLookupError:
+            pass
     return killed
 
 
@@ -199,7 +212,7 @@ class LocalBackend:
             except OSError as e:
                 raise BackendError(f"cannot open the log of {node}: {e}") from e
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
-        env[NODE_MARKER] = "1"
+        env[NODE_MARKER] = owner_token()
         self._procs[node] = subprocess.Popen(
             self._argv[node],
             stdout=self._logs[node],

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.local import NODE_MARKER
+from harness.backends.local import NODE_MARKER, orphaned
+from harness.netctl import owner_token
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,7 +28,8 @@ def _node_pids(under):
     for p in Path("/proc").iterdir():
         if p.name.isdigit():
             try:
-                marked = f"{NODE_MARKER}=1".encode() in (p / "environ").read_bytes().split(b"\0")
+                env = (p / "environ").read_bytes().split(b"\0")
+                marked = any(e.startswith(f"{NODE_MARKER}=".encode()) for e in env)
                 ours = str(under).encode() in (p / "cmdline").read_bytes()
             except OSError:
                 continue
@@ -125,10 +127,23 @@ def test_sigkilled_harness_leaves_a_checkable_prefix_and_no_nodes(tmp_path):
     assert results["ops"] > 50 and results["verdict"] == "valid"
 
 
+def _marked_sleeper(owner):
+    env = dict(os.environ, **{NODE_MARKER: owner})
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env,
+                            start_new_session=True)
+
+
+def _dead_owner_token():
+    """The owner token of a harness process that has exited."""
+    gone = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    token = owner_token(gone.pid)
+    gone.kill()
+    gone.wait()
+    return token
+
+
 def test_clean_kills_orphaned_local_nodes(tmp_path):
-    env = dict(os.environ, **{NODE_MARKER: "1"})
-    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env,
-                              start_new_session=True)
+    orphan = _marked_sleeper(_dead_owner_token())
     try:
         r = fb("clean")
         assert r.returncode == 0, r.stderr
@@ -136,6 +151,24 @@ def test_clean_kills_orphaned_local_nodes(tmp_path):
     finally:
         if orphan.poll() is None:
             orphan.kill()
+
+
+def test_clean_spares_nodes_of_a_live_run_unless_forced(tmp_path):
+    # this pytest process plays the harness of a run that is still going
+    live = _marked_sleeper(owner_token())
+    try:
+        r = fb("clean")
+        assert r.returncode == 0, r.stderr
+        time.sleep(0.3)
+        assert live.poll() is None, "clean killed a node of a live run"
+    finally:
+        live.kill()
+        live.wait()
+    # --force takes them too (not run for real here: it would take other runs on this machine)
+    assert orphaned(owner_token(), force=True)
+    assert not orphaned(owner_token(), force=False)
+    assert orphaned(_dead_owner_token()) and orphaned("1")  # "1": the marker of older versions
+    assert not orphaned(None, force=True)
 
 
 @pytest.mark.slow
