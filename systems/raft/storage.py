@@ -8,7 +8,8 @@ snapshot, written to a temporary file, fsynced and renamed.
 
 Group commit: one ``save`` is one ``write`` plus one ``fsync`` for everything a
 Ready cycle produced. Recovery replays the log and stops at the first torn or
-corrupt record (a SIGKILL mid-write), cutting the file there.
+corrupt record (a SIGKILL mid-write), cutting the file there. The framing,
+recovery and atomic rewrite are :class:`systems.common.wal.WAL`'s.
 
 With the no-fsync bug, ``save(sync=False)`` only appends to a process buffer
 that ``flush_lazy`` writes out later (no fsync): a SIGKILL loses what was
@@ -19,29 +20,15 @@ from __future__ import annotations
 
 import json
 import os
-import struct
-import zlib
 from collections.abc import Sequence
 from typing import Any
+
+from systems.common.wal import WAL, fsync_dir
+from systems.common.wal import encode_record as _record
 
 from .types import Entry, HardState, Snapshot
 
 __all__ = ["FileStorage"]
-
-_HEAD = struct.Struct(">II")
-
-
-def _record(body: dict[str, Any]) -> bytes:
-    raw = json.dumps(body, separators=(",", ":")).encode()
-    return _HEAD.pack(len(raw), zlib.crc32(raw)) + raw
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class FileStorage:
@@ -57,34 +44,14 @@ class FileStorage:
         self.fsyncs = 0
         self._buffer = bytearray()  # no-fsync bug only
         self._recover()
-        self._fd = os.open(self.wal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     # -- recovery ----------------------------------------------------------------
     def _recover(self) -> None:
         if os.path.exists(self.snap_path):
             with open(self.snap_path, encoding="utf-8") as f:
                 self.snapshot = Snapshot.from_wire(json.load(f))
-        if not os.path.exists(self.wal_path):
-            return
-        with open(self.wal_path, "rb") as f:
-            raw = f.read()
-        pos = 0
-        while pos + _HEAD.size <= len(raw):
-            n, crc = _HEAD.unpack_from(raw, pos)
-            body = raw[pos + _HEAD.size : pos + _HEAD.size + n]
-            if len(body) < n or zlib.crc32(body) != crc:
-                break
-            try:
-                self._replay(json.loads(body))
-            except (ValueError, KeyError, IndexError, TypeError):
-                break
-            pos += _HEAD.size + n
-        if pos < len(raw):
-            self.torn_bytes = len(raw) - pos
-            with open(self.wal_path, "r+b") as f:
-                f.truncate(pos)
-                f.flush()
-                os.fsync(f.fileno())
+        self._wal = WAL(self.wal_path, replay=self._replay)
+        self.torn_bytes = self._wal.torn_bytes
         if self.snapshot is not None:
             snap = self.snapshot
             at = [e for e in self.entries if e.index == snap.index]
@@ -139,8 +106,7 @@ class FileStorage:
             self._buffer += out
             return
         self._flush_buffer()
-        os.write(self._fd, bytes(out))
-        os.fsync(self._fd)
+        self._wal.append_encoded(bytes(out))
         self.fsyncs += 1
 
     def compact(self, snapshot: Snapshot) -> None:
@@ -149,18 +115,10 @@ class FileStorage:
         self._write_snapshot(snapshot)
         self.entries = [e for e in self.entries if e.index > snapshot.index]
         hs = self.hard_state
-        body = _record({"hs": [hs.term, hs.vote, hs.commit]})
+        records: list[dict[str, Any]] = [{"hs": [hs.term, hs.vote, hs.commit]}]
         if self.entries:
-            body += _record({"e": [e.to_wire() for e in self.entries]})
-        tmp = self.wal_path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.wal_path)
-        _fsync_dir(self.dir)
-        os.close(self._fd)
-        self._fd = os.open(self.wal_path, os.O_WRONLY | os.O_APPEND)
+            records.append({"e": [e.to_wire() for e in self.entries]})
+        self._wal.rewrite(records)
 
     def flush_lazy(self) -> None:
         """No-fsync bug: hand the buffered records to the OS (still without fsync)."""
@@ -168,12 +126,12 @@ class FileStorage:
 
     def close(self) -> None:
         self._flush_buffer()
-        os.close(self._fd)
+        self._wal.close()
 
     # -- internals ---------------------------------------------------------------
     def _flush_buffer(self) -> None:
         if self._buffer:
-            os.write(self._fd, bytes(self._buffer))
+            self._wal.append_encoded(bytes(self._buffer), sync=False)
             self._buffer = bytearray()
 
     def _write_snapshot(self, snapshot: Snapshot) -> None:
@@ -184,4 +142,4 @@ class FileStorage:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.snap_path)
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
