@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
 import re
 import sys
 import threading
