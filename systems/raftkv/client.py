@@ -29,6 +29,10 @@ answer, never apply twice. If no attempt is confirmed in time the op is
 ``info``. Attempts that were definitely refused (nothing proposed) are retried
 freely. Reads have no side effects; a read that does not succeed in time is
 ``fail``.
+
+Every client takes its engine: a TCP ``RaftClient`` here, the library's
+``SimRaftClient`` under the deterministic simulation (``simadapter.py``), so
+both run the same ops and error table.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ __all__ = [
     "make_register_client",
     "make_kv_client",
     "make_set_client",
+    "client_for",
     "parse_set",
 ]
 
@@ -58,19 +63,26 @@ REGISTER_KEY = "r"
 SET_KEY = "s"
 
 
-class RaftKVClient(RaftClient):
-    """The library's engine plus raftkv's read (``get`` by key)."""
+class RaftKVClient:
+    """raftkv's ops (``get`` by key, session writes) on an engine of the library."""
+
+    def __init__(self, engine: RaftClient) -> None:
+        self.engine = engine
+
+    @classmethod
+    def over_tcp(cls, cluster: Cluster, node: str, timeout_s: float) -> RaftKVClient:
+        return cls(RaftClient(cluster, node, timeout_s))
 
     # -- operations ----------------------------------------------------------------
     async def get(self, key: str) -> tuple[str, Any, Any]:
-        reply, _, error = await self.request({"op": "get", "k": key}, write=False)
+        reply, _, error = await self.engine.request({"op": "get", "k": key}, write=False)
         if reply is not None and reply.get("ok"):
             return "ok", reply.get("value"), None
         return "fail", None, error
 
     async def write(self, cmd: dict[str, Any]) -> tuple[str, Any]:
         """(type, error) for a session write; the caller fills in the value."""
-        reply, maybe, error = await self.session(cmd)
+        reply, maybe, error = await self.engine.session(cmd)
         if reply is not None and reply.get("ok"):
             return "ok", None
         if reply is not None and reply.get("error") == "cas-mismatch":
@@ -79,12 +91,15 @@ class RaftKVClient(RaftClient):
             return "info", "stale-seq"
         return ("info" if maybe else "fail"), error
 
+    async def close(self) -> None:
+        await self.engine.close()
+
 
 class RegisterClient:
     """Single-key register: read / write v / cas [old, new] on key ``r``."""
 
-    def __init__(self, cluster: Cluster, node: str, timeout_s: float) -> None:
-        self.raw = RaftKVClient(cluster, node, timeout_s)
+    def __init__(self, raw: RaftKVClient) -> None:
+        self.raw = raw
 
     async def invoke(self, f: str, value: Any) -> tuple[str, Any, Any]:
         return await _invoke(self.raw, f, REGISTER_KEY, value, lambda v: v)
@@ -96,8 +111,8 @@ class RegisterClient:
 class KVClient:
     """Independent keys: value is [key, v]; read [k, None] -> ok [k, v]."""
 
-    def __init__(self, cluster: Cluster, node: str, timeout_s: float) -> None:
-        self.raw = RaftKVClient(cluster, node, timeout_s)
+    def __init__(self, raw: RaftKVClient) -> None:
+        self.raw = raw
 
     async def invoke(self, f: str, value: Any) -> tuple[str, Any, Any]:
         key, v = value
@@ -133,8 +148,8 @@ class SetClient:
     duplicated element, which is what this workload makes visible.
     """
 
-    def __init__(self, cluster: Cluster, node: str, timeout_s: float) -> None:
-        self.raw = RaftKVClient(cluster, node, timeout_s)
+    def __init__(self, raw: RaftKVClient) -> None:
+        self.raw = raw
 
     async def invoke(self, f: str, value: Any) -> tuple[str, Any, Any]:
         if f == "read":
@@ -164,12 +179,19 @@ async def _invoke(raw: RaftKVClient, f: str, key: str, v: Any, wrap: Any) -> tup
 
 
 def make_register_client(cluster: Cluster, node: str, timeout_s: float) -> SystemClient:
-    return RegisterClient(cluster, node, timeout_s)
+    return RegisterClient(RaftKVClient.over_tcp(cluster, node, timeout_s))
 
 
 def make_kv_client(cluster: Cluster, node: str, timeout_s: float) -> SystemClient:
-    return KVClient(cluster, node, timeout_s)
+    return KVClient(RaftKVClient.over_tcp(cluster, node, timeout_s))
 
 
 def make_set_client(cluster: Cluster, node: str, timeout_s: float) -> SystemClient:
-    return SetClient(cluster, node, timeout_s)
+    return SetClient(RaftKVClient.over_tcp(cluster, node, timeout_s))
+
+
+def client_for(workload: str, raw: RaftKVClient) -> SystemClient:
+    """The workload's client over ``raw`` (any engine)."""
+    if workload == "set":
+        return SetClient(raw)
+    return KVClient(raw) if workload == "kv" else RegisterClient(raw)

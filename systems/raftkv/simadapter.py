@@ -11,12 +11,10 @@ The contract (docs/sim.md, harness/sim/adapter.py) has three parts:
   everything since boot that the lazy flush had not written (the real shell
   flushes its buffer to the OS every 2 s, but a simulated crash is a power
   loss: the page cache goes too).
-* **sim clients** — :class:`SimRaftKVClient` follows ``client.RaftKVClient``
-  rule for rule: writes start at the preferred node and follow redirects,
-  reads go round-robin over all nodes, a session ``(client id, seq)`` makes
-  retries of an ambiguous write safe, each op ends within ``DEADLINE_SHARE``
-  of its timeout, and the error table maps outcomes to ok / fail / info the
-  same way. Only the transport differs: ``io.call`` instead of a TCP stream.
+* **sim clients** — the very clients of ``client.py`` (ops and error table)
+  on the library's ``SimRaftClient`` engine: the same routing, redirects,
+  session retries and deadlines as the TCP engine; only the transport
+  differs (``io.call`` instead of a TCP stream).
 
 Stdlib only, no harness import: the ``io`` object is duck-typed.
 """
@@ -25,20 +23,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .client import (
-    ATTEMPT_TIMEOUT_S,
-    DEADLINE_SHARE,
-    REGISTER_KEY,
-    RETRY_PAUSE_S,
-    SET_KEY,
-    parse_set,
-)
+from systems.raft.simclient import SimRaftClient
+
+from .client import RaftKVClient, client_for
 from .node import NodeConfig, RaftNode
 from .server import TICK_S
 from .sim import SimStorage
 from .types import Message
 
-__all__ = ["ADAPTER", "RaftKVSimAdapter", "SimRaftNode", "SimRaftKVClient"]
+__all__ = ["ADAPTER", "RaftKVSimAdapter", "SimRaftNode"]
 
 
 class SimRaftNode:
@@ -84,152 +77,6 @@ class SimRaftNode:
         return self.node.status()
 
 
-class SimRaftKVClient:
-    """``client.RaftKVClient``'s routing, retries and error table over the simulated network."""
-
-    def __init__(self, io: Any, nodes: list[str], home: str, timeout_s: float, client_id: str) -> None:
-        self.io = io
-        self.names = list(nodes)
-        home = home if home in self.names else self.names[0]
-        self.target = home
-        self._read_turn = self.names.index(home)
-        self.timeout_s = timeout_s * DEADLINE_SHARE
-        self.client_id = client_id
-        self.seq = 0
-
-    def _next_target(self) -> None:
-        i = self.names.index(self.target)
-        self.target = self.names[(i + 1) % len(self.names)]
-
-    async def request(self, msg: dict[str, Any], write: bool) -> tuple[dict[str, Any] | None, bool, str]:
-        """(final reply or None, whether a write may have been applied, last error)."""
-        deadline = self.io.now() + self.timeout_s
-        leader_guess = self.target
-        if not write:
-            self.target = self.names[self._read_turn % len(self.names)]
-            self._read_turn += 1
-        try:
-            return await self._attempts(msg, write, deadline)
-        finally:
-            if not write:
-                self.target = leader_guess
-
-    async def _attempts(
-        self, msg: dict[str, Any], write: bool, deadline: float
-    ) -> tuple[dict[str, Any] | None, bool, str]:
-        io = self.io
-        maybe_applied = False
-        last_error = "timeout"
-        hops = 0
-        while (remaining := deadline - io.now()) > 0:
-            node = self.target
-            kind, reply = await io.call(node, msg, min(remaining, ATTEMPT_TIMEOUT_S))
-            if kind == "unsent":
-                last_error = "unreachable"
-                self._next_target()
-                await io.sleep(min(RETRY_PAUSE_S, max(0.0, deadline - io.now())))
-                continue
-            if kind == "lost":
-                last_error = "timeout" if reply == "timeout" else "connection-lost"
-                maybe_applied = maybe_applied or write
-                self._next_target()
-                continue
-            if reply.get("ok"):
-                return reply, maybe_applied, ""
-            error = str(reply.get("error"))
-            last_error = error
-            if reply.get("ambiguous"):
-                maybe_applied = maybe_applied or write
-            elif error not in ("not-leader", "no-leader", "leadership-changed", "read-timeout"):
-                return reply, maybe_applied, error  # a definite answer (cas-mismatch, ...)
-            leader = reply.get("leader")
-            hops += 1
-            if isinstance(leader, str) and leader in self.names and leader != node:
-                self.target = leader
-                if hops % len(self.names) == 0:
-                    await io.sleep(0.01)
-            else:
-                if error in ("not-leader", "no-leader"):
-                    self._next_target()
-                await io.sleep(min(RETRY_PAUSE_S, max(0.0, deadline - io.now())))
-        return None, maybe_applied, last_error
-
-    async def get(self, key: str) -> tuple[str, Any, Any]:
-        reply, _, error = await self.request({"op": "get", "k": key}, write=False)
-        if reply is not None and reply.get("ok"):
-            return "ok", reply.get("value"), None
-        return "fail", None, error
-
-    async def write(self, cmd: dict[str, Any]) -> tuple[str, Any]:
-        self.seq += 1
-        reply, maybe, error = await self.request({**cmd, "c": self.client_id, "s": self.seq}, True)
-        if reply is not None and reply.get("ok"):
-            return "ok", None
-        if reply is not None and reply.get("error") == "cas-mismatch":
-            return "fail", "cas-mismatch"
-        if reply is not None and reply.get("error") == "stale-seq":
-            return "info", "stale-seq"
-        return ("info" if maybe else "fail"), error
-
-    async def close(self) -> None:
-        return None
-
-
-class _Keyed:
-    """register (key ``r``, plain values) and kv ([key, v] values), as client.py's clients."""
-
-    def __init__(self, raw: SimRaftKVClient, keyed: bool) -> None:
-        self.raw = raw
-        self.keyed = keyed
-
-    async def invoke(self, f: str, value: Any) -> tuple[str, Any, Any]:
-        if self.keyed:
-            key, v = value
-            key = str(key)
-
-            def wrap(x: Any) -> Any:
-                return [value[0], x]
-        else:
-            key, v = REGISTER_KEY, value
-
-            def wrap(x: Any) -> Any:
-                return x
-        raw = self.raw
-        if f == "read":
-            typ, got, error = await raw.get(key)
-            return typ, wrap(got if typ == "ok" else v), error
-        if f == "write":
-            typ, error = await raw.write({"op": "put", "k": key, "v": v})
-        elif f == "cas":
-            old, new = v
-            typ, error = await raw.write({"op": "cas", "k": key, "old": old, "new": new})
-        else:
-            return "fail", wrap(v), f"unknown-f:{f}"
-        return typ, wrap(v), error
-
-    async def close(self) -> None:
-        return None
-
-
-class _Set:
-    """The ``set`` workload on key ``s`` (client.SetClient)."""
-
-    def __init__(self, raw: SimRaftKVClient) -> None:
-        self.raw = raw
-
-    async def invoke(self, f: str, value: Any) -> tuple[str, Any, Any]:
-        if f == "read":
-            typ, got, error = await self.raw.get(SET_KEY)
-            return typ, (parse_set(got) if typ == "ok" else None), error
-        if f == "add":
-            typ, error = await self.raw.write({"op": "append", "k": SET_KEY, "v": f"{value},"})
-            return typ, value, error
-        return "fail", value, f"unknown-f:{f}"
-
-    async def close(self) -> None:
-        return None
-
-
 class RaftKVSimAdapter:
     name = "raftkv"
     tick_s = TICK_S
@@ -252,10 +99,7 @@ class RaftKVSimAdapter:
         self, workload: str, io: Any, nodes: list[str], home: str, timeout_s: float,
         client_id: str,
     ) -> Any:
-        raw = SimRaftKVClient(io, nodes, home, timeout_s, client_id)
-        if workload == "set":
-            return _Set(raw)
-        return _Keyed(raw, keyed=workload == "kv")
+        return client_for(workload, RaftKVClient(SimRaftClient(io, nodes, home, timeout_s, client_id)))
 
 
 ADAPTER = RaftKVSimAdapter()
