@@ -16,58 +16,32 @@ capacity claim.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.loadgen import measure, print_table  # noqa: E402
 from systems.lock import make_lock_client  # noqa: E402
 from tests.lock.cluster import LockCluster  # noqa: E402
 
 TTL_MS = 5000
 
 
-async def _worker(cl: LockCluster, wid: int, until: float, lat: list, errs: list) -> None:
-    client = make_lock_client(cl.addrs, cl.names[wid % len(cl.names)], 5.0)
-    lock = f"L{wid}"
-    try:
-        while time.monotonic() < until:
-            t0 = time.perf_counter()
-            typ, got, err = await client.invoke("acquire", {"lock": lock, "ttl_ms": TTL_MS})
-            if typ != "ok":
-                errs.append(err)
-                continue
-            typ, _, err = await client.invoke("release", {"lock": lock, "token": got["token"]})
-            if typ == "ok":
-                lat.append(time.perf_counter() - t0)
-            else:
-                errs.append(err)
-    finally:
-        await client.close()
+def _run(cl: LockCluster, conc: int, seconds: float) -> dict:
+    def open_client(w: int):  # noqa: ANN202
+        return make_lock_client(cl.addrs, cl.names[w % len(cl.names)], 5.0)
 
+    async def one_op(client, w: int, i: int):  # noqa: ANN001, ANN202
+        lock = f"L{w}"
+        typ, got, err = await client.invoke("acquire", {"lock": lock, "ttl_ms": TTL_MS})
+        if typ != "ok":
+            return err
+        typ, _, err = await client.invoke("release", {"lock": lock, "token": got["token"]})
+        return None if typ == "ok" else err
 
-async def _measure(cl: LockCluster, conc: int, seconds: float) -> dict:
-    lat: list[float] = []
-    errs: list[str] = []
-    start = time.monotonic()
-    await asyncio.gather(*(_worker(cl, w, start + seconds, lat, errs) for w in range(conc)))
-    elapsed = time.monotonic() - start
-    lat.sort()
-
-    def pct(p: float) -> float:
-        return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
-
-    return {
-        "rt_s": len(lat) / elapsed,
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
-        "mean_ms": statistics.fmean(lat) * 1000 if lat else float("nan"),
-        "errors": len(errs),
-    }
+    return measure(open_client, one_op, conc, seconds)
 
 
 def main() -> None:
@@ -83,16 +57,11 @@ def main() -> None:
         ) as cl:
             cl.up()
             for conc in [int(x) for x in args.concurrency.split(",")]:
-                r = asyncio.run(_measure(cl, conc, args.seconds))
+                r = _run(cl, conc, args.seconds)
                 rows.append((size, conc, r))
-                print(f"  nodes={size} conc={conc}: {r['rt_s']:.0f} round trips/s",
+                print(f"  nodes={size} conc={conc}: {r['ops_s']:.0f} round trips/s",
                       file=sys.stderr)
-    head = f"{'nodes':>5} {'conc':>5} {'rt/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
-    print(head)
-    print("-" * len(head))
-    for size, conc, r in rows:
-        print(f"{size:>5} {conc:>5} {r['rt_s']:>8.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
-              f"{r['errors']:>7}")
+    print_table(["nodes", "conc"], rows, rate="rt/s")
 
 
 if __name__ == "__main__":

@@ -14,60 +14,30 @@ numbers are a floor, not a capacity claim.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.loadgen import measure, print_table  # noqa: E402
 from systems.raftkv import make_kv_client  # noqa: E402
 from tests.raftkv.cluster import LocalCluster  # noqa: E402
 
 
-async def _worker(cl: LocalCluster, wid: int, op: str, until: float, lat: list, errs: list) -> None:
-    home = cl.names[wid % len(cl.names)]
-    client = make_kv_client(cl.addrs, home, 5.0)
-    i = 0
-    try:
-        while time.monotonic() < until:
-            i += 1
-            key = f"k{wid}-{i % 100}"
-            t0 = time.perf_counter()
-            if op == "put":
-                typ, _, _ = await client.invoke("write", [key, i])
-            else:
-                typ, _, _ = await client.invoke("read", [key, None])
-            dt = time.perf_counter() - t0
-            if typ == "ok":
-                lat.append(dt)
-            else:
-                errs.append(typ)
-    finally:
-        await client.close()
+def _run(cl: LocalCluster, op: str, conc: int, seconds: float) -> dict:
+    def open_client(w: int):  # noqa: ANN202
+        return make_kv_client(cl.addrs, cl.names[w % len(cl.names)], 5.0)
 
+    async def one_op(client, w: int, i: int):  # noqa: ANN001, ANN202
+        key = f"k{w}-{i % 100}"
+        if op == "put":
+            typ, _, _ = await client.invoke("write", [key, i])
+        else:
+            typ, _, _ = await client.invoke("read", [key, None])
+        return None if typ == "ok" else typ
 
-async def _measure(cl: LocalCluster, op: str, conc: int, seconds: float) -> dict:
-    lat: list[float] = []
-    errs: list[str] = []
-    start = time.monotonic()
-    until = start + seconds
-    await asyncio.gather(*(_worker(cl, w, op, until, lat, errs) for w in range(conc)))
-    elapsed = time.monotonic() - start
-    lat.sort()
-
-    def pct(p: float) -> float:
-        return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
-
-    return {
-        "ops_s": len(lat) / elapsed,
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
-        "mean_ms": statistics.fmean(lat) * 1000 if lat else float("nan"),
-        "errors": len(errs),
-    }
+    return measure(open_client, one_op, conc, seconds)
 
 
 def main() -> None:
@@ -86,20 +56,13 @@ def main() -> None:
             cl.up()
             for conc in concs:
                 for op in ("put", "get"):
-                    r = asyncio.run(_measure(cl, op, conc, args.seconds))
+                    r = _run(cl, op, conc, args.seconds)
                     rows.append((size, conc, op, r))
                     print(
                         f"  nodes={size} conc={conc} {op}: {r['ops_s']:.0f} ops/s",
                         file=sys.stderr,
                     )
-    head = f"{'nodes':>5} {'conc':>5} {'op':>4} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
-    print(head)
-    print("-" * len(head))
-    for size, conc, op, r in rows:
-        print(
-            f"{size:>5} {conc:>5} {op:>4} {r['ops_s']:>8.0f} {r['p50_ms']:>8.2f} "
-            f"{r['p99_ms']:>8.2f} {r['errors']:>7}"
-        )
+    print_table(["nodes", "conc", "op"], rows)
 
 
 if __name__ == "__main__":
