@@ -404,6 +404,15 @@ def _add_campaign_group() -> None:
 _add_campaign_group()
 
 
+def _add_mutate_command() -> None:
+    from harness.mutate.cli import mutate
+
+    cli.add_command(mutate)
+
+
+_add_mutate_command()
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)

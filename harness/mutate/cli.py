@@ -1,0 +1,78 @@
+"""``faultbox mutate``: the click command (registered by ``harness.cli``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness.errors import UsageError
+
+__all__ = ["mutate"]
+
+
+def _positive(name: str, v: int | float, zero_ok: bool = False) -> None:
+    if v < 0 or (v == 0 and not zero_ok):
+        raise UsageError(f"--{name} must be {'>= 0' if zero_ok else '> 0'}, got {v}")
+
+
+@click.command()
+@click.option("--system", default="raftkv", show_default=True, help="System whose core is mutated.")
+@click.option("--operators", default="40", show_default=True,
+              help="How many operator mutants to sample (deterministic), or 'all'.")
+@click.option("--only", default="", help="Comma-separated mutant ids: run just these.")
+@click.option("--sim-runs", default=30, show_default=True, type=int,
+              help="Simulation swarm runs per surviving mutant (0: no sim stage).")
+@click.option("--sim-time-limit", default=10.0, show_default=True, type=float,
+              help="Main phase of each simulated run, simulated seconds.")
+@click.option("--docker-sample", default=4, show_default=True, type=int,
+              help="How many unit-test survivors also run in Docker (0: none).")
+@click.option("--docker-runs", default=2, show_default=True, type=int, help="Docker runs per sampled mutant.")
+@click.option("--docker-time-limit", default=60.0, show_default=True, type=float,
+              help="Main phase of each Docker run, seconds.")
+@click.option("--docker-nemesis", default="partition,kill,pause,clock", show_default=True,
+              help="Faults of the Docker runs.")
+@click.option("--jobs", default=2, show_default=True, type=int, help="Child processes at a time.")
+@click.option("--unit-timeout", default=120.0, show_default=True, type=float,
+              help="Per-mutant unit-test timeout, seconds (a hang is a kill).")
+@click.option("--seed", default=0, show_default=True, type=int, help="First seed of every stage.")
+@click.option("--out", default=Path("store/mutate"), show_default=True, type=click.Path(path_type=Path),
+              help="Folder for mutate.json, mutate.html and Docker run folders.")
+def mutate(**kw: Any) -> None:
+    """Mutation score: plant bugs in a system's core and count how many faultbox finds."""
+    from rich.console import Console
+
+    from harness.mutate.report import print_table, write_outputs
+    from harness.mutate.runner import MutateConfig, run_mutate
+
+    ops = str(kw["operators"]).strip()
+    if ops != "all" and not ops.isdigit():
+        raise UsageError(f"--operators must be a number or 'all', got {ops!r}")
+    for name in ("sim_runs", "docker_sample"):
+        _positive(name.replace("_", "-"), kw[name], zero_ok=True)
+    for name in ("docker_runs", "jobs", "sim_time_limit", "docker_time_limit", "unit_timeout"):
+        _positive(name.replace("_", "-"), kw[name])
+    nemesis = tuple(x.strip() for x in kw["docker_nemesis"].split(",") if x.strip())
+    if kw["docker_sample"]:
+        from nemesis import PACKAGES
+
+        unknown = [n for n in nemesis if n not in PACKAGES]
+        if unknown:
+            raise UsageError(f"unknown fault {unknown[0]!r} in --docker-nemesis")
+    cfg = MutateConfig(
+        system=kw["system"], operators=None if ops == "all" else int(ops),
+        only=tuple(x.strip() for x in kw["only"].split(",") if x.strip()),
+        sim_runs=kw["sim_runs"], sim_time_limit_s=kw["sim_time_limit"],
+        docker_sample=kw["docker_sample"], docker_runs=kw["docker_runs"],
+        docker_time_limit_s=kw["docker_time_limit"], docker_nemesis=nemesis, jobs=kw["jobs"],
+        unit_timeout_s=kw["unit_timeout"], seed=kw["seed"], out=kw["out"],
+    )
+    err = Console(stderr=True, highlight=False)
+    doc = run_mutate(cfg, say=lambda m: err.print(f"faultbox mutate: {m}", markup=False))
+    jpath, hpath = write_outputs(doc, cfg.out)
+    out = Console(highlight=False, soft_wrap=True)
+    print_table(doc, out)
+    out.print(f"results: {jpath}  page: {hpath}", markup=False)
+    sys.exit(0)
