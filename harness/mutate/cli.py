@@ -37,6 +37,8 @@ def _positive(name: str, v: int | float, zero_ok: bool = False) -> None:
 @click.option("--jobs", default=2, show_default=True, type=int, help="Child processes at a time.")
 @click.option("--unit-timeout", default=120.0, show_default=True, type=float,
               help="Per-mutant unit-test timeout, seconds (a hang is a kill).")
+@click.option("--skip-unit-tests", is_flag=True,
+              help="Do not filter by the unit tests: every mutant that imports is judged by the harness.")
 @click.option("--seed", default=0, show_default=True, type=int, help="First seed of every stage.")
 @click.option("--out", default=Path("store/mutate"), show_default=True, type=click.Path(path_type=Path),
               help="Folder for mutate.json, mutate.html and Docker run folders.")
@@ -67,7 +69,7 @@ def mutate(**kw: Any) -> None:
         sim_runs=kw["sim_runs"], sim_time_limit_s=kw["sim_time_limit"],
         docker_sample=kw["docker_sample"], docker_runs=kw["docker_runs"],
         docker_time_limit_s=kw["docker_time_limit"], docker_nemesis=nemesis, jobs=kw["jobs"],
-        unit_timeout_s=kw["unit_timeout"], seed=kw["seed"], out=kw["out"],
+        unit_timeout_s=kw["unit_timeout"], skip_unit_tests=kw["skip_unit_tests"], seed=kw["seed"], out=kw["out"],
     )
     err = Console(stderr=True, highlight=False)
     doc = run_mutate(cfg, say=lambda m: err.print(f"faultbox mutate: {m}", markup=False))

@@ -30,7 +30,7 @@ from harness.errors import UsageError
 from harness.mutate.child import RESULT_TAG
 from harness.mutate.mutants import Mutant, load_curated, operator_mutants, sample
 from harness.mutate.overlay import REPO_ROOT, SYSTEMS_DIR, child_argv, make_overlay, run_child
-from harness.mutate.scores import scores
+from harness.mutate.scores import LIVE, scores
 from harness.mutate.targets import TARGETS, Target
 
 __all__ = ["MutateConfig", "select_mutants", "load_equivalent", "run_mutate"]
@@ -56,6 +56,8 @@ class MutateConfig:
     docker_nemesis: tuple[str, ...] = ("partition", "kill", "pause", "clock")
     jobs: int = 2
     unit_timeout_s: float = 120.0
+    unit_args: tuple[str, ...] | None = None  # pytest arguments instead of the target's
+    skip_unit_tests: bool = False  # every valid mutant goes on to the sim and Docker stages
     seed: int = 0
     out: Path = field(default=Path("store/mutate"))
 
@@ -117,8 +119,11 @@ def _unit_stage(cfg: MutateConfig, target: Target, m: Mutant | None,
     if imp.returncode != 0:
         return {"outcome": "invalid", "detail": _tail(imp.stderr or imp.stdout) or "import hung",
                 "seconds": imp.seconds}
+    if cfg.skip_unit_tests and m is not None:
+        return {"outcome": "skipped", "detail": "unit tests not run (--skip-unit-tests)",
+                "seconds": imp.seconds}
     args = ["-x", "-q", "-p", "no:cacheprovider", "-m", "not docker and not slow",
-            "--no-header", "-rf", *target.unit_tests]
+            "--no-header", "-rf", *(cfg.unit_args or target.unit_tests)]
     res = run_child(child_argv(overlay, "pytest", *args), cfg.unit_timeout_s)
     if res.returncode is None:
         return {"outcome": "killed", "detail": f"the unit tests hung ({cfg.unit_timeout_s:.0f} s timeout)",
@@ -190,7 +195,7 @@ def _safe(mid: str) -> str:
 
 def _docker_pick(cfg: MutateConfig, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Which unit-test survivors go to Docker: curated ones first, in a seeded hash order."""
-    pool = [r for r in records if r["unit"]["outcome"] == "survived" and not r.get("equivalent")]
+    pool = [r for r in records if r["unit"]["outcome"] in LIVE and not r.get("equivalent")]
 
     def key(r: dict[str, Any]) -> tuple[int, str]:
         h = hashlib.sha256(f"{cfg.seed}:{r['id']}".encode()).hexdigest()
@@ -228,7 +233,7 @@ def run_mutate(cfg: MutateConfig, say: Say | None = None) -> dict[str, Any]:
             log(f"unit  {r['unit']['outcome']:9} {m.id}")
 
         _each(cfg.jobs, unit, records)
-        live = [r for r in records if r["unit"]["outcome"] == "survived"]
+        live = [r for r in records if r["unit"]["outcome"] in LIVE]
 
         def sim(r: dict[str, Any]) -> None:
             ov = overlays / str(index[r["id"]])

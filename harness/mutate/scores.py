@@ -1,7 +1,8 @@
 """The mutation score of a ``faultbox mutate`` run, from its mutant records.
 
 * ``total`` — valid mutants (invalid ones, which do not import, are left out);
-* ``killed_by_unit_tests`` — the fast unit tests fail or hang: no harness needed;
+* ``killed_by_unit_tests`` — the fast unit tests fail or hang: no harness needed
+  (with ``--skip-unit-tests`` none are run and every valid mutant is judged);
 * ``equivalent`` — surviving mutants judged to have no observable difference
   (``[equivalent]`` in the mutations file, each with its explanation);
 * the **harness scores** are over the rest — unit-test survivors that are not
@@ -15,7 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["scores"]
+__all__ = ["LIVE", "scores"]
+
+# Unit-stage outcomes that send a mutant on to the harness stages.
+LIVE = frozenset({"survived", "skipped"})
 
 
 def _ratio(k: int, n: int) -> dict[str, Any]:
@@ -25,7 +29,7 @@ def _ratio(k: int, n: int) -> dict[str, Any]:
 def scores(records: list[dict[str, Any]]) -> dict[str, Any]:
     valid = [r for r in records if (r.get("unit") or {}).get("outcome") != "invalid"]
     unit_killed = [r for r in valid if (r.get("unit") or {}).get("outcome") == "killed"]
-    survivors = [r for r in valid if (r.get("unit") or {}).get("outcome") == "survived"]
+    survivors = [r for r in valid if (r.get("unit") or {}).get("outcome") in LIVE]
     judged = [r for r in survivors if not r.get("equivalent")]
     sim_done = [r for r in judged if r.get("sim") is not None]
     sim_killed = [r for r in sim_done if r["sim"]["outcome"] == "killed"]
