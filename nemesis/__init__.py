@@ -3,7 +3,7 @@
 ``PACKAGES[name](NemesisOptions(...))`` builds a :class:`Package` (nemesis +
 generator + final heal + needed capabilities + plot bands);
 :func:`compose` mixes several. Fault ops are named ``start-<fault>`` /
-``stop-<fault>`` for fault in partition, kill, pause, clock, packet.
+``stop-<fault>`` for fault in partition, kill, pause, clock, packet, membership.
 """
 
 from nemesis.core import (
@@ -35,6 +35,7 @@ from nemesis.grudge import (
     one_way,
 )
 from nemesis.leader import HasLeader, StatusLeader, find_leader
+from nemesis.membership import MembershipNemesis
 from nemesis.schedule import PACKAGES
 from nemesis.targets import TARGETS, select
 
@@ -56,6 +57,7 @@ __all__ = [
     "PauseNemesis",
     "ClockNemesis",
     "PacketNemesis",
+    "MembershipNemesis",
     "HasLeader",
     "StatusLeader",
     "find_leader",

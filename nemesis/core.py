@@ -32,7 +32,7 @@ __all__ = [
     "fault_of",
 ]
 
-FAULTS = ("partition", "kill", "pause", "clock", "packet")
+FAULTS = ("partition", "kill", "pause", "clock", "packet", "membership")
 
 
 class NemesisError(RuntimeError):
@@ -70,6 +70,10 @@ class NemesisOptions:
     packet_loss: float = 0.3
     packet_dup: float = 0.3
     packet_delay_ms: float = 100.0
+    # membership: at most this many added nodes live at once; how long a change may
+    # take to show in the registry (a crash or a flap shows once its TTL ran out)
+    membership_max_added: int = 3
+    membership_settle_s: float = 8.0
 
 
 @dataclass(frozen=True, slots=True)

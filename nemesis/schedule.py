@@ -25,6 +25,8 @@ from nemesis.faults import (
     PauseNemesis,
 )
 from nemesis.figure8 import Figure8Nemesis
+from nemesis.membership import ACTIONS as MEMBERSHIP_ACTIONS
+from nemesis.membership import MembershipNemesis
 from nemesis.targets import TARGETS
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "coordinator_crash_package",
     "figure8_package",
     "kill_package",
+    "membership_package",
     "packet_package",
     "partition_package",
     "pause_package",
@@ -48,6 +51,7 @@ BAND_COLORS = {
     "packet": "#7d5ba6",
     "figure8": "#1b998b",
     "coordinator-crash": "#a4243b",
+    "membership": "#2e86ab",
 }
 
 
@@ -132,6 +136,22 @@ def coordinator_crash_package(opts: NemesisOptions) -> Package:
     return replace(pkg, needs=frozenset({"kill"}))
 
 
+def membership_package(opts: NemesisOptions) -> Package:
+    """Each band: a node's registration flaps out, one more change (join, leave, crash
+    or flap), then every flapped node comes back — so the ring flips back to an old
+    owner across another change (see :mod:`nemesis.membership`). The final heal
+    brings flapped nodes back."""
+    draw = _choice(MEMBERSHIP_ACTIONS)
+
+    def change(test: Any, ctx: Any) -> dict[str, Any]:
+        return {"f": "start-membership", "value": {"action": draw(test, ctx)}}
+
+    flap = {"f": "start-membership", "value": {"action": "flap"}}
+    ops = g.cycle([flap, g.once(change), {"f": "stop-membership"}])
+    pkg = _package("membership", MembershipNemesis(opts), lambda test, ctx: None, opts)
+    return replace(pkg, generator=g.stagger(opts.interval_s, ops), ops=ops)
+
+
 PACKAGES: dict[str, Callable[[NemesisOptions], Package]] = {
     "partition": partition_package,
     "kill": kill_package,
@@ -140,4 +160,5 @@ PACKAGES: dict[str, Callable[[NemesisOptions], Package]] = {
     "packet": packet_package,
     "figure8": figure8_package,
     "coordinator-crash": coordinator_crash_package,
+    "membership": membership_package,
 }

@@ -14,11 +14,15 @@ from typing import Any, Protocol, runtime_checkable
 
 from systems.common.spec import Addr, SystemSpec
 
-__all__ = ["Backend", "BackendError", "Grudge", "CAPABILITIES", "CRASH_LOG_LINES"]
+__all__ = [
+    "Backend", "BackendError", "ChangesMembership", "Grudge", "CAPABILITIES", "CRASH_LOG_LINES",
+    "next_node_name",
+]
 
 # kill: SIGKILL + restart on same data; pause: freeze/thaw; partition: grudges;
-# clock: per-node offset/rate; packet: loss/delay/dup.
-CAPABILITIES = frozenset({"kill", "pause", "partition", "clock", "packet"})
+# clock: per-node offset/rate; packet: loss/delay/dup; membership: add and retire
+# nodes while the test runs (``ChangesMembership``).
+CAPABILITIES = frozenset({"kill", "pause", "partition", "clock", "packet", "membership"})
 
 Grudge = Mapping[str, frozenset[str]]  # node -> nodes it drops packets from
 CRASH_LOG_LINES = 15  # how much of a crashed node's output a crash record carries
@@ -79,3 +83,29 @@ class Backend(Protocol):
 
     def collect_logs(self, dest: Path) -> None:
         """Copy each node's logs to ``dest/<node>/``."""
+
+
+@runtime_checkable
+class ChangesMembership(Protocol):
+    """The optional ``membership`` capability: nodes started and retired mid-run.
+
+    A backend that has it lists ``"membership"`` in ``capabilities()`` (only
+    when the system it runs has a ``SystemSpec.membership``). ``add_node``
+    starts one more node of the running system with the system's join
+    arguments, waits until it answers ``status`` and returns ``{"node", "addr",
+    "mechanism"}``; from then on ``cluster()`` includes it and ``down()``
+    removes it. ``retire_node`` stops a node for good (``graceful``: SIGTERM,
+    else SIGKILL), keeps its log for ``collect_logs`` and drops it from
+    ``cluster()``; its exit is never reported as a crash; it returns
+    ``{"node", "mechanism"}``. The nemesis records both in the history.
+    """
+
+    def add_node(self) -> dict[str, Any]: ...
+
+    def retire_node(self, node: str, graceful: bool) -> dict[str, Any]: ...
+
+
+def next_node_name(taken: set[str]) -> str:
+    """``n<k>`` for the smallest k above every ``n<i>`` in ``taken`` (names are never reused)."""
+    k = max((int(t[1:]) for t in taken if t[:1] == "n" and t[1:].isdigit()), default=0)
+    return f"n{k + 1}"

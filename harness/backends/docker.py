@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import CRASH_LOG_LINES, BackendError, Grudge
+from harness.backends.base import CRASH_LOG_LINES, BackendError, Grudge, next_node_name
 from harness.netctl import (
     CLIENTS,
     DelayProxy,
@@ -168,6 +168,14 @@ class _State:
     proxy: DelayProxy | None = None
     logs: dict[str, bytes] = field(default_factory=dict)
     log_dir: Path | None = None
+    # what add_node needs to start one more node of the running system
+    system: SystemSpec | None = None
+    run_dir: Path | None = None
+    bugs: tuple[str, ...] = ()
+    seed: int = 0
+    subnet: str = ""
+    initial: dict[str, tuple[str, int]] = field(default_factory=dict)  # the nodes up() started
+    retired: set[str] = field(default_factory=set)
 
 
 class DockerBackend:
@@ -201,6 +209,8 @@ class DockerBackend:
         caps = {"kill", "pause", "partition", "packet"}
         if self.faketime:
             caps.add("clock")
+        if self._st.system is None or self._st.system.membership is not None:
+            caps.add("membership")  # before up(): the runner checks the system itself
         return frozenset(caps)
 
     @property
@@ -278,6 +288,9 @@ class DockerBackend:
         subnet_base = self._create_network(client)
         ips = {n: f"{subnet_base}.{10 + i}" for i, n in enumerate(nodes, start=1)}
         peers = {n: (ip, PORT) for n, ip in ips.items()}
+        st = self._st
+        st.system, st.run_dir, st.bugs, st.seed = system, run_dir, bugs, seed
+        st.subnet, st.initial = subnet_base, dict(peers)
         try:
             for i, node in enumerate(nodes):
                 argv = server_argv(
@@ -437,11 +450,72 @@ class DockerBackend:
                 st.network.remove()
         st.nodes.clear()
         st.grudge.clear()
+        st.retired.clear()
         st.network = None
         if self._client is not None:
             with contextlib.suppress(Exception):
                 self._client.close()
             self._client = None
+
+    # -- membership (the optional capability, base.ChangesMembership) ------------------
+    def add_node(self) -> dict[str, Any]:
+        """One more container of the running system on the run's network (same image,
+        labels and owner, so ``down`` and ``clean`` remove it), started with the
+        system's join arguments; returns once it answers ``status``."""
+        st = self._st
+        if st.system is None or st.run_dir is None:
+            raise BackendError("add_node before up()")
+        if st.system.membership is None:
+            raise BackendError(f"system {st.system.name} cannot change membership")
+        name = next_node_name(set(st.nodes) | st.retired | set(st.initial))
+        k = int(name[1:])
+        if 10 + k > 250:
+            raise BackendError(f"no address left on the run's network for {name}")
+        ip = f"{st.subnet}.{10 + k}"
+        peers = {**st.initial, name: (ip, PORT)}
+        argv = server_argv(st.system, name, ("0.0.0.0", PORT), peers, "/data", st.bugs,
+                           st.seed * 1000 + k - 1) + list(st.system.membership.join_args)
+        self._create_node(self._docker_client(), name, ip, argv, st.run_dir)
+        try:
+            self.start(name)
+            self.wait_ready([name])
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.retire_node(name, graceful=False)
+            raise
+        return {"node": name, "addr": f"{ip}:{PORT}",
+                "mechanism": f"new container {self.container_name(name)} at {ip}"}
+
+    def retire_node(self, node: str, graceful: bool) -> dict[str, Any]:
+        """Stop a node for good and remove its container (its log is kept)."""
+        docker = _docker()
+        n = self._node(node)
+        with self._crash_lock:  # marked first: its exit is the harness's doing
+            n.stopped = True
+            n.epoch += 1
+        try:
+            n.container.reload()
+            if n.container.status == "paused":
+                n.container.unpause()
+            if graceful:
+                n.container.stop(timeout=5)
+            else:
+                n.container.kill(signal="SIGKILL")
+            n.container.wait(timeout=10)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as e:
+            if e.status_code != 409:  # 409: it was not running
+                raise BackendError(f"cannot retire {node}: {e.explanation or e}") from e
+        with contextlib.suppress(Exception):
+            self._st.logs[node] = n.container.logs(stdout=True, stderr=True)
+        with contextlib.suppress(Exception):
+            n.container.remove(force=True)
+        self._st.nodes.pop(node, None)
+        self._st.retired.add(node)
+        self._st.grudge.pop(node, None)
+        how = "SIGTERM (docker stop)" if graceful else "SIGKILL"
+        return {"node": node, "mechanism": f"{how}, container removed"}
 
     # -- node control ---------------------------------------------------------------
     def start(self, node: str) -> None:

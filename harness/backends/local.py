@@ -1,8 +1,9 @@
 """Local backend: each node is a subprocess on 127.0.0.1 with its own port and data dir.
 
 For machines without Docker and for fast tests. It can kill (SIGKILL),
-restart on the same data, pause (SIGSTOP) and resume (SIGCONT); it cannot
-partition, skew clocks or shape packets, and says so in ``capabilities``.
+restart on the same data, pause (SIGSTOP) and resume (SIGCONT), and add and
+retire nodes of a system that can change membership; it cannot partition,
+skew clocks or shape packets, and says so in ``capabilities``.
 
 A node process that exits without ``kill``/``down`` having asked for it is a
 crash (``crashes()``): a broken invariant in the system, reported as a finding.
@@ -21,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from harness.backends.base import CRASH_LOG_LINES, BackendError, Grudge
+from harness.backends.base import CRASH_LOG_LINES, BackendError, Grudge, next_node_name
 from harness.netctl import owner_alive, owner_token
 from harness.store import open_append, write_file
 from systems.common import wire
@@ -126,8 +127,15 @@ class LocalBackend:
         self._stopped: set[str] = set()
         self._reported: set[str] = set()
         self._pending: list[dict[str, Any]] = []
+        # what add_node needs: the system, its options, the nodes up() started
+        self._system: SystemSpec | None = None
+        self._run: tuple[Path, tuple[str, ...], int] | None = None
+        self._initial: dict[str, Addr] = {}
+        self._retired: set[str] = set()
 
     def capabilities(self) -> frozenset[str]:
+        if self._system is None or self._system.membership is not None:
+            return frozenset({"kill", "pause", "membership"})
         return frozenset({"kill", "pause"})
 
     # lifecycle ---------------------------------------------------------
@@ -141,19 +149,72 @@ class LocalBackend:
     ) -> None:
         ports = free_ports(len(nodes))
         self._addrs = {n: ("127.0.0.1", p) for n, p in zip(nodes, ports, strict=True)}
+        self._system, self._run = system, (run_dir, bugs, seed)
+        self._initial = dict(self._addrs)
         for i, node in enumerate(nodes):
-            data = run_dir / "data" / node
-            data.mkdir(parents=True, exist_ok=True)
-            logdir = run_dir / "nodes" / node
-            logdir.mkdir(parents=True, exist_ok=True)
-            self._log_paths[node] = logdir / "server.log"
-            self._argv[node] = server_argv(
-                system, node, self._addrs[node], self._addrs, str(data), bugs,
-                seed * 1000 + i, python=sys.executable,
-            )
+            self._prepare(node, self._addrs, seed * 1000 + i)
         for node in nodes:
             self.start(node)
         self.wait_ready(nodes)
+
+    def _prepare(self, node: str, peers: Mapping[str, Addr], seed: int,
+                 extra: tuple[str, ...] = ()) -> None:
+        assert self._system is not None and self._run is not None
+        run_dir, bugs, _ = self._run
+        data = run_dir / "data" / node
+        data.mkdir(parents=True, exist_ok=True)
+        logdir = run_dir / "nodes" / node
+        logdir.mkdir(parents=True, exist_ok=True)
+        self._log_paths[node] = logdir / "server.log"
+        self._argv[node] = server_argv(
+            self._system, node, self._addrs[node], peers, str(data), bugs, seed,
+            python=sys.executable,
+        ) + list(extra)
+
+    # membership (base.ChangesMembership) -------------------------------
+    def add_node(self) -> dict[str, Any]:
+        """One more node process, started with the system's join arguments."""
+        if self._system is None or self._run is None:
+            raise BackendError("add_node before up()")
+        membership = self._system.membership
+        if membership is None:
+            raise BackendError(f"system {self._system.name} cannot change membership")
+        name = next_node_name(set(self._addrs) | self._retired | set(self._initial))
+        self._addrs[name] = ("127.0.0.1", free_ports(1)[0])
+        self._prepare(name, {**self._initial, name: self._addrs[name]},
+                      self._run[2] * 1000 + int(name[1:]) - 1, membership.join_args)
+        try:
+            self.start(name)
+            self.wait_ready([name])
+        except BaseException:
+            self.retire_node(name, graceful=False)
+            raise
+        host, port = self._addrs[name]
+        return {"node": name, "addr": f"{host}:{port}", "mechanism": "new process"}
+
+    def retire_node(self, node: str, graceful: bool) -> dict[str, Any]:
+        """Stop a node's process for good (SIGTERM or SIGKILL); its log stays for collect_logs."""
+        if node not in self._addrs:
+            raise BackendError(f"unknown node {node!r}")
+        with self._lock:
+            self._stopped.add(node)  # before the signal: a poll never reports it
+            proc = self._procs.get(node)
+        if proc is not None:
+            self._signal(node, signal.SIGCONT)
+            self._signal(node, signal.SIGTERM if graceful else signal.SIGKILL)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._signal(node, signal.SIGKILL)
+                proc.wait(timeout=5)
+        with self._lock:
+            self._procs.pop(node, None)
+            self._addrs.pop(node, None)
+            self._retired.add(node)
+        fh = self._logs.pop(node, None)
+        if fh is not None:
+            fh.close()
+        return {"node": node, "mechanism": "SIGTERM" if graceful else "SIGKILL"}
 
     def wait_ready(self, nodes: list[str]) -> None:
         deadline = time.monotonic() + self.ready_timeout_s

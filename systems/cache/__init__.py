@@ -12,7 +12,7 @@ README.md.
 
 from __future__ import annotations
 
-from systems.common.spec import SystemSpec
+from systems.common.spec import Membership, SystemSpec
 
 from .client import CacheClient, make_cache_client
 from .node import BUGS, CacheCore, Hit, Miss, NotStored, Stored, owner_since
@@ -24,6 +24,8 @@ from .ring import (
     bounded_assign,
     capacity,
     key_hash,
+    moved_share,
+    ring_change,
 )
 
 __all__ = [
@@ -44,6 +46,8 @@ __all__ = [
     "bounded_assign",
     "capacity",
     "key_hash",
+    "moved_share",
+    "ring_change",
 ]
 
 SYSTEM = SystemSpec(
@@ -57,4 +61,6 @@ SYSTEM = SystemSpec(
     # the server but proven caught on raftkv, not offered here.
     bugs=dict(BUGS),
     leader_based=True,
+    # nodes added mid-run are cache nodes only (``--join``); see server.py
+    membership=Membership(join_args=("--join",), ring_change=ring_change),
 )

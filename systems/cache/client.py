@@ -19,7 +19,9 @@ but was not confirmed is ``info``; one certainly not applied is ``fail``.
 ``MEMBERS_EVERY_S`` and keeps the rings it saw by epoch (the last
 ``HISTORY`` of them): the current ring routes, the history gives
 ``owner_since`` for the moved-range rule (``node.py``). Registered names are
-mapped to addresses through the harness's cluster map.
+mapped to addresses through the harness's cluster map; a node that is not in
+it (one that joined mid-run) is reached at the address it registered, as a
+consul client would.
 
 **Why a writer re-reads members and invalidates two owners.** A reader that
 filled a key read the membership before its store read, which preceded the
@@ -100,11 +102,22 @@ class CacheClient:
             return
         self._members_at = now
         epoch = int(reply.get("epoch", 0))
-        names = [n for n in reply.get("members", {}) if n in self.cluster]
         if self.rings and epoch <= self.rings[-1][0]:
             return
+        names = [n for n, addr in (reply.get("members") or {}).items() if self._learn(n, addr)]
         self.rings.append((epoch, Ring(names)))
         del self.rings[:-HISTORY]
+
+    def _learn(self, node: str, addr: Any) -> bool:
+        """Whether ``node`` is routable: in the cluster map, or registered with a
+        ``host:port`` address (a node that joined after the client opened)."""
+        if node in self.cluster:
+            return True
+        host, _, port = str(addr).rpartition(":")
+        if not host or not port.isdigit():
+            return False
+        self.cluster[node] = (host, int(port))
+        return True
 
     def _route(self, key: str) -> tuple[str | None, int, int]:
         """(owner, since, epoch) under the newest ring; owner None when no node is known."""

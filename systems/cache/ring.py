@@ -35,6 +35,8 @@ __all__ = [
     "bounded_assign",
     "capacity",
     "key_hash",
+    "moved_share",
+    "ring_change",
 ]
 
 # Chosen from bench/ring.py (see systems/cache/README.md): the smallest count
@@ -135,6 +137,47 @@ class Ring:
             out[n] += p - prev
             prev = p
         return out
+
+
+def moved_share(a: Ring, b: Ring) -> float:
+    """The share of the hash space (so of uniformly hashed keys) whose owner differs
+    between rings ``a`` and ``b`` — exact, from the merged points, no key sample.
+
+    Between two consecutive points of either ring every hash has one owner in
+    each ring: that of the arc's closing point (the wrap arc closes at the first).
+    """
+    if not a.nodes or not b.nodes:
+        return 0.0 if a.nodes == b.nodes else 1.0
+    cuts = sorted({p for p, _ in a.points()} | {p for p, _ in b.points()})
+    moved = 0
+    prev = cuts[-1] - HASH_SPACE
+    for p in cuts:
+        if a.owner_of_hash(p) != b.owner_of_hash(p):
+            moved += p - prev
+        prev = p
+    return moved / HASH_SPACE
+
+
+def ring_change(before: Iterable[str], after: Iterable[str],
+                vnodes: int = DEFAULT_VNODES) -> dict[str, object]:
+    """Figures of one membership change: who joined and left, the share of keys
+    that changed owner against the ideal (``|joined| / |after|`` for joins,
+    ``|left| / |before|`` for leaves, their sum when both), and the new ring's
+    max/mean share of the hash space."""
+    a, b = Ring(before, vnodes), Ring(after, vnodes)
+    joined, left = sorted(b.nodes - a.nodes), sorted(a.nodes - b.nodes)
+    ideal = (len(joined) / len(b.nodes) if b.nodes else 0.0) + (
+        len(left) / len(a.nodes) if a.nodes else 0.0)
+    moved = moved_share(a, b)
+    spans = b.spans()
+    out: dict[str, object] = {
+        "members": sorted(b.nodes), "joined": joined, "left": left,
+        "moved": round(moved, 4), "ideal": round(ideal, 4),
+        "moved_over_ideal": round(moved / ideal, 3) if ideal else None,
+    }
+    if spans:
+        out["load_max_over_mean"] = round(max(spans.values()) * len(spans) / HASH_SPACE, 3)
+    return out
 
 
 def bounded_assign(ring: Ring, hashes: Sequence[int], balance: float = DEFAULT_BALANCE

@@ -1,11 +1,15 @@
 """Cache server: one process per node, a store replica and a cache node on one port.
 
     python3 -m systems.cache.server --node n1 --listen HOST:PORT \\
-        --peers n1=HOST:PORT,n2=...,n3=... --data DIR [--bug NAME]... [--seed N]
+        --peers n1=HOST:PORT,n2=...,n3=... --data DIR [--bug NAME]... [--seed N] [--join]
 
-Every node runs the library's Raft shell with ``StoreNode`` (the source of
-truth and the registry, ``store.py``) and, in the same process, a
-``CacheCore`` (``node.py``) that is *not* replicated. Requests (each
+Every node started with the cluster runs the library's Raft shell with
+``StoreNode`` (the source of truth and the registry, ``store.py``) and, in
+the same process, a ``CacheCore`` (``node.py``) that is *not* replicated.
+A node started mid-run with ``--join`` (``--peers`` = the store nodes plus
+itself) is a **cache node only** (:class:`JoinedServer`): it is no store
+replica — the store group is fixed, the Raft library has no membership
+changes — and registers with the store like the others. Requests (each
 answered once, echoing ``id``):
 
 - store, through Raft: ``put {key, value, c, s}``, ``register``,
@@ -15,7 +19,13 @@ answered once, echoing ``id``):
   ``{hit: true, value, version}`` or ``{hit: false, lease}``;
   ``cset {key, value, lease?, epoch, ttl_ticks?}`` → ``{stored, version}`` or
   ``{stored: false, reason}``; ``cdel {key}`` → ``{deleted}``;
-  ``cstats``.
+  ``cstats``;
+- membership control (the harness's ``membership`` nemesis):
+  ``registration {on}`` stops or resumes the registration heartbeat (off: the
+  registry's TTL expires the node; on: it registers again at once);
+  ``leave`` stops the heartbeat and deregisters (a graceful leave; answered
+  once the deregistration committed); ``registry`` → ``{epoch, members}``
+  read from the store by this node.
 
 The node registers itself in the registry (TTL ``REGISTER_TTL_MS``) and
 renews it every ``HEARTBEAT_S`` through the library's client, like a consul
@@ -28,12 +38,15 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
+import sys
 import time
 from typing import Any
 
+from systems.common.wire import WireError, encode, read_frame
 from systems.raft.client import RaftClient
 from systems.raft.node import NodeConfig
-from systems.raft.server import RaftServer, Token, run
+from systems.raft.server import TICK_S, RaftServer, Token, run
 from systems.raft.server import parse_args as _parse_args
 from systems.raft.types import Rng
 
@@ -41,7 +54,7 @@ from .node import BUGS as CACHE_BUGS
 from .node import CacheCore, Hit, Stored
 from .store import STORE_BUGS, StoreNode
 
-__all__ = ["main", "Server", "parse_args", "BUGS", "REGISTER_TTL_MS", "HEARTBEAT_S"]
+__all__ = ["main", "Server", "JoinedServer", "parse_args", "BUGS", "REGISTER_TTL_MS", "HEARTBEAT_S"]
 
 BUGS: dict[str, str] = {**STORE_BUGS, **CACHE_BUGS}
 REGISTER_TTL_MS = 3000
@@ -57,46 +70,50 @@ def _int(x: Any, default: int = 0) -> int:
         return default
 
 
-class Server(RaftServer):
-    node: StoreNode
+class CacheRole:
+    """What every cache node does, store replica or not: the cache ops, the
+    registration heartbeat and its membership controls.
 
-    def make_node(self, rng: Rng, config: NodeConfig, ctx_prefix: str) -> StoreNode:
-        store_bugs = [b for b in self.args.bug if b in STORE_BUGS]
-        self.cache = CacheCore(lease_ticks=LEASE_TICKS,
-                               bugs=[b for b in self.args.bug if b in CACHE_BUGS])
-        node = StoreNode(self.name, list(self.peers), self.storage, rng, store_bugs, config,
-                         ctx_prefix)
-        node.set_clock(int(time.monotonic() * 1000))
-        return node
+    ``registering`` is the heartbeat switch; ``_reg_lock`` serialises every
+    registry command of this node, so a graceful leave's ``deregister`` can
+    never be overtaken by a heartbeat ``register`` that was already in flight.
+    """
 
-    def on_tick(self) -> None:
-        self.node.set_clock(int(time.monotonic() * 1000))
-        self.cache.tick()
+    name: str
+    peers: dict[str, tuple[str, int]]
+    cache: CacheCore
 
-    async def serve(self) -> None:
-        beat = asyncio.get_running_loop().create_task(self._heartbeat())
-        try:
-            await super().serve()
-        finally:
-            beat.cancel()
+    def init_role(self, bugs: list[str]) -> None:
+        self.cache = CacheCore(lease_ticks=LEASE_TICKS, bugs=[b for b in bugs if b in CACHE_BUGS])
+        self.registering = True
+        self._reg_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._registry: RaftClient | None = None
 
-    async def _heartbeat(self) -> None:
-        client = RaftClient(self.peers, self.name, 2.0)
+    def store_peers(self) -> dict[str, tuple[str, int]]:
+        return dict(self.peers)
+
+    def registry_client(self) -> RaftClient:
+        if self._registry is None:
+            self._registry = RaftClient(self.store_peers(), self.name, 2.0)
+        return self._registry
+
+    async def heartbeat(self) -> None:
         host, port = self.peers[self.name]
         msg = {"op": "register", "node": self.name, "addr": f"{host}:{port}",
                "ttl": REGISTER_TTL_MS}
         while True:
-            with contextlib.suppress(Exception):  # a heartbeat lost to a fault is retried
-                await client.session(msg)
-            await asyncio.sleep(HEARTBEAT_S)
+            if self.registering:
+                async with self._reg_lock:
+                    if self.registering:
+                        with contextlib.suppress(Exception):  # lost to a fault: retried
+                            await self.registry_client().session(msg)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HEARTBEAT_S):
+                    await self._wake.wait()
 
-    def dispatch(self, op: Any, msg: dict[str, Any], token: Token) -> None:
-        if op in ("cget", "cset", "cdel", "cstats"):
-            self.answer(token, self._cache_op(op, msg))
-        elif not self.node.request(token, msg):
-            super().dispatch(op, msg, token)
-
-    def _cache_op(self, op: str, msg: dict[str, Any]) -> dict[str, Any]:
+    def cache_op(self, op: str, msg: dict[str, Any]) -> dict[str, Any]:
         key = str(msg.get("key"))
         if op == "cget":
             got = self.cache.get(key, _int(msg.get("since")))
@@ -114,13 +131,166 @@ class Server(RaftServer):
             return {"ok": True, "deleted": self.cache.delete(key)}
         return {"ok": True, **self.cache.stats()}
 
+    async def member_op(self, op: str, msg: dict[str, Any]) -> dict[str, Any]:
+        """``registration``, ``leave`` and ``registry`` (see the module docstring)."""
+        if op == "registration":
+            self.registering = bool(msg.get("on"))
+            self._wake.set()
+            return {"ok": True, "registering": self.registering}
+        if op == "leave":
+            self.registering = False
+            async with self._reg_lock:
+                reply, _, error = await self.registry_client().session(
+                    {"op": "deregister", "node": self.name})
+            if reply is None or not reply.get("ok"):
+                return {"ok": False, "error": error or "deregister-failed"}
+            return {"ok": True, "epoch": reply.get("epoch")}
+        reply, _, error = await self.registry_client().request({"op": "members"}, False)
+        if reply is None or not reply.get("ok"):
+            return {"ok": False, "error": error or "no-registry"}
+        return {"ok": True, "epoch": reply.get("epoch"), "members": reply.get("members")}
+
+
+CACHE_OPS = ("cget", "cset", "cdel", "cstats")
+MEMBER_OPS = ("registration", "leave", "registry")
+
+
+class Server(RaftServer, CacheRole):
+    """A store replica and a cache node on one port (a node the cluster started with)."""
+
+    node: StoreNode
+
+    def make_node(self, rng: Rng, config: NodeConfig, ctx_prefix: str) -> StoreNode:
+        store_bugs = [b for b in self.args.bug if b in STORE_BUGS]
+        self.init_role(self.args.bug)
+        node = StoreNode(self.name, list(self.peers), self.storage, rng, store_bugs, config,
+                         ctx_prefix)
+        node.set_clock(int(time.monotonic() * 1000))
+        return node
+
+    def on_tick(self) -> None:
+        self.node.set_clock(int(time.monotonic() * 1000))
+        self.cache.tick()
+
+    async def serve(self) -> None:
+        beat = asyncio.get_running_loop().create_task(self.heartbeat())
+        try:
+            await super().serve()
+        finally:
+            beat.cancel()
+
+    def dispatch(self, op: Any, msg: dict[str, Any], token: Token) -> None:
+        if op in CACHE_OPS:
+            self.answer(token, self.cache_op(op, msg))
+        elif op in MEMBER_OPS:
+            _answer_later(self.member_op(op, msg), lambda r: self.answer(token, r))
+        elif not self.node.request(token, msg):
+            super().dispatch(op, msg, token)
+
+
+_TASKS: set[asyncio.Task[Any]] = set()
+
+
+def _answer_later(work: Any, answer: Any) -> None:
+    async def run() -> None:
+        try:
+            reply = await work
+        except Exception as e:  # noqa: BLE001 - the requester gets an answer either way
+            reply = {"ok": False, "error": repr(e)}
+        answer(reply)
+
+    task = asyncio.get_running_loop().create_task(run())
+    _TASKS.add(task)  # keep a reference until it finishes
+    task.add_done_callback(_TASKS.discard)
+
+
+class JoinedServer(CacheRole):
+    """A cache node started mid-run (``--join``): no store replica, a cache and its registration.
+
+    ``--peers`` names the store nodes and this node (whose entry is the
+    address it registers)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.name = args.node
+        self.peers = args.peers
+        self.init_role(args.bug)
+
+    def store_peers(self) -> dict[str, tuple[str, int]]:
+        return {n: a for n, a in self.peers.items() if n != self.name}
+
+    async def serve(self) -> None:
+        host, _, port = str(self.args.listen).rpartition(":")
+        server = await asyncio.start_server(self._conn, host, int(port), reuse_address=True)
+        log.info("cache node (joined) listening on %s bugs=%s", self.args.listen,
+                 ",".join(self.args.bug) or "-")
+        loop = asyncio.get_running_loop()
+        stop: asyncio.Future[None] = loop.create_future()
+        def on_signal() -> None:
+            if not stop.done():
+                stop.set_result(None)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
+        tasks = [loop.create_task(self.heartbeat()), loop.create_task(self._ticker())]
+        async with server:
+            await stop
+        for t in tasks:
+            t.cancel()
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.cache.tick()
+
+    async def _conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                msg = await read_frame(reader)
+                if not isinstance(msg, dict):
+                    raise WireError("frame is not an object")
+                self._request(msg, writer)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        except Exception as e:  # a bad request must not take the node down
+            log.warning("dropping connection: %r", e)
+        finally:
+            writer.close()
+
+    def _request(self, msg: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+        op, req_id = msg.get("op"), msg.get("id")
+
+        def answer(reply: dict[str, Any]) -> None:
+            if not writer.is_closing():
+                writer.write(encode({**reply, "id": req_id, "node": self.name}))
+
+        if op == "status":
+            answer({"ok": True, "ready": True, "role": "cache", "leader": None, "term": 0,
+                    "registering": self.registering})
+        elif op in CACHE_OPS:
+            answer(self.cache_op(str(op), msg))
+        elif op in MEMBER_OPS:
+            _answer_later(self.member_op(str(op), msg), answer)
+        else:
+            answer({"ok": False, "error": "not-a-store-node"})
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    return _parse_args("systems.cache.server", BUGS, argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    join = "--join" in args
+    parsed = _parse_args("systems.cache.server", BUGS, [a for a in args if a != "--join"])
+    parsed.join = join
+    return parsed
 
 
 def main(argv: list[str] | None = None) -> None:
-    run(Server, parse_args(argv))
+    args = parse_args(argv)
+    if not args.join:
+        run(Server, args)
+        return
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format=f"%(asctime)s {args.node} %(levelname)s %(message)s")
+    asyncio.run(JoinedServer(args).serve())
 
 
 if __name__ == "__main__":

@@ -10,6 +10,15 @@ One port serves both peers and clients. Every server answers the request
 and, for leader-based systems, ``"role"``, ``"leader"`` (node name or null) and
 ``"term"``.
 
+A system whose membership can change mid-run (``SystemSpec.membership``)
+starts a joining node with the same argv plus ``Membership.join_args``
+(``--peers`` then names the nodes the cluster started with and the joiner)
+and answers, on every node, the membership control requests the
+``membership`` nemesis sends: ``{"op": "registration", "on": bool}`` (stop or
+resume the node's registration heartbeat), ``{"op": "leave"}`` (deregister
+gracefully; answered once done) and ``{"op": "registry"}`` →
+``{"ok": true, "epoch": int, "members": {node: "host:port"}}``.
+
 Clients are asyncio objects with ``invoke(f, value) -> (type, value, error)``
 where ``type`` is ``"ok"`` (definitely happened), ``"fail"`` (definitely did
 not) or ``"info"`` (unknown: timeout, lost connection after sending), and
@@ -18,11 +27,13 @@ not) or ``"info"`` (unknown: timeout, lost connection after sending), and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Addr", "Cluster", "SystemClient", "ClientFactory", "SystemSpec", "server_argv"]
+__all__ = [
+    "Addr", "Cluster", "SystemClient", "ClientFactory", "Membership", "SystemSpec", "server_argv",
+]
 
 Addr = tuple[str, int]
 Cluster = Mapping[str, Addr]  # node name -> address reachable from the harness
@@ -39,6 +50,19 @@ ClientFactory = Callable[[Cluster, str, float], SystemClient]
 
 
 @dataclass(frozen=True)
+class Membership:
+    """How a system takes nodes in and out while it runs (see the module docstring).
+
+    ``ring_change(before, after)`` gives the figures of one change of the
+    registered set (keys moved against the ideal, load balance), recorded by
+    the nemesis in the history; None when the system has no placement to measure.
+    """
+
+    join_args: tuple[str, ...] = ("--join",)
+    ring_change: Callable[[Sequence[str], Sequence[str]], Mapping[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
 class SystemSpec:
     name: str
     description: str
@@ -47,6 +71,7 @@ class SystemSpec:
     bugs: Mapping[str, str] = field(default_factory=dict)  # bug -> one-sentence description
     max_nodes: int | None = None  # memkv is single-node
     leader_based: bool = False
+    membership: Membership | None = None  # None: its membership is fixed for a run
 
 
 def server_argv(

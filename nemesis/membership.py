@@ -1,0 +1,214 @@
+"""The ``membership`` nemesis: nodes join, leave, crash out and flap their registration.
+
+For systems with a ``SystemSpec.membership`` on backends with the
+``membership`` capability (:class:`harness.backends.base.ChangesMembership`).
+Each ``start-membership`` makes one change, its value ``{"action": A}``:
+
+- ``join`` — the backend starts one more node (``add_node``: a new container
+  on the run's network, or a new process) with the system's join arguments;
+- ``leave`` — a graceful leave of a node this nemesis added: the node is asked
+  to deregister (``{"op": "leave"}``, answered once committed), then the
+  backend stops it (SIGTERM) and removes it;
+- ``crash`` — a node this nemesis added is SIGKILLed and removed without
+  deregistering: the registry's TTL has to expire it;
+- ``flap`` — a registered node (any) stops heart-beating its registration
+  (``{"op": "registration", "on": false}``) while it keeps serving; the TTL
+  expires it and clients route around it, but it still holds what it cached.
+
+``stop-membership`` brings every flapped node's heartbeat back (it registers
+again at once: the ring flips back). The nodes the cluster started with are
+never stopped here — in the systems so far they are also the replicated
+store, whose membership is fixed — so ``leave``/``crash`` apply to added
+nodes, and with none added a ``leave``/``crash`` becomes a ``join`` (and a
+``join`` at ``membership_max_added`` live added nodes becomes a ``leave``).
+
+Every completion records what was done and what the registry then said:
+``{"action", "node", "mechanism", "epoch", "members", "settled", "change"}``
+— ``members``/``epoch`` as read back from the registry (waiting up to
+``membership_settle_s`` for the change to show: a crash or a flap shows
+only once the TTL ran out; ``settled`` false if it did not show in time),
+and ``change`` the system's figures of the step from the members read before
+to those read after (keys moved against the ideal, load max/mean).
+
+The schedule (:func:`nemesis.schedule.membership_package`) repeats flap,
+another change, stop: a node is out of the ring across another change and
+then owns its old keys again — what it takes for an old owner to miss
+invalidations that writers send to the owners of their newest two rings
+(``stale-owner`` in the cache).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from harness.backends.base import ChangesMembership
+from nemesis.core import NemesisBase, NemesisError, NemesisOptions
+from systems.common import wire
+
+__all__ = ["ACTIONS", "MembershipNemesis"]
+
+ACTIONS = ("join", "leave", "crash", "flap")
+REGISTRY_TIMEOUT_S = 2.5  # a node reads the registry through its own store client (~1.7 s)
+POLL_S = 0.2
+
+
+class MembershipNemesis(NemesisBase):
+    faults = frozenset({"membership"})
+
+    def __init__(self, opts: NemesisOptions, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(opts)
+        self.added: list[str] = []  # live nodes this nemesis started, oldest first
+        self.flapped: set[str] = set()
+        self.members: list[str] = []  # the registry's members as last read
+        self.ring_change: Callable[[Sequence[str], Sequence[str]], Mapping[str, Any]] | None = None
+        self._sleep = sleep
+        self._clock = clock
+
+    def setup(self, backend: Any, test: Mapping[str, Any]) -> None:
+        super().setup(backend, test)
+        caps = backend.capabilities() if hasattr(backend, "capabilities") else frozenset()
+        if not isinstance(backend, ChangesMembership) or "membership" not in caps:
+            raise NemesisError(f"the {getattr(backend, 'name', '?')} backend cannot add or "
+                               "retire nodes (membership)")
+        from systems import get_system
+
+        spec = get_system(str(test.get("system")))
+        if spec.membership is None:
+            raise NemesisError(f"system {spec.name} cannot change membership")
+        self.ring_change = spec.membership.ring_change
+        self.members = sorted(self.nodes)
+
+    def _backend(self) -> ChangesMembership:
+        b = self._need_backend()
+        assert isinstance(b, ChangesMembership)
+        return b
+
+    # -- talking to nodes -------------------------------------------------------------
+    def _ask(self, node: str, msg: dict[str, Any], timeout_s: float = REGISTRY_TIMEOUT_S) -> Any:
+        addr = self._need_backend().cluster().get(node)
+        if addr is None:
+            raise NemesisError(f"node {node} is not in the cluster")
+        try:
+            reply = wire.request(addr[0], addr[1], msg, timeout_s=timeout_s, control=True)
+        except (OSError, ValueError) as e:
+            raise NemesisError(f"{msg.get('op')} at {node}: {e!r}") from None
+        if not isinstance(reply, dict) or not reply.get("ok"):
+            err = reply.get("error") if isinstance(reply, dict) else reply
+            raise NemesisError(f"{msg.get('op')} at {node} failed: {err}")
+        return reply
+
+    def registry(self, prefer: Sequence[str] = ()) -> tuple[int, list[str]] | None:
+        """(epoch, members) read through the first node that answers; None if none did."""
+        live = list(self._need_backend().cluster())
+        order = [n for n in prefer if n in live] + sorted(n for n in live if n not in prefer)
+        for node in order:
+            with contextlib.suppress(NemesisError):
+                r = self._ask(node, {"op": "registry"})
+                return int(r.get("epoch") or 0), sorted(r.get("members") or {})
+        return None
+
+    def _settle(self, done: Callable[[list[str]], bool], prefer: Sequence[str]
+                ) -> tuple[int | None, list[str] | None, bool]:
+        deadline = self._clock() + self.opts.membership_settle_s
+        last: tuple[int, list[str]] | None = None
+        while True:
+            got = self.registry(prefer)
+            if got is not None:
+                last = got
+                if done(got[1]):
+                    return got[0], got[1], True
+            if self._clock() >= deadline:
+                return (last[0], last[1], False) if last else (None, None, False)
+            self._sleep(POLL_S)
+
+    # -- the actions --------------------------------------------------------------------
+    def _pick_action(self, want: str) -> str:
+        if want not in ACTIONS:
+            raise NemesisError(f"unknown membership action {want!r} (one of {', '.join(ACTIONS)})")
+        if want in ("leave", "crash") and not self.added:
+            return "join"
+        if want == "join" and len(self.added) >= self.opts.membership_max_added:
+            return "leave"
+        if want == "flap" and not self._flappable():
+            return "join" if len(self.added) < self.opts.membership_max_added else "leave"
+        return want
+
+    def _flappable(self) -> list[str]:
+        live = set(self._need_backend().cluster())
+        # keep at least two nodes registered, whatever else is going on
+        if len(live - self.flapped) <= 2:
+            return []
+        return sorted(n for n in self.members if n in live and n not in self.flapped)
+
+    def invoke(self, f: str, value: Any) -> Any:
+        backend = self._backend()
+        if f == "start-membership":
+            want = value.get("action", "join") if isinstance(value, Mapping) else (value or "join")
+            action = self._pick_action(str(want))
+            before = self._before()
+            if action == "join":
+                out = backend.add_node()
+                node = str(out["node"])
+                self.added.append(node)
+                return self._record(action, node, out, before, lambda m: node in m)
+            if action == "flap":
+                node = self.rng.choice(self._flappable())
+                self.flapped.add(node)  # first: a half-done flap is still undone
+                self._ask(node, {"op": "registration", "on": False})
+                return self._record(action, node, {"mechanism": "registration heartbeat stopped "
+                                                   "(wire op registration on=false)"},
+                                    before, lambda m: node not in m, prefer_node=False)
+            node = self.rng.choice(self.added)
+            if action == "leave":
+                self._ask(node, {"op": "leave"}, timeout_s=5.0)
+            self.added.remove(node)
+            self.flapped.discard(node)
+            out = backend.retire_node(node, graceful=action == "leave")
+            return self._record(action, node, out, before, lambda m: node not in m,
+                                prefer_node=False)
+        if f == "stop-membership":
+            nodes = sorted(self.flapped)
+            if not nodes:
+                return {"action": "rejoin", "nodes": []}
+            before = self._before()
+            errors = []
+            for n in nodes:
+                try:
+                    self._ask(n, {"op": "registration", "on": True})
+                    self.flapped.discard(n)
+                except NemesisError as e:  # bring back the others first
+                    errors.append(str(e))
+            if errors:
+                raise NemesisError("; ".join(errors))
+            return self._record("rejoin", None, {"nodes": nodes, "mechanism":
+                                "registration heartbeat resumed (wire op registration on=true)"},
+                                before, lambda m: all(n in m for n in nodes))
+        raise NemesisError(f"membership nemesis cannot do {f!r}")
+
+    def _before(self) -> list[str]:
+        got = self.registry()
+        if got is not None:
+            self.members = got[1]
+        return list(self.members)
+
+    def _record(self, action: str, node: str | None, out: Mapping[str, Any], before: list[str],
+                done: Callable[[list[str]], bool], prefer_node: bool = True) -> dict[str, Any]:
+        prefer = [node] if node is not None and prefer_node else []
+        epoch, members, settled = self._settle(done, prefer)
+        rec: dict[str, Any] = {"action": action, "node": node, **out, "epoch": epoch,
+                               "members": members, "settled": settled}
+        if members is not None:
+            self.members = members
+            if self.ring_change is not None and members != before:
+                rec["change"] = {"from": before, **self.ring_change(before, members)}
+        return rec
+
+    def teardown(self) -> None:
+        for n in sorted(self.flapped):
+            with contextlib.suppress(Exception):
+                self._ask(n, {"op": "registration", "on": True})
+        self.flapped.clear()
