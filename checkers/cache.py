@@ -34,7 +34,11 @@ The verdict is ``unknown`` (when nothing above was found) if
 ``require_final`` and some key has a cache final read but no store read, or
 there are no final reads at all. ``details`` carry counts, the staleness
 distribution of all reads (even those within Δ), hits/misses and requests per
-cache node with max/mean.
+cache node with max/mean, and ``membership``: one row per membership change
+the ``membership`` nemesis recorded (its completion's ``change``: the
+registry epoch and members after it, the share of keys that changed owner
+against the ideal — ``1/(N+1)`` for a join, ``1/N`` for a leave — and the new
+ring's max/mean load), with the largest moved/ideal ratio.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from typing import Any
 from checkers.core import UNKNOWN, Anomaly, Result, Verdict
 from harness.history import FAIL, INFO, NEMESIS, OK, History, Op
 
-__all__ = ["CacheChecker", "check_cache", "DEFAULT_DELTA_MS"]
+__all__ = ["CacheChecker", "check_cache", "membership_changes", "DEFAULT_DELTA_MS"]
 
 DEFAULT_DELTA_MS = 1000
 READS = ("read", "final-read", "store-read")
@@ -166,6 +170,13 @@ def check_cache(history: History, delta_ms: int = DEFAULT_DELTA_MS, require_fina
         "convergence": conv,
         "load": _load([c for i, c in reads if i.f == "read"]),
     }
+    changes = membership_changes(history)
+    if changes:
+        ratios = [r["moved_over_ideal"] for r in changes if r.get("moved_over_ideal") is not None]
+        details["membership_changes"] = len(changes)
+        if ratios:
+            details["moved_over_ideal_max"] = max(ratios)
+        details["membership"] = changes
     if history and any(c is not None and c.type == FAIL for _, c in pairs):
         details["failed_ops"] = sum(1 for _, c in pairs if c is not None and c.type == FAIL)
     details["indeterminate_ops"] = sum(1 for _, c in pairs if c is None or c.type == INFO)
@@ -274,3 +285,31 @@ def _load(comps: list[Op]) -> dict[str, Any]:
     if hits + misses:
         out["hit_ratio"] = round(hits / (hits + misses), 4)
     return out
+
+
+_CHANGE_FIELDS = ("joined", "left", "moved", "ideal", "moved_over_ideal", "load_max_over_mean")
+
+
+def membership_changes(history: History) -> list[dict[str, Any]]:
+    """One row per membership change recorded by the ``membership`` nemesis, in order.
+
+    A completion of ``start-membership``/``stop-membership`` whose value has a
+    ``change`` (the registry's members differed before and after the op) gives
+    ``{op, time_s, action, node, epoch, members, joined, left, moved, ideal,
+    moved_over_ideal, load_max_over_mean}``.
+    """
+    rows: list[dict[str, Any]] = []
+    for op in history:
+        if op.process != NEMESIS or op.type == "invoke" or op.f not in (
+                "start-membership", "stop-membership"):
+            continue
+        v = _v(op)
+        change = v.get("change")
+        if not isinstance(change, dict):
+            continue
+        row: dict[str, Any] = {"op": op.index, "time_s": round(op.time_ns / 1e9, 3),
+                               "action": v.get("action"), "node": v.get("node") or v.get("nodes"),
+                               "epoch": v.get("epoch"), "members": v.get("members")}
+        row.update({k: change.get(k) for k in _CHANGE_FIELDS})
+        rows.append(row)
+    return rows

@@ -1,0 +1,170 @@
+"""Membership changes mid-run: the ring's change figures, the checker's rows, the
+local backend adding and retiring real cache processes driven by the membership
+nemesis, and systems/backends that cannot change membership refusing it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checkers.cache import check_cache, membership_changes
+from harness.backends.base import ChangesMembership, next_node_name
+from harness.backends.local import LocalBackend
+from harness.errors import UsageError
+from harness.history import History, Op
+from harness.options import Options, validate
+from nemesis import NemesisOptions
+from nemesis.membership import MembershipNemesis
+from systems import get_system
+from systems.cache import Ring, moved_share, ring_change
+from systems.cache.client import CacheClient
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_ring_change_figures_against_the_ideal() -> None:
+    five = [f"n{i}" for i in range(1, 6)]
+    join = ring_change(five, [*five, "n6"])
+    assert join["joined"] == ["n6"] and join["left"] == []
+    assert join["ideal"] == pytest.approx(1 / 6, abs=1e-4)
+    assert 0.9 < join["moved_over_ideal"] < 1.1  # type: ignore[operator]
+    leave = ring_change(five, five[1:])
+    assert leave["left"] == ["n1"] and leave["ideal"] == pytest.approx(0.2)
+    assert 0.9 < leave["moved_over_ideal"] < 1.1  # type: ignore[operator]
+    assert 1.0 <= leave["load_max_over_mean"] < 1.1  # type: ignore[operator]
+    # exact on the hash space: no movement without a change, all of it from nothing
+    assert moved_share(Ring(five), Ring(list(reversed(five)))) == 0.0
+    assert moved_share(Ring([]), Ring(["n1"])) == 1.0
+    # a join moves keys only to the newcomer: the share moved is the newcomer's span
+    ring = Ring([*five, "n6"])
+    assert moved_share(Ring(five), ring) == pytest.approx(ring.spans()["n6"] / 2**32)
+
+
+def _nemesis_op(index: int, t: float, f: str, value: Any) -> Op:
+    return Op(index, int(t * 1e9), "nemesis", "info", f, value)
+
+
+def test_checker_reports_one_row_per_membership_change() -> None:
+    change = {"from": ["n1", "n2"], **ring_change(["n1", "n2"], ["n1", "n2", "n3"])}
+    ops = [
+        Op(0, 0, "nemesis", "invoke", "start-membership", {"action": "join"}),
+        _nemesis_op(1, 0.5, "start-membership", {
+            "action": "join", "node": "n3", "epoch": 12, "members": ["n1", "n2", "n3"],
+            "settled": True, "change": change}),
+        Op(2, int(0.6e9), "nemesis", "invoke", "stop-membership", None),
+        _nemesis_op(3, 0.7, "stop-membership", {"action": "rejoin", "nodes": []}),
+    ]
+    rows = membership_changes(History(ops))
+    assert len(rows) == 1  # the stop changed nothing: no row
+    row = rows[0]
+    assert row["action"] == "join" and row["epoch"] == 12 and row["joined"] == ["n3"]
+    assert row["ideal"] == pytest.approx(1 / 3, abs=1e-4) and row["moved"] > 0
+    details = check_cache(History(ops), require_final=False).details
+    assert details["membership_changes"] == 1
+    assert details["moved_over_ideal_max"] == row["moved_over_ideal"]
+    assert "membership" not in check_cache(History(ops[2:]), require_final=False).details
+
+
+def test_next_node_name_never_reuses_a_name() -> None:
+    assert next_node_name({"n1", "n2", "n3"}) == "n4"
+    assert next_node_name({"n1", "n7", "x"}) == "n8"
+    assert next_node_name(set()) == "n1"
+
+
+def test_systems_and_backends_that_cannot_change_membership_refuse_it() -> None:
+    systems = {n: get_system(n) for n in ("raftkv", "cache")}
+    base = dict(workload="register", nemesis=("membership",))
+    with pytest.raises(UsageError, match="system raftkv cannot change membership"):
+        validate(Options(system="raftkv", **base), systems, ["register", "cache"],  # type: ignore[arg-type]
+                 ["membership"])
+    with pytest.raises(UsageError, match="sim backend cannot add or retire nodes"):
+        validate(Options(system="cache", workload="cache", nemesis=("membership",), backend="sim"),
+                 systems, ["cache"], ["membership"])
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--system", "raftkv",
+                        "--workload", "register", "--nemesis", "membership", "--backend", "local"],
+                       cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "raftkv cannot change membership" in lines[0], r.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().split()[2] != "Z"
+
+
+async def _routes_to(cluster: dict[str, tuple[str, int]], node: str) -> bool:
+    """A client opened on the original cluster map reaches a node that joined later."""
+    c = CacheClient(cluster, "n1", 3.0)
+    try:
+        await c._refresh(force=True)
+        ring = c.rings[-1][1]
+        key = next(k for k in (f"key-{i}" for i in range(10_000)) if ring.lookup(k) == node)
+        assert (await c.invoke("write", {"key": key, "value": 1}))[0] == "ok"
+        kind, value, _ = await c.invoke("read", {"key": key})
+        return kind == "ok" and value["node"] == node and value["value"] == 1
+    finally:
+        await c.close()
+
+
+@pytest.mark.slow
+def test_local_backend_adds_and_retires_cache_nodes(tmp_path: Path) -> None:
+    backend = LocalBackend(ready_timeout_s=15)
+    assert isinstance(backend, ChangesMembership)
+    backend.up(get_system("cache"), ["n1", "n2", "n3"], tmp_path, seed=3)
+    nem = MembershipNemesis(NemesisOptions(membership_settle_s=10.0))
+    pids: dict[str, int] = {}
+    try:
+        assert "membership" in backend.capabilities()
+        original = dict(backend.cluster())
+        nem.setup(backend, {"system": "cache", "nodes": ["n1", "n2", "n3"], "seed": 3})
+        for _ in range(100):  # until every node registered itself (hang guard only)
+            got = nem.registry()
+            if got is not None and got[1] == ["n1", "n2", "n3"]:
+                break
+            time.sleep(0.1)
+        joined = nem.invoke("start-membership", {"action": "join"})
+        assert joined["node"] == "n4" and joined["settled"] is True
+        assert "n4" in joined["members"] and "n4" in backend.cluster()
+        assert joined["change"]["joined"] == ["n4"] and joined["change"]["from"] == [
+            "n1", "n2", "n3"]
+        pids["n4"] = backend.pid("n4") or 0
+        assert asyncio.run(_routes_to(original, "n4"))
+
+        flap = nem.invoke("start-membership", {"action": "flap"})
+        assert flap["settled"] is True and flap["node"] not in flap["members"]
+        assert flap["node"] in backend.cluster()  # still serving, just unregistered
+        back = nem.invoke("stop-membership", None)
+        assert back["nodes"] == [flap["node"]] and flap["node"] in back["members"]
+
+        crash = nem.invoke("start-membership", {"action": "crash"})  # n4: the only one added
+        assert crash["node"] == "n4" and crash["settled"] is True  # expired by the TTL
+        assert "n4" not in crash["members"] and "n4" not in backend.cluster()
+        assert not _alive(pids["n4"]) and backend.crashes() == []  # retired is no crash
+
+        again = nem.invoke("start-membership", {"action": "leave"})  # none added: a join
+        assert again["action"] == "join" and again["node"] == "n5"
+        pids["n5"] = backend.pid("n5") or 0
+        left = nem.invoke("start-membership", {"action": "leave"})
+        assert left["node"] == "n5" and left["settled"] is True and "n5" not in left["members"]
+        assert left["change"]["left"] == ["n5"]
+        assert not _alive(pids["n5"])
+
+        backend.collect_logs(tmp_path / "logs")
+        for n in ("n4", "n5"):
+            assert "joined" in (tmp_path / "logs" / n / "server.log").read_text()
+    finally:
+        nem.teardown()
+        backend.down()
+    assert not any(_alive(p) for p in pids.values())
