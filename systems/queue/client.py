@@ -26,8 +26,15 @@ fetch per assigned partition from its position. ``commit`` stores the
 positions with the generation. Fetches are reads: a poll is ok with the
 partitions whose fetch succeeded.
 
-Every op must end within the harness's per-op timeout, and a poll makes
-1 + P requests, so each partition's engine gets ``timeout_s / (P + 1)``.
+Every op must end within the harness's per-op timeout. Each engine's
+deadline is the whole op's (``timeout_s``); an op of one request (send, join,
+commit) uses all of it, so an attempt whose answer was lost (a paused or
+partitioned leader, a leader that stepped down) is retried at the next leader
+with the same seq within the op — a lost ack becomes a real retry, which the
+idempotent producer answers with the first offset (``no-idempotence``:
+appends again, a duplicate). An op of several requests (a poll: heartbeat +
+one fetch per assigned partition; a drain: the fetches of every partition)
+gives each request an equal share of what is left of the op's deadline.
 """
 
 from __future__ import annotations
@@ -61,6 +68,11 @@ class QueueClient:
         self.group = ""
         self.mine: list[int] = []
         self.pos: dict[int, int] = {}
+        self.budget_s = engines[0].timeout_s  # one op's deadline (engines share it)
+
+    def _share(self, deadline: float, calls_left: int) -> float:
+        """An equal share of what is left of an op's deadline for each remaining request."""
+        return max(0.0, deadline - self.engines[0].now()) / max(1, calls_left)
 
     async def invoke(self, f: str, value: Any) -> tuple[str, Any, Any]:
         v: dict[str, Any] = dict(value) if isinstance(value, dict) else {}
@@ -89,11 +101,11 @@ class QueueClient:
             return "ok", [p, reply["offset"]], None
         return ("info" if maybe else "fail"), None, error
 
-    async def _group_call(self, msg: dict[str, Any], write: bool) -> tuple[dict[str, Any] | None,
-                                                                           bool, str]:
+    async def _group_call(self, msg: dict[str, Any], write: bool, timeout_s: float | None = None
+                          ) -> tuple[dict[str, Any] | None, bool, str]:
         c = coordinator(self.group, self.parts)
         return await self.engines[c].request({**msg, "partition": c, "group": self.group,
-                                              "member": self.me}, write)
+                                              "member": self.me}, write, timeout_s)
 
     async def _join(self, group: str) -> tuple[str, Any, Any]:
         self.group, self.gen = group, None
@@ -108,7 +120,9 @@ class QueueClient:
     async def _poll(self, max_n: int) -> tuple[str, Any, Any]:
         if self.gen is None:
             return "fail", None, "not-joined"
-        hb, _, error = await self._group_call({"op": "heartbeat"}, False)
+        deadline = self.engines[0].now() + self.budget_s
+        hb, _, error = await self._group_call({"op": "heartbeat"}, False,
+                                              self._share(deadline, 1 + len(self.mine)))
         if hb is None or not hb.get("ok"):
             if hb is not None and hb.get("error") == "unknown-member":
                 self.gen = None
@@ -118,9 +132,10 @@ class QueueClient:
             self.gen = None
             return "fail", None, "rebalance"
         out: dict[str, list[list[Any]]] = {}
-        for p in self.mine:
+        for i, p in enumerate(self.mine):
             r, _, error = await self.engines[p].request(
-                {"op": "fetch", "partition": p, "offset": self.pos[p], "max": max_n}, False)
+                {"op": "fetch", "partition": p, "offset": self.pos[p], "max": max_n}, False,
+                self._share(deadline, len(self.mine) - i))
             if r is None or not r.get("ok"):
                 continue
             out[str(p)] = [[o, val] for o, _, val in r["messages"]]
@@ -145,11 +160,15 @@ class QueueClient:
 
     async def _drain(self) -> tuple[str, Any, Any]:
         out: dict[str, list[list[Any]]] = {}
+        deadline = self.engines[0].now() + self.budget_s
         for p in range(self.parts):
             got: list[list[Any]] = []
+            share = self._share(deadline, self.parts - p)
+            end = self.engines[0].now() + share
             while True:
                 r, _, error = await self.engines[p].request(
-                    {"op": "fetch", "partition": p, "offset": len(got), "max": PAGE}, False)
+                    {"op": "fetch", "partition": p, "offset": len(got), "max": PAGE}, False,
+                    max(0.0, end - self.engines[0].now()))
                 if r is None or not r.get("ok"):
                     return "fail", None, error
                 got += [[o, val] for o, _, val in r["messages"]]
@@ -165,5 +184,4 @@ class QueueClient:
 
 def make_queue_client(cluster: Cluster, node: str, timeout_s: float,
                       partitions: int = DEFAULT_PARTITIONS) -> SystemClient:
-    share = timeout_s / (partitions + 1)
-    return QueueClient([RaftClient(cluster, node, share) for _ in range(partitions)])
+    return QueueClient([RaftClient(cluster, node, timeout_s) for _ in range(partitions)])

@@ -18,6 +18,7 @@ service's adapter is the model:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from systems.raft.node import NodeConfig
@@ -96,6 +97,10 @@ class QueueSimAdapter:
         self.partitions = partitions
         self.config = config or NodeConfig()
 
+    def configure(self, settings: Mapping[str, Any]) -> QueueSimAdapter:
+        """This adapter for a run's ``--opt`` values (``partitions``)."""
+        return QueueSimAdapter(int(settings.get("partitions", self.partitions)), self.config)
+
     def disk(self, node: str) -> QueueDisk:
         return QueueDisk(self.partitions)
 
@@ -109,8 +114,7 @@ class QueueSimAdapter:
 
     def client(self, workload: str, io: Any, nodes: list[str], home: str, timeout_s: float,
                client_id: str) -> Any:
-        share = timeout_s / (self.partitions + 1)
-        engines = [SimRaftClient(io, nodes, home, share, f"{client_id}.{p}")
+        engines = [SimRaftClient(io, nodes, home, timeout_s, f"{client_id}.{p}")
                    for p in range(self.partitions)]
         engines[0].client_id = client_id
         return QueueClient(engines)

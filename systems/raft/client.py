@@ -111,9 +111,15 @@ class RaftClient:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
-    async def request(self, msg: dict[str, Any], write: bool) -> tuple[dict[str, Any] | None, bool, str]:
-        """(final reply or None, whether a write may have been applied, last error)."""
-        deadline = self.now() + self.timeout_s
+    async def request(
+        self, msg: dict[str, Any], write: bool, timeout_s: float | None = None
+    ) -> tuple[dict[str, Any] | None, bool, str]:
+        """(final reply or None, whether a write may have been applied, last error).
+
+        ``timeout_s``: this request's share of a client op that makes several requests
+        (default: the engine's whole deadline).
+        """
+        deadline = self.now() + (self.timeout_s if timeout_s is None else timeout_s)
         leader_guess = self.target
         if not write:
             self.target = self.names[self._read_turn % len(self.names)]
