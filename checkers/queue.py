@@ -44,13 +44,16 @@ What is judged — every kind makes the history invalid:
   partition beyond an offset some poll showed to exist, but no member of the
   group was ever delivered that offset — it skipped it, e.g. after a commit
   went past what was delivered and the partition moved to another member.
-- ``malformed``: an ok send/poll whose value has the wrong shape.
+- ``malformed``: an ok send/poll whose value has the wrong shape, or (when the
+  topic's partition count P is known: ``partitions=``, or the run's
+  ``--opt partitions=P``) that names a partition outside ``0..P-1``.
 
 Not anomalies: ``info`` sends that never show up; a group re-delivering
 offsets after a rebalance (at-least-once).
 
 The verdict is ``"unknown"`` when nothing is wrong but acknowledged sends
-exist and no ok drain poll does: their fate was never observed.
+exist and no ok drain poll does, or (P known) when no ok drain poll covered
+some partition: their fate was never observed.
 
 ``as_queue_ops`` translates a single-partition, single-consumer history into
 the linearizability checker's ``fifo-queue`` / ``unordered-queue`` op shapes
@@ -72,9 +75,10 @@ from pathlib import Path
 from typing import Any
 
 from checkers.core import UNKNOWN, Anomaly, Result
+from checkers.queue_lanes import LANES_FILE, PartitionLane, render_lanes
 from harness.history import INVOKE, NEMESIS, OK, History, Op, no_gc
 
-__all__ = ["QueueChecker", "check_queue", "KINDS", "as_queue_ops"]
+__all__ = ["QueueChecker", "check_queue", "KINDS", "as_queue_ops", "run_partitions"]
 
 KINDS = (
     "inconsistent-offsets", "duplicate", "lost-write", "unseen", "nonmonotonic-send",
@@ -149,8 +153,9 @@ class _Found:
 class _Scan:
     """Pass 1: what every ok send and poll says sits where."""
 
-    def __init__(self, found: _Found) -> None:
+    def __init__(self, found: _Found, partitions: int | None = None) -> None:
         self.found = found
+        self.partitions = partitions
         self.at: dict[Hashable, dict[int, tuple[Hashable, int]]] = {}  # part -> off -> (v, op)
         self.pos_of: dict[Hashable, tuple[Hashable, int, int]] = {}  # value -> (part, off, op)
         self.conflicts: dict[tuple[Hashable, int], dict[Hashable, int]] = {}
@@ -207,6 +212,11 @@ class _Scan:
                            "[partition, offset].", [inv.index, comp.index])
             return
         s = _Send(ipos, inv, comp, _part(cv[0]), cv[1], _key(iv[1]))
+        if not self._known(s.part):
+            self.found.add("malformed", f"{s.describe()}: the topic has partitions "
+                           f"0..{self.partitions_top()} only.", [inv.index, comp.index],
+                           partition=s.part)
+            return
         self.sends.append(s)
         self._place(s.part, s.offset, s.value, comp.index)
 
@@ -217,6 +227,12 @@ class _Scan:
             self.found.add("malformed", f"poll op {comp.index} completed with "
                            f"{comp.value!r:.80}: expected {{partition: [[offset, value], ...]}}.",
                            [inv.index, comp.index])
+            return
+        bad = [part for part in msgs if not self._known(part)]
+        if bad:
+            self.found.add("malformed", f"poll op {comp.index} returned partition {bad[0]!r}: "
+                           f"the topic has partitions 0..{self.partitions_top()} only.",
+                           [inv.index, comp.index], partition=bad[0])
             return
         p = _Poll(inv, comp, _key(iv.get("group")), bool(iv.get("drain")), msgs)
         self.events.append(p)
@@ -229,6 +245,12 @@ class _Scan:
                 self._place(part, off, v, comp.index)
                 seen.setdefault(off, comp.index)
                 values.add(v)
+
+    def _known(self, part: Hashable) -> bool:
+        return self.partitions is None or (type(part) is int and 0 <= part < self.partitions)
+
+    def partitions_top(self) -> int:
+        return (self.partitions or 0) - 1
 
     @staticmethod
     def _messages(comp: Op) -> dict[Hashable, list[tuple[int, Hashable]]] | None:
@@ -258,7 +280,45 @@ class QueueChecker:
         self.max_anomalies = max_anomalies
 
     def check(self, test: Mapping[str, Any], history: History, out_dir: Path | None) -> Result:
-        return check_queue(history, max_anomalies=self.max_anomalies)
+        """With an ``out_dir``, also writes ``queue/lanes.html`` there (checkers.queue_lanes)."""
+        with no_gc():
+            result, sc = _check(history, self.max_anomalies, run_partitions(test))
+        if out_dir is None or not sc.at:
+            return result
+        render_lanes(Path(out_dir) / "queue" / LANES_FILE, _lanes(sc), result.anomalies)
+        return Result(result.valid, result.anomalies, {**result.details,
+                                                       "lanes": f"queue/{LANES_FILE}"})
+
+
+def _lanes(sc: _Scan) -> dict[Hashable, PartitionLane]:
+    lanes: dict[Hashable, PartitionLane] = {}
+
+    def lane(part: Hashable) -> PartitionLane:
+        got = lanes.get(part)
+        if got is None:
+            got = lanes[part] = PartitionLane(part)
+        return got
+
+    for s in sc.sends:
+        if s.offset >= 0:
+            lane(s.part).acked.add(s.offset)
+    for ev in sc.events:
+        if isinstance(ev, _Poll):
+            for part, ms in ev.msgs.items():
+                into = lane(part).drained if ev.drain else lane(part).polled
+                into.update(off for off, _ in ms if off >= 0)
+    return lanes
+
+
+def run_partitions(test: Mapping[str, Any]) -> int | None:
+    """The run's partition count (``--opt partitions=P``), None when the run did not set it."""
+    opts = test.get("system_opts")
+    raw = opts.get("partitions") if isinstance(opts, Mapping) else None
+    try:
+        p = int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+    return p if p is not None and p >= 1 else None
 
 
 def _ranks(at: dict[Hashable, dict[int, tuple[Hashable, int]]]) -> dict[Hashable, dict[int, int]
@@ -434,15 +494,18 @@ def _judge_losses(sc: _Scan, found: _Found) -> tuple[int, int, bool]:
     return lost, unseen, bool(drains)
 
 
-def check_queue(history: History, max_anomalies: int = 20) -> Result:
-    """Judge a queue history: see the module docstring."""
+def check_queue(history: History, max_anomalies: int = 20,
+                partitions: int | None = None) -> Result:
+    """Judge a queue history: see the module docstring. ``partitions``: the topic's P, when
+    known (every partition must be drained, none outside 0..P-1 may appear)."""
     with no_gc():  # millions of acyclic records: the cyclic GC would rescan them repeatedly
-        return _check(history, max_anomalies)
+        return _check(history, max_anomalies, partitions)[0]
 
 
-def _check(history: History, max_anomalies: int) -> Result:
+def _check(history: History, max_anomalies: int, partitions: int | None
+           ) -> tuple[Result, _Scan]:
     found = _Found(max_anomalies)
-    sc = _Scan(found)
+    sc = _Scan(found, partitions)
     sc.run(history)
     ranks = _ranks(sc.at)
     _judge_positions(sc, found)
@@ -469,11 +532,21 @@ def _check(history: History, max_anomalies: int) -> Result:
         details["truncated"] = truncated
     anomalies = tuple(a for k in KINDS for a in found.kept.get(k, []))
     if anomalies:
-        return Result(False, anomalies, details)
+        return Result(False, anomalies, details), sc
     if sc.sends and not drained:
         details["reason"] = "acknowledged sends exist but no final drain poll succeeded"
-        return Result(UNKNOWN, anomalies, details)
-    return Result(True, anomalies, details)
+        return Result(UNKNOWN, anomalies, details), sc
+    if partitions is not None:
+        details["partitions_expected"] = partitions
+        covered = {part for ev in sc.events if isinstance(ev, _Poll) and ev.drain
+                   for part in ev.msgs}
+        missing = [p for p in range(partitions) if p not in covered]
+        if missing and sc.sends:
+            details["undrained_partitions"] = missing[:LIST_CAP]
+            details["reason"] = (f"no final drain poll read partition(s) "
+                                 f"{', '.join(map(str, missing[:10]))} of {partitions}")
+            return Result(UNKNOWN, anomalies, details), sc
+    return Result(True, anomalies, details), sc
 
 
 def as_queue_ops(history: History) -> History:

@@ -68,6 +68,8 @@ def cli(debug: bool) -> None:
 @click.option("--seed", default=None, type=int, help="Seed for every random choice (default: random, recorded).")
 @click.option("--backend", default="docker", show_default=True, help="docker, local or sim (deterministic simulation).")
 @click.option("--bug", "bugs", multiple=True, help="Re-introduce a bug class in the system (repeatable).")
+@click.option("--opt", "system_opts", multiple=True, metavar="NAME=VALUE",
+              help="A system option, e.g. partitions=4 (repeatable; see `faultbox list`).")
 @click.option("--op-timeout", default=3.0, show_default=True, type=float, help="Per-op timeout, seconds.")
 @click.option("--nemesis-interval", default=5.0, show_default=True, type=float, help="Seconds between faults.")
 @click.option("--recovery", default=3.0, show_default=True, type=float, help="Wait after healing, seconds.")
@@ -87,7 +89,7 @@ def cli(debug: bool) -> None:
               help="Backend sim, with --shrink: write a pytest regression test under tests/regressions/.")
 def run(**kw: Any) -> None:
     """Run one test: system × workload × faults on N nodes."""
-    from harness.options import Options, validate
+    from harness.options import Options, parse_system_opts, validate
     from harness.runner import run_test
 
     seed = kw["seed"] if kw["seed"] is not None else int(time.time_ns() % 1_000_000)
@@ -105,6 +107,7 @@ def run(**kw: Any) -> None:
         cap = spec0.max_nodes if spec0 is not None and spec0.max_nodes else 3
         opts = replace(opts, nodes=min(3, cap))
     try:
+        opts = replace(opts, system_opts=parse_system_opts(kw["system_opts"]))
         validate(opts, systems, list(workloads), nemeses)
         spec = systems[opts.system]
         from workloads import WorkloadOptions
@@ -311,9 +314,12 @@ def list_() -> None:
     t.add_column("system")
     t.add_column("workloads")
     t.add_column("bug switches")
+    t.add_column("options (--opt)")
     t.add_column("description")
     for name, spec in systems.items():
-        t.add_row(name, ", ".join(spec.clients), ", ".join(spec.bugs) or "-", spec.description)
+        opts = ", ".join(f"{k}={o.default}" for k, o in spec.options.items()) or "-"
+        t.add_row(name, ", ".join(spec.clients), ", ".join(spec.bugs) or "-", opts,
+                  spec.description)
     out.print(t)
     out.print("workloads: " + ", ".join(workloads))
     out.print("nemeses:   " + (", ".join(nemeses) or "-"))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import shlex
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
 
-__all__ = ["Options", "validate"]
+__all__ = ["Options", "validate", "parse_system_opts"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class Options:
     check_budget_s: float = 120.0
     store: Path = field(default=Path("store"))
     report: bool = True
+    system_opts: tuple[tuple[str, str], ...] = ()  # --opt NAME=VALUE, as given
+
+    def system_settings(self) -> dict[str, str]:
+        return dict(self.system_opts)
 
     @property
     def name(self) -> str:
@@ -45,6 +50,7 @@ class Options:
         d["store"] = str(self.store)
         d["nemesis"] = list(self.nemesis)
         d["bugs"] = list(self.bugs)
+        d["system_opts"] = dict(self.system_opts)
         return d
 
     def command(self) -> str:
@@ -68,7 +74,23 @@ class Options:
             argv += ["--nemesis", ",".join(self.nemesis)]
         for b in self.bugs:
             argv += ["--bug", b]
+        for name, value in self.system_opts:
+            argv += ["--opt", f"{name}={value}"]
         return shlex.join(argv)
+
+
+def parse_system_opts(items: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """``--opt NAME=VALUE`` arguments as (name, value) pairs; UsageError (one line) if malformed."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        name = name.strip()
+        if not eq or not name:
+            raise UsageError(f"--opt takes NAME=VALUE, got {item!r}")
+        if name in out:
+            raise UsageError(f"--opt {name} given twice")
+        out[name] = value.strip()
+    return tuple(out.items())
 
 
 def _positive(name: str, v: float, allow_zero: bool = False) -> None:
@@ -109,6 +131,10 @@ def validate(o: Options, systems: dict[str, Any], workloads: list[str], nemeses:
         if b not in spec.bugs:
             known = ", ".join(sorted(spec.bugs)) or "none"
             raise UsageError(f"system {o.system} has no bug switch {b!r} (known: {known})")
+    try:
+        spec.configured(o.system_settings())
+    except ValueError as e:
+        raise UsageError(f"--opt: {e}") from None
     if spec.max_nodes is not None and o.nodes > spec.max_nodes:
         raise UsageError(f"system {o.system} runs on at most {spec.max_nodes} node(s), got --nodes {o.nodes}")
     if o.backend not in ("docker", "local", "sim"):

@@ -28,7 +28,7 @@ from typing import Any
 from checkers.core import Result, safe_check, verdict_word
 from harness import generator as g
 from harness.backends.base import Backend, BackendError
-from harness.errors import SetupError
+from harness.errors import SetupError, UsageError
 from harness.history import HistoryWriter, Op, read_jsonl
 from harness.interpreter import Interpreter
 from harness.options import Options
@@ -137,6 +137,10 @@ def run_test(
     package: Any = None,
 ) -> RunOutcome:
     """Run one test. ``package`` overrides the nemesis package built from ``opts.nemesis``."""
+    try:
+        spec = spec.configured(opts.system_settings())
+    except ValueError as e:
+        raise UsageError(f"--opt: {e}") from None
     if opts.backend == "sim":  # deterministic simulation: same store folder, see docs/sim.md
         return _run_sim(opts, workload, on_op, argv, package)
     backend = make_backend(opts, notice)
@@ -217,12 +221,13 @@ def _run_phases(
     backend.up(spec, nodes, run_dir, opts.bugs, opts.seed)
     cluster = backend.cluster()
     factory = spec.clients[opts.workload]
+    settings = spec.client_settings()
 
     def node_of(thread: int) -> str:
         return nodes[thread % len(nodes)]
 
     def open_client(thread: int) -> Any:
-        return factory(cluster, node_of(thread), opts.op_timeout_s)
+        return factory(cluster, node_of(thread), opts.op_timeout_s, **settings)
 
     if pkg is not None:
         pkg.nemesis.setup(backend, test)

@@ -35,12 +35,13 @@ Three parts:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Protocol
 
 from harness.errors import UsageError
 
-__all__ = ["SimAdapter", "SimDisk", "SimIO", "SimNode", "load_adapter", "CallResult"]
+__all__ = ["SimAdapter", "SimDisk", "SimIO", "SimNode", "load_adapter", "configured_adapter",
+           "CallResult"]
 
 # ("ok", reply) | ("unsent", why) — refused before sending | ("lost", why) — sent, no answer
 CallResult = tuple[str, Any]
@@ -109,3 +110,25 @@ def load_adapter(system: str) -> SimAdapter:
         ) from None
     adapter: SimAdapter = mod.ADAPTER
     return adapter
+
+
+def configured_adapter(adapter: SimAdapter, settings: Mapping[str, str]) -> SimAdapter:
+    """The adapter for a run's ``--opt`` values, parsed by the system's spec.
+
+    An adapter that takes options has ``configure(settings) -> adapter`` (settings: the
+    parsed values, by option name); one without it refuses any ``--opt`` (one line).
+    """
+    if not settings:
+        return adapter
+    from systems import get_system
+
+    try:
+        parsed = get_system(adapter.name).configured(settings).settings
+    except ValueError as e:
+        raise UsageError(f"--opt: {e}") from None
+    configure = getattr(adapter, "configure", None)
+    if configure is None:
+        raise UsageError(f"the {adapter.name} simulation adapter takes no --opt "
+                         f"(got {', '.join(sorted(settings))})")
+    out: SimAdapter = configure(parsed)
+    return out

@@ -25,7 +25,7 @@ from harness.errors import SetupError, UsageError
 from harness.history import History, HistoryWriter, Op
 from harness.options import Options
 from harness.runner import RunOutcome, check_run
-from harness.sim.adapter import SimAdapter, load_adapter
+from harness.sim.adapter import SimAdapter, configured_adapter, load_adapter
 from harness.sim.faults import Fault, Script, script_package, sim_package
 from harness.sim.interp import SimInterpreter, SimStuck
 from harness.sim.world import SimAborted, SimOptions, World, storm_events
@@ -68,7 +68,7 @@ def simulate(
 ) -> SimRun:
     """Run one test on simulated time. ``script`` replaces the nemesis with an exact fault
     schedule; ``max_ops`` caps the main phase's client ops."""
-    adapter = adapter or load_adapter(opts.system)
+    adapter = configured_adapter(adapter or load_adapter(opts.system), opts.system_settings())
     if opts.workload not in adapter.workloads:
         raise UsageError(
             f"the {opts.system} simulation adapter has no sim client for workload {opts.workload!r}")

@@ -19,6 +19,12 @@ resume the node's registration heartbeat), ``{"op": "leave"}`` (deregister
 gracefully; answered once done) and ``{"op": "registry"}`` →
 ``{"ok": true, "epoch": int, "members": {node: "host:port"}}``.
 
+A system may take options (``faultbox run --opt NAME=VALUE``, declared in
+``SystemSpec.options``): each chosen value reaches every server as
+``--NAME VALUE`` (underscores become dashes) when the option is a server
+option, and every client factory as the keyword argument ``NAME`` when it is
+a client option; unchosen options keep their defaults on both sides.
+
 Clients are asyncio objects with ``invoke(f, value) -> (type, value, error)``
 where ``type`` is ``"ok"`` (definitely happened), ``"fail"`` (definitely did
 not) or ``"info"`` (unknown: timeout, lost connection after sending), and
@@ -28,11 +34,12 @@ not) or ``"info"`` (unknown: timeout, lost connection after sending), and
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 __all__ = [
-    "Addr", "Cluster", "SystemClient", "ClientFactory", "Membership", "SystemSpec", "server_argv",
+    "Addr", "Cluster", "SystemClient", "ClientFactory", "Membership", "SystemOption",
+    "SystemSpec", "server_argv",
 ]
 
 Addr = tuple[str, int]
@@ -63,6 +70,34 @@ class Membership:
 
 
 @dataclass(frozen=True)
+class SystemOption:
+    """One ``--opt NAME=VALUE`` a system takes; its type is its default's (int, float, str)."""
+
+    description: str
+    default: int | float | str
+    minimum: float | None = None
+    maximum: float | None = None
+    server: bool = True  # passed to every server as --NAME VALUE
+    client: bool = True  # passed to every client factory as the keyword NAME
+
+    def parse(self, name: str, text: str) -> int | float | str:
+        """The value of ``text``, or ValueError with a one-line reason naming the option."""
+        kind = type(self.default)
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ValueError(f"option {name} takes {kind.__name__} values, got {text!r}") from None
+        if isinstance(value, float) and value != value:
+            raise ValueError(f"option {name} must be a number, got {text!r}")
+        if not isinstance(value, str):
+            if self.minimum is not None and value < self.minimum:
+                raise ValueError(f"option {name} must be >= {self.minimum:g}, got {text}")
+            if self.maximum is not None and value > self.maximum:
+                raise ValueError(f"option {name} must be <= {self.maximum:g}, got {text}")
+        return value
+
+
+@dataclass(frozen=True)
 class SystemSpec:
     name: str
     description: str
@@ -72,6 +107,23 @@ class SystemSpec:
     max_nodes: int | None = None  # memkv is single-node
     leader_based: bool = False
     membership: Membership | None = None  # None: its membership is fixed for a run
+    options: Mapping[str, SystemOption] = field(default_factory=dict)
+    settings: Mapping[str, int | float | str] = field(default_factory=dict)  # chosen values
+
+    def configured(self, raw: Mapping[str, str]) -> SystemSpec:
+        """This spec with the chosen options parsed; ValueError (one line) on a bad one."""
+        settings: dict[str, int | float | str] = {}
+        for name, text in raw.items():
+            opt = self.options.get(name)
+            if opt is None:
+                known = ", ".join(sorted(self.options)) or "none"
+                raise ValueError(f"system {self.name} has no option {name!r} (known: {known})")
+            settings[name] = opt.parse(name, text)
+        return replace(self, settings=settings)
+
+    def client_settings(self) -> dict[str, int | float | str]:
+        """The chosen options every client factory of this system receives as keywords."""
+        return {k: v for k, v in self.settings.items() if self.options[k].client}
 
 
 def server_argv(
@@ -101,4 +153,7 @@ def server_argv(
     ]
     for b in bugs:
         argv += ["--bug", b]
+    for name, value in sorted(spec.settings.items()):
+        if spec.options[name].server:
+            argv += [f"--{name.replace('_', '-')}", str(value)]
     return argv

@@ -10,11 +10,12 @@ group per partition), ``server`` (P groups on one port), ``client``. Why one Raf
 
 from __future__ import annotations
 
-from systems.common.spec import SystemSpec
+from systems.common.spec import SystemOption, SystemSpec
 
 from .client import QueueClient, make_queue_client
 from .machine import COMMIT_AHEAD, MACHINE_BUGS, QueueMachine, coordinator, range_assign
 from .node import BUGS, QueueNode
+from .server import DEFAULT_PARTITIONS, MAX_PARTITIONS
 
 __all__ = ["SYSTEM", "BUGS", "COMMIT_AHEAD", "MACHINE_BUGS", "QueueClient", "QueueMachine",
            "QueueNode", "coordinator", "make_queue_client", "range_assign"]
@@ -31,4 +32,7 @@ SYSTEM = SystemSpec(
     bugs={name: BUGS[name] for name in ("acks-leader", "no-idempotence", "commit-ahead",
                                         "stale-fetch")},
     leader_based=True,
+    options={"partitions": SystemOption(
+        "partitions per topic: one Raft group each on every node (servers and clients)",
+        DEFAULT_PARTITIONS, minimum=1, maximum=MAX_PARTITIONS)},
 )

@@ -34,9 +34,10 @@ from systems.raft.types import Message, Rng
 
 from .node import BUGS, QueueNode
 
-__all__ = ["main", "Server", "parse_args", "DEFAULT_PARTITIONS"]
+__all__ = ["main", "Server", "parse_args", "DEFAULT_PARTITIONS", "MAX_PARTITIONS"]
 
 DEFAULT_PARTITIONS = 3
+MAX_PARTITIONS = 64  # each is a Raft group with its own WAL and timers on every node
 LAZY_FLUSH_TICKS = 133  # no-fsync bug: ~2 s, as the library's shell
 
 log = logging.getLogger("queue")
@@ -139,8 +140,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS)
     known, rest = pre.parse_known_args(argv)
-    if known.partitions < 1:
-        pre.error("--partitions must be at least 1")
+    if not 1 <= known.partitions <= MAX_PARTITIONS:
+        pre.error(f"--partitions must be between 1 and {MAX_PARTITIONS}")
     args = _parse_args("systems.queue.server", BUGS, rest)
     args.partitions = known.partitions
     return args

@@ -15,10 +15,14 @@ P = 3
 
 
 class QueueCluster(LocalCluster):
+    def __init__(self, *args: Any, partitions: int = P, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.partitions = partitions
+
     def argv(self, n: str) -> list[str]:
         argv = super().argv(n)
         argv[argv.index("systems.raftkv.server")] = "systems.queue.server"
-        return argv + ["--partitions", str(P)]
+        return argv + ["--partitions", str(self.partitions)]
 
     def part_leader(self, p: int, timeout_s: float = 10.0) -> str:
         deadline = time.monotonic() + timeout_s
