@@ -1,6 +1,20 @@
-"""Benchmark of the queue checker (checkers/queue.py): seconds per history size.
+"""Benchmarks of the queue: the system's throughput, and the checker's seconds per history size.
 
-Synthetic histories in the queue workload's shape: ``producers`` processes
+**System** (``--part system``): for each cluster size a fresh cluster of
+queue-server subprocesses on 127.0.0.1 (empty data dirs, fsync on,
+``--partitions P``); for each producer count, that many producer tasks (each
+its own ``QueueClient``, as the harness opens them: idempotent sends over the
+partitions by key) send unique values as fast as they are answered for
+``--seconds``, while ``--consumers`` members of one group join, poll (100
+per partition) and commit in a loop. Printed: acknowledged sends/s,
+messages/s the group consumed (distinct values delivered in the window),
+p50/p99 send latency, and sends that were not ok. Clients and every node
+share this machine's cores, so the numbers are a floor, not a capacity claim.
+
+    python bench/queue.py --part system [--nodes 3,5] [--partitions 1,3,8] \
+        [--producers 1,10,50] [--consumers 2] [--seconds 5]
+
+**Checker** (``--part checker``, the default): synthetic histories in the queue workload's shape: ``producers`` processes
 send unique values round-robin over ``partitions`` (sends overlap: each
 completes after the next producer's send began); two consumers of one group
 (taking turns, each turn begun by a ``join``) poll batches of 100 messages per partition as they become available and
@@ -11,16 +25,18 @@ one acknowledged message is missing from every poll (a lost write).
     python bench/queue.py [--sizes 10000,100000,1000000] [--repeat 1]
 
 The goal from issue 16 is a 1M-message history in <= 30 s on 2 cores.
-(System throughput figures — messages/s end to end — are not measured yet.)
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -28,6 +44,8 @@ sys.path.insert(0, str(ROOT))
 from checkers.core import verdict_word  # noqa: E402
 from checkers.queue import check_queue  # noqa: E402
 from harness.history import History, Op  # noqa: E402
+from systems.queue.client import make_queue_client  # noqa: E402
+from tests.queue.test_server import QueueCluster  # noqa: E402
 
 
 def synth(n: int, partitions: int = 8, producers: int = 10, broken: bool = False) -> History:
@@ -73,17 +91,106 @@ def synth(n: int, partitions: int = 8, producers: int = 10, broken: bool = False
     return History(ops)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="10000,100000,1000000")
-    ap.add_argument("--repeat", type=int, default=1)
-    a = ap.parse_args()
+async def _producer(cl: QueueCluster, wid: int, parts: int, until: float, lat: list[float],
+                    errs: list[str]) -> None:
+    client = make_queue_client(cl.addrs, cl.names[wid % len(cl.names)], 5.0, parts)
+    i = 0
     try:
-        sizes = [int(x) for x in a.sizes.split(",")]
+        while time.monotonic() < until:
+            v = f"{wid}-{i}"
+            i += 1
+            t0 = time.perf_counter()
+            typ, _, err = await client.invoke("send", [v, v])
+            if typ == "ok":
+                lat.append(time.perf_counter() - t0)
+            else:
+                errs.append(str(err))
+    finally:
+        await client.close()
+
+
+async def _consumer(cl: QueueCluster, wid: int, parts: int, until: float,
+                    seen: set[Any]) -> None:
+    client = make_queue_client(cl.addrs, cl.names[wid % len(cl.names)], 5.0, parts)
+    joined = False
+    try:
+        while time.monotonic() < until:
+            if not joined:
+                joined = (await client.invoke("join", {"group": "bench"}))[0] == "ok"
+                continue
+            typ, got, _ = await client.invoke("poll", {"group": "bench", "max": 100})
+            if typ != "ok":
+                joined = False
+                continue
+            n = 0
+            for ms in got.values():
+                seen.update(v for _, v in ms)
+                n += len(ms)
+            if (await client.invoke("commit", {"group": "bench"}))[0] != "ok":
+                joined = False
+            if n == 0:
+                await asyncio.sleep(0.01)
+    finally:
+        await client.close()
+
+
+async def _measure(cl: QueueCluster, parts: int, producers: int, consumers: int,
+                   seconds: float) -> dict[str, float]:
+    lat: list[float] = []
+    errs: list[str] = []
+    seen: set[Any] = set()
+    start = time.monotonic()
+    until = start + seconds
+    await asyncio.gather(*(_producer(cl, w, parts, until, lat, errs) for w in range(producers)),
+                         *(_consumer(cl, w, parts, until, seen) for w in range(consumers)))
+    elapsed = time.monotonic() - start
+    lat.sort()
+
+    def pct(p: float) -> float:
+        return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
+
+    return {"sent_s": len(lat) / elapsed, "consumed_s": len(seen) / elapsed,
+            "p50_ms": pct(0.50), "p99_ms": pct(0.99), "errors": len(errs)}
+
+
+def system_bench(a: argparse.Namespace) -> None:
+    rows = []
+    for size in _ints(a.nodes, "--nodes"):
+        for parts in _ints(a.partitions, "--partitions"):
+            with tempfile.TemporaryDirectory(prefix="queue-bench-") as tmp, QueueCluster(
+                    size, Path(tmp), partitions=parts) as cl:
+                cl.up()
+                for p in range(parts):
+                    cl.part_leader(p)
+                for prods in _ints(a.producers, "--producers"):
+                    r = asyncio.run(_measure(cl, parts, prods, a.consumers, a.seconds))
+                    rows.append((size, parts, prods, r))
+                    print(f"  nodes={size} P={parts} producers={prods}: {r['sent_s']:.0f} "
+                          "sends/s", file=sys.stderr)
+    head = (f"{'nodes':>5} {'P':>3} {'prod':>5} {'cons':>5} {'sent/s':>8} {'consumed/s':>10} "
+            f"{'p50 ms':>8} {'p99 ms':>8} {'not ok':>7}")
+    print(head)
+    print("-" * len(head))
+    for size, parts, prods, r in rows:
+        print(f"{size:>5} {parts:>3} {prods:>5} {a.consumers:>5} {r['sent_s']:>8.0f} "
+              f"{r['consumed_s']:>10.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+              f"{r['errors']:>7.0f}")
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        out = [int(x) for x in text.split(",")]
     except ValueError:
-        print(f"bench/queue.py: --sizes must be comma-separated ints, not {a.sizes!r}",
+        out = []
+    if not out or min(out) < 1:
+        print(f"bench/queue.py: {flag} must be comma-separated positive ints, not {text!r}",
               file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(2)
+    return out
+
+
+def checker_bench(a: argparse.Namespace) -> None:
+    sizes = _ints(a.sizes, "--sizes")
     print(f"{'messages':>9} {'broken':>6} {'ops':>9} {'polled':>9} {'verdict':>8} "
           f"{'median s':>9} {'kmsg/s':>7}")
     for n in sizes:
@@ -103,6 +210,23 @@ def main() -> None:
             med = times[len(times) // 2]
             print(f"{n:>9} {str(broken):>6} {len(h):>9} {polled:>9} {verdict:>8} "
                   f"{med:>9.2f} {n / med / 1000:>7.0f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--part", choices=("checker", "system"), default="checker")
+    ap.add_argument("--sizes", default="10000,100000,1000000", help="checker: messages")
+    ap.add_argument("--repeat", type=int, default=1, help="checker: runs per size")
+    ap.add_argument("--nodes", default="3,5", help="system: cluster sizes")
+    ap.add_argument("--partitions", default="3", help="system: partitions per topic")
+    ap.add_argument("--producers", default="1,10,50", help="system: producer counts")
+    ap.add_argument("--consumers", type=int, default=2, help="system: group members")
+    ap.add_argument("--seconds", type=float, default=5.0, help="system: per measurement")
+    a = ap.parse_args()
+    if a.part == "system":
+        system_bench(a)
+    else:
+        checker_bench(a)
 
 
 if __name__ == "__main__":
