@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["measure", "print_table"]
+__all__ = ["measure", "measure_async", "print_table"]
 
 OneOp = Callable[[Any, int, int], Awaitable[Any]]
 
@@ -44,7 +44,10 @@ async def _task(
         await client.close()
 
 
-async def _measure(open_client: Callable[[int], Any], one_op: OneOp, conc: int, seconds: float) -> dict[str, float]:
+async def measure_async(
+    open_client: Callable[[int], Any], one_op: OneOp, conc: int, seconds: float
+) -> dict[str, float]:
+    """``measure`` inside a running event loop (alongside other tasks, e.g. consumers)."""
     lat: list[float] = []
     errs: list[Any] = []
     start = time.monotonic()
@@ -66,7 +69,7 @@ async def _measure(open_client: Callable[[int], Any], one_op: OneOp, conc: int, 
 
 def measure(open_client: Callable[[int], Any], one_op: OneOp, conc: int, seconds: float) -> dict[str, float]:
     """``conc`` closed-loop tasks, each with ``open_client(task)``, for ``seconds``."""
-    return asyncio.run(_measure(open_client, one_op, conc, seconds))
+    return asyncio.run(measure_async(open_client, one_op, conc, seconds))
 
 
 def print_table(keys: list[str], rows: list[tuple[Any, ...]], rate: str = "ops/s") -> None:

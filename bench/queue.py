@@ -41,6 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.loadgen import measure_async  # noqa: E402
 from checkers.core import verdict_word  # noqa: E402
 from checkers.queue import check_queue  # noqa: E402
 from harness.history import History, Op  # noqa: E402
@@ -91,24 +92,6 @@ def synth(n: int, partitions: int = 8, producers: int = 10, broken: bool = False
     return History(ops)
 
 
-async def _producer(cl: QueueCluster, wid: int, parts: int, until: float, lat: list[float],
-                    errs: list[str]) -> None:
-    client = make_queue_client(cl.addrs, cl.names[wid % len(cl.names)], 5.0, parts)
-    i = 0
-    try:
-        while time.monotonic() < until:
-            v = f"{wid}-{i}"
-            i += 1
-            t0 = time.perf_counter()
-            typ, _, err = await client.invoke("send", [v, v])
-            if typ == "ok":
-                lat.append(time.perf_counter() - t0)
-            else:
-                errs.append(str(err))
-    finally:
-        await client.close()
-
-
 async def _consumer(cl: QueueCluster, wid: int, parts: int, until: float,
                     seen: set[Any]) -> None:
     client = make_queue_client(cl.addrs, cl.names[wid % len(cl.names)], 5.0, parts)
@@ -136,21 +119,21 @@ async def _consumer(cl: QueueCluster, wid: int, parts: int, until: float,
 
 async def _measure(cl: QueueCluster, parts: int, producers: int, consumers: int,
                    seconds: float) -> dict[str, float]:
-    lat: list[float] = []
-    errs: list[str] = []
+    """Producers through the shared closed-loop generator; the group consumes alongside."""
     seen: set[Any] = set()
+
+    def open_client(w: int) -> Any:
+        return make_queue_client(cl.addrs, cl.names[w % len(cl.names)], 5.0, parts)
+
+    async def send(client: Any, w: int, i: int) -> Any:
+        typ, _, err = await client.invoke("send", [f"{w}-{i}", f"{w}-{i}"])
+        return None if typ == "ok" else (err or typ)
+
     start = time.monotonic()
-    until = start + seconds
-    await asyncio.gather(*(_producer(cl, w, parts, until, lat, errs) for w in range(producers)),
-                         *(_consumer(cl, w, parts, until, seen) for w in range(consumers)))
-    elapsed = time.monotonic() - start
-    lat.sort()
-
-    def pct(p: float) -> float:
-        return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
-
-    return {"sent_s": len(lat) / elapsed, "consumed_s": len(seen) / elapsed,
-            "p50_ms": pct(0.50), "p99_ms": pct(0.99), "errors": len(errs)}
+    r, *_ = await asyncio.gather(
+        measure_async(open_client, send, producers, seconds),
+        *(_consumer(cl, w, parts, start + seconds, seen) for w in range(consumers)))
+    return {**r, "sent_s": r["ops_s"], "consumed_s": len(seen) / (time.monotonic() - start)}
 
 
 def system_bench(a: argparse.Namespace) -> None:
