@@ -76,6 +76,8 @@ def cli(debug: bool) -> None:
 @click.option("--check-budget", default=120.0, show_default=True, type=float, help="Checker time budget, seconds.")
 @click.option("--store", default="store", show_default=True, type=click.Path(path_type=Path), help="Store folder.")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
+@click.option("--monitor-hz", default=5.0, show_default=True, type=float,
+              help="Status polls per node per second for the divergence checker (0: off).")
 @click.option("--sim", "sim_spec", default=None,
               help="Backend sim: network/disk knobs delay=LO-HI (ms),loss=P,dup=P,torn=0|1.")
 @click.option("--runs", default=1, show_default=True, type=int,
@@ -99,7 +101,7 @@ def run(**kw: Any) -> None:
         time_limit_s=kw["time_limit"], seed=seed, backend=kw["backend"], bugs=tuple(kw["bugs"]),
         op_timeout_s=kw["op_timeout"], nemesis_interval_s=kw["nemesis_interval"],
         recovery_s=kw["recovery"], check_budget_s=kw["check_budget"], store=kw["store"],
-        report=not kw["no_report"],
+        report=not kw["no_report"], monitor_hz=kw["monitor_hz"],
     )
     systems, workloads, nemeses = _registries()
     if kw["nodes"] is None:

@@ -32,6 +32,7 @@ class Options:
     check_budget_s: float = 120.0
     store: Path = field(default=Path("store"))
     report: bool = True
+    monitor_hz: float = 5.0  # status polls per node per second (divergence checker); 0 off
     system_opts: tuple[tuple[str, str], ...] = ()  # --opt NAME=VALUE, as given
 
     def system_settings(self) -> dict[str, str]:
@@ -76,6 +77,8 @@ class Options:
             argv += ["--bug", b]
         for name, value in self.system_opts:
             argv += ["--opt", f"{name}={value}"]
+        if self.monitor_hz != 5.0:
+            argv += ["--monitor-hz", f"{self.monitor_hz:g}"]
         return shlex.join(argv)
 
 
@@ -110,6 +113,9 @@ def validate(o: Options, systems: dict[str, Any], workloads: list[str], nemeses:
     _positive("nemesis-interval", o.nemesis_interval_s)
     _positive("recovery", o.recovery_s, allow_zero=True)
     _positive("check-budget", o.check_budget_s)
+    _positive("monitor-hz", o.monitor_hz, allow_zero=True)
+    if o.monitor_hz > 50:
+        raise UsageError(f"--monitor-hz must be at most 50, got {o.monitor_hz:g}")
     if o.system not in systems:
         raise UsageError(f"unknown system {o.system!r} (known: {', '.join(sorted(systems))})")
     spec = systems[o.system]

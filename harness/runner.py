@@ -26,6 +26,7 @@ from types import FrameType
 from typing import Any
 
 from checkers.core import Result, safe_check, verdict_word
+from checkers.divergence import STATUS_FILE, with_divergence
 from harness import generator as g
 from harness.backends.base import Backend, BackendError
 from harness.errors import SetupError, UsageError
@@ -236,7 +237,16 @@ def _run_phases(
         nemesis=pkg.nemesis if pkg is not None else None,
         op_timeout_s=opts.op_timeout_s, seed=opts.seed, on_op=on_op, node_of=node_of,
     )
-    return asyncio.run(_drive(interp, _schedule(opts, workload, pkg), backend))
+    monitor = None
+    if opts.monitor_hz > 0:  # nodes' status during the run, for the divergence checker
+        from harness.monitor import StatusMonitor
+
+        monitor = StatusMonitor(cluster, run_dir, interp.now_ns, opts.monitor_hz)
+    try:
+        return asyncio.run(_drive(interp, _schedule(opts, workload, pkg), backend))
+    finally:
+        if monitor is not None:
+            monitor.stop()
 
 
 class _CrashWatch:
@@ -322,6 +332,8 @@ def check_run(
 ) -> RunOutcome:
     """Judge the recorded history of a run folder; write results.json and (``render``) the report."""
     history = read_jsonl(run_dir / "history.jsonl")
+    if (run_dir / STATUS_FILE).exists():
+        checker = with_divergence(checker)
     t0 = time.monotonic()
     result: Result = safe_check(checker, test, history, run_dir)
     results = {

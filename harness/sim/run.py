@@ -13,6 +13,7 @@ carries its own fault timing and shrinking may cap the client op count.
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checkers.core import safe_check
+from checkers.divergence import STATUS_FILE, status_row, with_divergence
 from harness import generator as g
 from harness.errors import SetupError, UsageError
 from harness.history import History, HistoryWriter, Op
@@ -44,6 +46,7 @@ class SimRun:
     client_ops: int  # client invocations in the main phase
     stats: dict[str, int] = field(default_factory=dict)
     aborted: str | None = None  # why the world cut the run short (its history is still judged)
+    statuses: list[dict[str, Any]] = field(default_factory=list)  # the status monitor's rows
 
 
 def make_workload(opts: Options) -> Any:
@@ -106,6 +109,7 @@ def simulate(
     world.up()
     if pkg is not None:
         pkg.nemesis.setup(world, test)
+    statuses = _monitor(world, nodes, opts.monitor_hz)
 
     main_faults = [-1]
 
@@ -121,7 +125,24 @@ def simulate(
     # The schedule is the main phase's faults: the final heal is implied (a replay heals too).
     log = world.fault_log if main_faults[0] < 0 else world.fault_log[: main_faults[0]]
     schedule = tuple(Fault(t, c, a, u) for t, c, a, u in log)
-    return SimRun(ops, schedule, world.now_ns, main_invokes[0], dict(world.stats), aborted)
+    return SimRun(ops, schedule, world.now_ns, main_invokes[0], dict(world.stats), aborted,
+                  statuses)
+
+
+def _monitor(world: World, nodes: list[str], hz: float) -> list[dict[str, Any]]:
+    """harness/monitor.py on simulated time: every node's status ``hz`` times a second,
+    None for a node that is down or paused (it would not answer)."""
+    rows: list[dict[str, Any]] = []
+    if hz <= 0:
+        return rows
+    step_ns = max(1, int(_NS / hz))
+
+    def poll() -> None:
+        rows.extend(status_row(n, world.now_ns, world.status_of(n)) for n in nodes)
+        world.at(world.now_ns + step_ns, poll)
+
+    world.at(step_ns, poll)
+    return rows
 
 
 def _schedule(opts: Options, workload: Any, pkg: Any, max_ops: int | None,
@@ -154,9 +175,12 @@ def _call(fn: Callable[[Any, Any], None]) -> Any:
     return once
 
 
-def judge(opts: Options, sim: SimOptions, workload: Any, ops: list[Op]) -> tuple[Any, list[Any]]:
-    """(valid, anomalies as dicts) of an in-memory history under the workload's checkers."""
-    result = safe_check(workload.checker, _test_map(opts, sim), History(ops), None)
+def judge(opts: Options, sim: SimOptions, workload: Any, ops: list[Op],
+          statuses: list[dict[str, Any]] | None = None) -> tuple[Any, list[Any]]:
+    """(valid, anomalies as dicts) of an in-memory history under the workload's checkers,
+    plus the divergence checker over the status monitor's rows when there are any."""
+    checker = with_divergence(workload.checker, statuses) if statuses else workload.checker
+    result = safe_check(checker, _test_map(opts, sim), History(ops), None)
     return result.valid, [a.to_dict() for a in result.anomalies]
 
 
@@ -203,5 +227,8 @@ def run_sim_test(
                 sim_stats=run.stats, **({"sim_aborted": run.aborted} if run.aborted else {}))
     write_json(run_dir / "test.json", test)
     write_json(run_dir / "schedule.json", [f.to_json() for f in run.schedule])
+    if run.statuses:
+        with open(run_dir / STATUS_FILE, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in run.statuses)
     outcome = check_run(run_dir, workload.checker, test, render=opts.report)
     return outcome, run

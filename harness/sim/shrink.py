@@ -54,7 +54,7 @@ def replay(opts: Options, sim: SimOptions, script: Script, max_ops: int | None) 
     """(valid, first anomaly in one line) of ``opts`` run with exactly this fault schedule."""
     workload = make_workload(opts)
     run = simulate(opts, sim, workload, script=script, max_ops=max_ops)
-    valid, anomalies = judge(opts, sim, workload, run.ops)
+    valid, anomalies = judge(opts, sim, workload, run.ops, run.statuses)
     first = f"{anomalies[0].get('kind')}: {anomalies[0].get('explanation')}" if anomalies else ""
     return valid, first
 

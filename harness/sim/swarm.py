@@ -84,7 +84,7 @@ def run_one(args: tuple[Options, SimOptions | None, int, bool]) -> RunSummary:
             valid="unknown", anomaly=f"error: {type(e).__name__}: {e}", aborted=None,
             wall_s=round(time.monotonic() - t0, 3), sim_s=0.0, ops=0, faults=0,
             command=sim_command(opts, sim))
-    valid, anomalies = judge(opts, sim, workload, run.ops)
+    valid, anomalies = judge(opts, sim, workload, run.ops, run.statuses)
     first = ""
     if anomalies:
         a = anomalies[0]

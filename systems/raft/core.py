@@ -285,8 +285,8 @@ class RaftCore:
         else:
             self._send_append(target)
 
-    def compact(self, index: int, data: Any) -> Snapshot:
-        return self.log.compact(index, data)
+    def compact(self, index: int, data: Any, digest: str = "") -> Snapshot:
+        return self.log.compact(index, data, digest)
 
     # -- leader internals ------------------------------------------------------
     def _append(self, entries: list[Entry]) -> None:

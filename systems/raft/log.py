@@ -147,7 +147,7 @@ class RaftLog:
         self.stable = snapshot.index
         self.pending_snapshot = snapshot
 
-    def compact(self, index: int, data: object) -> Snapshot:
+    def compact(self, index: int, data: object, digest: str = "") -> Snapshot:
         """Discard entries up to ``index`` (already applied) behind a snapshot of ``data``."""
         assert index <= self.applied, "compacting past the applied index"
         if index <= self.snapshot.index:
@@ -155,5 +155,5 @@ class RaftLog:
         t = self.term(index)
         assert t is not None
         self.entries = self.entries[index - self.snapshot.index :]
-        self.snapshot = Snapshot(index, t, data)
+        self.snapshot = Snapshot(index, t, data, digest)
         return self.snapshot

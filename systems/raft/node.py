@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
 from .core import Config, RaftCore
+from .digest import Digests
 from .types import LEADER, Entry, HardState, Message, Rng, Snapshot
 
 __all__ = ["Storage", "StateMachine", "NodeConfig", "Output", "RaftNode", "RAFT_BUGS"]
@@ -111,8 +112,11 @@ class RaftNode:
         hs, snap, entries = storage.load()
         self.core = RaftCore(node_id, list(peers), rng, raft_cfg, hs, snap, entries)
         self.machine = machine
+        # What this node applied, as a digest chain others can compare (digest.py).
+        self.digests = Digests()
         if snap is not None:
             self.machine.restore(snap.data)
+            self.digests.restore(snap.index, snap.term, snap.digest)
         self.now_ticks = 0
         self.ctx_prefix = ctx_prefix or f"{node_id}:"
         self._ctx_seq = 0
@@ -160,7 +164,14 @@ class RaftNode:
         self._reads[ctx] = (token, query, self.now_ticks + self.cfg.read_timeout_ticks)
 
     def status(self) -> dict[str, Any]:
-        return {"node": self.id, **self.core.status()}
+        """The core's status plus what the divergence monitor compares: the commit
+        index known durable, and ``[index, term, digest]`` rows of applied entries."""
+        return {
+            "node": self.id,
+            **self.core.status(),
+            "durable_commit": self.core.prev_hard_state.commit,
+            "digests": self.digests.rows(),
+        }
 
     def not_leader(self) -> Reply:
         return {"ok": False, "error": "not-leader", "leader": self.core.lead}
@@ -174,7 +185,9 @@ class RaftNode:
         # Persisted: messages may leave now. Then apply.
         if rd.snapshot is not None:
             self.machine.restore(rd.snapshot.data)
+            self.digests.restore(rd.snapshot.index, rd.snapshot.term, rd.snapshot.digest)
         for e in rd.committed_entries:
+            self.digests.apply(e)
             result = self.machine.apply(e)
             if result is not None:
                 for token, _ in self._writes.pop(self.waiter_key(e.data, e.index, e.term), []):
@@ -244,5 +257,7 @@ class RaftNode:
     def _maybe_compact(self) -> None:
         log = self.core.log
         if log.applied - log.snapshot.index >= self.cfg.snapshot_every:
-            snap = self.core.compact(log.applied, self.machine.snapshot())
+            snap = self.core.compact(
+                log.applied, self.machine.snapshot(), self.digests.at(log.applied)
+            )
             self.storage.compact(snap)

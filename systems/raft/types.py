@@ -91,13 +91,19 @@ class Snapshot:
     index: int
     term: int
     data: Any = None  # JSON-able image of the state machine at ``index``
+    digest: str = ""  # the applied-entries digest at ``index`` (digest.py); "" unknown
 
     def to_wire(self) -> dict[str, Any]:
-        return {"index": self.index, "term": self.term, "data": self.data}
+        d: dict[str, Any] = {"index": self.index, "term": self.term, "data": self.data}
+        if self.digest:
+            d["digest"] = self.digest
+        return d
 
     @staticmethod
     def from_wire(raw: dict[str, Any]) -> Snapshot:
-        return Snapshot(int(raw["index"]), int(raw["term"]), raw.get("data"))
+        return Snapshot(
+            int(raw["index"]), int(raw["term"]), raw.get("data"), str(raw.get("digest") or "")
+        )
 
 
 @dataclass(frozen=True, slots=True)
