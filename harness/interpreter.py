@@ -25,7 +25,6 @@ completion; the generator is never told (it did not ask for the op).
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import time
@@ -33,7 +32,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from harness import generator as g
-from harness.history import INFO, INVOKE, NEMESIS, HistoryWriter, Op
+from harness.history import INFO, NEMESIS, HistoryWriter, Op
+from harness.opbook import CRASH, OpBook
 from systems.common.spec import SystemClient
 
 __all__ = ["Interpreter", "NemesisLike", "ClientOpener", "CRASH"]
@@ -42,14 +42,13 @@ log = logging.getLogger("faultbox.interpreter")
 
 ClientOpener = Callable[[int], SystemClient]  # thread -> a fresh client for it
 _IDLE_POLL_S = 0.001
-CRASH = "crash"  # f of the nemesis op pair recording a node that died on its own
 
 
 class NemesisLike(Protocol):
     def invoke(self, f: str, value: Any) -> Any: ...
 
 
-class Interpreter:
+class Interpreter(OpBook):
     def __init__(
         self,
         test: Mapping[str, Any],
@@ -64,8 +63,7 @@ class Interpreter:
         drain_s: float = 5.0,
         nemesis_timeout_s: float = 120.0,
     ) -> None:
-        self.test = test
-        self.concurrency = concurrency
+        super().__init__(test, concurrency, seed, node_of)
         self.open_client = open_client
         self.writer = writer
         self.nemesis = nemesis
@@ -73,18 +71,10 @@ class Interpreter:
         self.drain_s = drain_s
         self.nemesis_timeout_s = nemesis_timeout_s
         self.on_op = on_op
-        self.node_of = node_of or (lambda thread: None)
         self.t0_ns = time.monotonic_ns()
-        self.index = 0
-        self.ctx = g.Context.initial(concurrency, seed)
-        self.clients: dict[int, SystemClient] = {}
-        self._done: collections.deque[tuple[Any, dict[str, Any]]] = collections.deque()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
-        self._inflight = 0  # ops dispatched whose completion the loop has not yet processed
-        self._nemesis_open = False  # a nemesis invocation is recorded, its completion not yet
-        self._crashes: collections.deque[dict[str, Any]] = collections.deque()
 
     # ------------------------------------------------------------------
     def now_ns(self) -> int:
@@ -98,15 +88,10 @@ class Interpreter:
     def stopping(self) -> bool:
         return self._stopping
 
-    def _record(self, **fields: Any) -> Op:
-        op = Op(index=self.index, **fields)
-        self.index += 1
-        if op.process == NEMESIS:
-            self._nemesis_open = op.type == INVOKE
+    def _emit(self, op: Op) -> None:
         self.writer.write(op)
         if self.on_op is not None:
             self.on_op(op)
-        return op
 
     # ------------------------------------------------------------------
     async def run(self, gen: Any) -> None:
@@ -114,9 +99,7 @@ class Interpreter:
         test = self.test
         gen = g.lift(gen)  # once: successors are generators already
         while True:
-            while self._done:
-                self._inflight -= 1
-                gen = self._complete(gen, *self._done.popleft())
+            gen = self._complete_done(gen)
             if self._stopping:
                 await self._drain()
                 return
@@ -140,53 +123,21 @@ class Interpreter:
                     continue
             gen = self._invoke(gen_next, o)
 
-    def _invoke(self, gen: g.Generator, o: dict[str, Any]) -> g.Generator:
-        process = o["process"]
-        thread = self.ctx.process_to_thread(process)
-        if thread is None:
-            raise RuntimeError(f"generator emitted an op for process {process!r}, which no thread runs")
-        kind = o.get("type", INVOKE)
-        now = self.now_ns()
-        if kind in g.META_TYPES:
-            event = dict(o, time_ns=now)
-            if kind == "log":
-                log.info("%s", o.get("value"))
-            self.ctx = self.ctx.with_time(now).busy_thread(thread)
-            gen = gen.update(self.test, self.ctx, event)
-            delay_s = float(o.get("value") or 0) if kind == "sleep" else 0.0
-            self._spawn(self._sleep_op(thread, event, delay_s), op=True)
-            return gen
-        node = self.node_of(thread) if isinstance(thread, int) else None
-        inv = self._record(
-            time_ns=now, process=process, type=INVOKE, f=o["f"], value=o.get("value"), node=node
-        )
-        self.ctx = self.ctx.with_time(now).busy_thread(thread)
-        gen = gen.update(self.test, self.ctx, inv)
-        if process == NEMESIS:
-            self._spawn(self._nemesis_op(thread, inv), op=True)
+    def _start_meta(self, thread: Any, event: dict[str, Any], delay_s: float) -> None:
+        self._spawn(self._sleep_op(thread, event, delay_s))
+
+    def _start_op(self, thread: Any, inv: Op) -> None:
+        if inv.process == NEMESIS:
+            self._spawn(self._nemesis_op(thread, inv))
         else:
-            self._spawn(self._client_op(int(thread), inv), op=True)
-        return gen
+            self._spawn(self._client_op(int(thread), inv))
 
-    def _complete(self, gen: g.Generator, thread: Any, c: dict[str, Any]) -> g.Generator:
-        now = self.now_ns()
-        if c["type"] in g.META_TYPES:
-            self.ctx = self.ctx.with_time(now).free_thread(thread)
-            return gen.update(self.test, self.ctx, dict(c, time_ns=now))
-        op = self._record(time_ns=now, **c)
-        self._flush_crashes()
-        self.ctx = self.ctx.with_time(now).free_thread(thread)
-        gen = gen.update(self.test, self.ctx, op)
-        if op.type == INFO and isinstance(op.process, int):
-            # Retire the process: its op may still take effect at any time.
-            self.ctx = self.ctx.retire(thread)
-            old = self.clients.pop(thread, None)
-            if old is not None:
-                self._spawn(self._close(old))
-        return gen
+    def _retired(self, thread: int) -> None:
+        old = self.clients.pop(thread, None)
+        if old is not None:
+            self._spawn(self._close(old))
 
-    def _spawn(self, coro: Any, op: bool = False) -> None:
-        self._inflight += op
+    def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -264,14 +215,6 @@ class Interpreter:
             t.cancel()
 
     # ------------------------------------------------------------------
-    def record_crash(self, crash: Mapping[str, Any]) -> None:
-        """Record a node that died on its own: now, or right after the open nemesis op completes."""
-        self._crashes.append(
-            {"node": crash.get("node"), "exit_code": crash.get("exit_code"),
-             "log": list(crash.get("log") or ())}
-        )
-        self._flush_crashes()
-
     def flush_crashes(self) -> None:
         """After ``run``: write held-back crashes even if a nemesis op was abandoned.
 
@@ -279,15 +222,6 @@ class Interpreter:
         it cannot be mistaken for one; it stays unpaired (indeterminate).
         """
         self._flush_crashes(force=True)
-
-    def _flush_crashes(self, force: bool = False) -> None:
-        if self._nemesis_open and not force:
-            return
-        while self._crashes:
-            c = self._crashes.popleft()
-            self._record(time_ns=self.now_ns(), process=NEMESIS, type=INVOKE, f=CRASH,
-                         value=c["node"])
-            self._record(time_ns=self.now_ns(), process=NEMESIS, type=INFO, f=CRASH, value=c)
 
     async def close_clients(self) -> None:
         for c in list(self.clients.values()):

@@ -20,15 +20,14 @@ and complete as ``info``. A node whose core raises is recorded as a nemesis
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 from harness import generator as g
-from harness.history import INFO, INVOKE, NEMESIS, Op
-from harness.interpreter import CRASH
+from harness.history import INFO, NEMESIS, Op
+from harness.opbook import OpBook
 from harness.sim.adapter import CallResult
 from harness.sim.world import World
 
@@ -85,7 +84,8 @@ class _OpRun:
         self.step = 0  # bumped on every resume: stale timers and replies are ignored
 
 
-class SimInterpreter:
+class SimInterpreter(OpBook):
+    stuck = SimStuck
     def __init__(
         self,
         test: Mapping[str, Any],
@@ -98,46 +98,22 @@ class SimInterpreter:
         seed: int = 0,
         node_of: Callable[[int], str | None] | None = None,
     ) -> None:
-        self.test = test
+        super().__init__(test, concurrency, seed, node_of)
         self.world = world
-        self.concurrency = concurrency
         self.open_client = open_client  # (thread, io, client_id) -> client
         self.sink = sink
         self.nemesis = nemesis
         self.op_timeout_ns = int(op_timeout_s * _NS)
-        self.node_of = node_of or (lambda thread: None)
         self.io = _IO(world)
-        self.index = 0
-        self.ctx = g.Context.initial(concurrency, seed)
-        self.clients: dict[int, Any] = {}
         self._opened = 0
-        self._done: collections.deque[tuple[Any, dict[str, Any]]] = collections.deque()
-        self._inflight = 0
-        self._nemesis_open = False
-        self._crashes: collections.deque[dict[str, Any]] = collections.deque()
         world.on_crash = self.record_crash
 
     # -- recording -------------------------------------------------------------------
-    def _record(self, **fields: Any) -> Op:
-        op = Op(index=self.index, **fields)
-        self.index += 1
-        if op.process == NEMESIS:
-            self._nemesis_open = op.type == INVOKE
+    def now_ns(self) -> int:
+        return self.world.now_ns
+
+    def _emit(self, op: Op) -> None:
         self.sink(op)
-        return op
-
-    def record_crash(self, crash: dict[str, Any]) -> None:
-        self._crashes.append(crash)
-        self._flush_crashes()
-
-    def _flush_crashes(self) -> None:
-        if self._nemesis_open:
-            return
-        now = self.world.now_ns
-        while self._crashes:
-            c = self._crashes.popleft()
-            self._record(time_ns=now, process=NEMESIS, type=INVOKE, f=CRASH, value=c["node"])
-            self._record(time_ns=now, process=NEMESIS, type=INFO, f=CRASH, value=c)
 
     # -- the loop --------------------------------------------------------------------
     def run(self, gen: Any) -> None:
@@ -145,9 +121,7 @@ class SimInterpreter:
         test = self.test
         gen = g.lift(gen)
         while True:
-            while self._done:
-                self._inflight -= 1
-                gen = self._complete(gen, *self._done.popleft())
+            gen = self._complete_done(gen)
             now = self.world.now_ns
             self.ctx = self.ctx.with_time(now)
             res = gen.op(test, self.ctx)
@@ -180,51 +154,21 @@ class SimInterpreter:
             world.step()
         return True
 
-    def _invoke(self, gen: g.Generator, o: dict[str, Any]) -> g.Generator:
-        process = o["process"]
-        thread = self.ctx.process_to_thread(process)
-        if thread is None:
-            raise SimStuck(f"generator emitted an op for process {process!r}, which no thread runs")
-        kind = o.get("type", INVOKE)
-        now = self.world.now_ns
-        self._inflight += 1
-        if kind in g.META_TYPES:
-            event = dict(o, time_ns=now)
-            if kind == "log":
-                log.info("%s", o.get("value"))
-            self.ctx = self.ctx.with_time(now).busy_thread(thread)
-            gen = gen.update(self.test, self.ctx, event)
-            delay_ns = int(round(float(o.get("value") or 0) * _NS)) if kind == "sleep" else 0
-            if delay_ns > 0:
-                self.world.at(now + delay_ns, self._finish, thread, event)
-            else:
-                self._finish(thread, event)
-            return gen
-        node = self.node_of(thread) if isinstance(thread, int) else None
-        inv = self._record(
-            time_ns=now, process=process, type=INVOKE, f=o["f"], value=o.get("value"), node=node
-        )
-        self.ctx = self.ctx.with_time(now).busy_thread(thread)
-        gen = gen.update(self.test, self.ctx, inv)
-        if process == NEMESIS:
+    def _start_meta(self, thread: Any, event: dict[str, Any], delay_s: float) -> None:
+        delay_ns = int(round(delay_s * _NS))
+        if delay_ns > 0:
+            self.world.at(self.world.now_ns + delay_ns, self._finish, thread, event)
+        else:
+            self._finish(thread, event)
+
+    def _start_op(self, thread: Any, inv: Op) -> None:
+        if inv.process == NEMESIS:
             self._nemesis_op(thread, inv)
         else:
             self._client_op(int(thread), inv)
-        return gen
 
-    def _complete(self, gen: g.Generator, thread: Any, c: dict[str, Any]) -> g.Generator:
-        now = self.world.now_ns
-        if c["type"] in g.META_TYPES:
-            self.ctx = self.ctx.with_time(now).free_thread(thread)
-            return gen.update(self.test, self.ctx, dict(c, time_ns=now))
-        op = self._record(time_ns=now, **c)
-        self._flush_crashes()
-        self.ctx = self.ctx.with_time(now).free_thread(thread)
-        gen = gen.update(self.test, self.ctx, op)
-        if op.type == INFO and isinstance(op.process, int):
-            self.ctx = self.ctx.retire(thread)
-            self.clients.pop(thread, None)
-        return gen
+    def _retired(self, thread: int) -> None:
+        self.clients.pop(thread, None)
 
     def _finish(self, thread: Any, completion: dict[str, Any]) -> None:
         self._done.append((thread, completion))
