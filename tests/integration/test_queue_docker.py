@@ -14,28 +14,15 @@ from typing import Any
 
 import pytest
 
-from harness.options import Options
-from harness.runner import RunOutcome, run_test
+from harness.runner import RunOutcome
+from tests.integration.runs import docker_run
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def queue_run(tmp_path: Path, bugs: tuple[str, ...], seed: int = 2) -> RunOutcome:
-    from systems import get_system
-    from workloads import WorkloadOptions, get_workload
-
-    opts = Options(
-        system="queue", workload="queue", nemesis=("pause",), nodes=5, concurrency=5,
-        rate=100.0, time_limit_s=15.0, seed=seed, backend="docker", bugs=bugs,
-        nemesis_interval_s=2.0, recovery_s=2.0, check_budget_s=60.0,
-        store=tmp_path / "store", report=False,
-    )
-    workload = get_workload("queue", WorkloadOptions(rate=opts.rate, concurrency=5,
-                                                     check_time_budget_s=60.0))
-    notices: list[str] = []
-    out = run_test(opts, get_system("queue"), workload, notice=notices.append)
-    assert not notices, notices  # no fallback to the local backend
-    return out
+    return docker_run(tmp_path, "queue", "queue", ("pause",), seed, bugs, time_limit_s=15.0,
+                      interval_s=2.0)
 
 
 def queue_details(out: RunOutcome) -> dict[str, Any]:

@@ -8,29 +8,16 @@ from typing import Any
 import pytest
 
 from harness.history import read_jsonl
-from harness.options import Options
-from harness.runner import RunOutcome, run_test
+from harness.runner import RunOutcome
+from tests.integration.runs import docker_run
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def campaign(tmp_path: Path, nemesis: tuple[str, ...], seed: int, bugs: tuple[str, ...] = (),
              time_limit_s: float = 10.0, interval_s: float = 1.5) -> RunOutcome:
-    from systems import get_system
-    from workloads import WorkloadOptions, get_workload
-
-    opts = Options(
-        system="raftkv", workload="register", nemesis=nemesis, nodes=5, concurrency=5,
-        rate=80.0, time_limit_s=time_limit_s, seed=seed, backend="docker", bugs=bugs,
-        op_timeout_s=1.5, nemesis_interval_s=interval_s, recovery_s=2.0, check_budget_s=60.0,
-        store=tmp_path / "store", report=False,
-    )
-    workload = get_workload("register", WorkloadOptions(rate=opts.rate, concurrency=5,
-                                                        check_time_budget_s=60.0))
-    notices: list[str] = []
-    out = run_test(opts, get_system("raftkv"), workload, notice=notices.append)
-    assert not notices, notices  # no fallback to the local backend
-    return out
+    return docker_run(tmp_path, "raftkv", "register", nemesis, seed, bugs, time_limit_s,
+                      interval_s, rate=80.0, op_timeout_s=1.5)
 
 
 def nemesis_ops(out: RunOutcome) -> list[Any]:
