@@ -16,7 +16,7 @@ Operators (``OPERATORS``):
 * ``neg`` — the guard of an ``if`` negated;
 * ``del`` — a statement replaced by ``pass``: a call made for its effect
   (persist, send, reset), an assignment to an attribute (a term, a vote, a
-  commit index) or an early ``return``. Asserts are never deleted: they are
+  commit index) or an early ``return``. Asserts are never mutated or deleted: they are
   the system's own invariant checks, not its behaviour.
 
 Ids are deterministic: ``<file>:<line>:<col>:<operator>[:<variant>]`` with
@@ -114,6 +114,9 @@ class _Finder(ast.NodeVisitor):
         self._numeric_ctx += 1
         self.generic_visit(node)
         self._numeric_ctx -= 1
+
+    def visit_Assert(self, node: ast.Assert) -> None:
+        return  # the system's own invariant checks: never mutated (nor deleted)
 
     def visit_Compare(self, node: ast.Compare) -> None:
         if self._in_function:

@@ -242,7 +242,8 @@ def run_mutate(cfg: MutateConfig, say: Say | None = None) -> dict[str, Any]:
             log(f"sim   {s['outcome']:9} {r['id']} {s.get('by', '')} "
                 f"{', '.join(s.get('caught_by', []))}")
 
-        _each(cfg.jobs, sim, live)
+        if cfg.sim_runs > 0:
+            _each(cfg.jobs, sim, live)
         picked = _docker_pick(cfg, records)
         for k, r in enumerate(picked):  # one Docker cluster at a time
             ov = overlays / str(index[r["id"]])
