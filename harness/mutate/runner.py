@@ -50,6 +50,7 @@ class MutateConfig:
     concurrency: int = 5
     recovery_s: float = 3.0
     interval_s: float | None = None  # None: the swarm draws the nemesis interval
+    snapshot_every: int | None = None  # sim: compact every N applied entries (None: node default)
     docker_sample: int = 4
     docker_runs: int = 2
     docker_time_limit_s: float = 60.0
@@ -166,7 +167,8 @@ def _sim_stage(cfg: MutateConfig, target: Target, overlay: Path, seed: int) -> d
     spec = {"system": target.system, "nodes": target.nodes, "workloads": list(target.sim_workloads),
             "runs": cfg.sim_runs, "seed": seed, "time_limit_s": cfg.sim_time_limit_s,
             "rate": cfg.rate, "concurrency": cfg.concurrency, "recovery_s": cfg.recovery_s,
-            "nemesis": list(cfg.sim_nemesis), "interval_s": cfg.interval_s}
+            "nemesis": list(cfg.sim_nemesis), "interval_s": cfg.interval_s,
+            "snapshot_every": cfg.snapshot_every}
     # A generous ceiling: a mutant that livelocks the simulation is cut by the storm guard.
     timeout = 60 + cfg.sim_runs * max(20.0, cfg.sim_time_limit_s * 4)
     res = run_child(child_argv(overlay, "harness.mutate.child", "sim", json.dumps(spec)), timeout)
