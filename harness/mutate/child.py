@@ -21,8 +21,10 @@ from typing import Any
 __all__ = ["RESULT_TAG", "failing_checkers", "sim_runs", "docker_runs", "main"]
 
 RESULT_TAG = "FAULTBOX-MUTATE-RESULT "
-# Checkers that judge the system's own behaviour rather than the history's: a node crash.
+# A node that died on its own: the system's own assert or exception, not a checker's finding.
 NODE_CHECKERS = frozenset({"crash"})
+# Compare the nodes' status snapshots (applied-state digests), not the client history.
+STATUS_CHECKERS = frozenset({"divergence"})
 # Checkers that never make a run invalid for safety (stats, perf): ignored when naming.
 _QUIET = frozenset({"stats", "perf"})
 
@@ -50,7 +52,8 @@ def _first_anomaly(anomalies: Any) -> str:
 def _run_record(seed: int, workload: str, checkers: list[str], valid: Any, anomaly: str,
                 seconds: float, command: str, **extra: Any) -> dict[str, Any]:
     return {"seed": seed, "workload": workload, "valid": valid, "checkers": checkers,
-            "history": any(c not in NODE_CHECKERS for c in checkers),
+            "history": any(c not in NODE_CHECKERS | STATUS_CHECKERS for c in checkers),
+            "external": any(c not in NODE_CHECKERS for c in checkers),
             "anomaly": anomaly, "seconds": round(seconds, 2), "command": command, **extra}
 
 
@@ -58,6 +61,7 @@ def sim_runs(spec: dict[str, Any]) -> dict[str, Any]:
     """Swarm runs, seed after seed, workloads in turn, until a history checker kills the
     mutant or ``runs`` are done. Each run draws its own fault mix (harness.sim.swarm.draw)."""
     from checkers.core import safe_check
+    from checkers.divergence import with_divergence
     from harness.history import History
     from harness.options import Options
     from harness.sim.run import _test_map, make_workload, sim_command, simulate
@@ -66,7 +70,8 @@ def sim_runs(spec: dict[str, Any]) -> dict[str, Any]:
     base = Options(system=spec["system"], nodes=int(spec["nodes"]), backend="sim",
                    time_limit_s=float(spec["time_limit_s"]), rate=float(spec["rate"]),
                    concurrency=int(spec["concurrency"]), recovery_s=float(spec["recovery_s"]),
-                   nemesis=tuple(spec["nemesis"]), report=False)
+                   nemesis=tuple(spec["nemesis"]), report=False,
+                   monitor_hz=5.0 if spec.get("divergence", True) else 0.0)
     workloads = list(spec["workloads"])
     if spec.get("snapshot_every"):
         _snapshot_every(spec["system"], int(spec["snapshot_every"]))
@@ -82,7 +87,10 @@ def sim_runs(spec: dict[str, Any]) -> dict[str, Any]:
         r0 = time.monotonic()
         try:
             run = simulate(opts, sim, workload)
-            result = safe_check(workload.checker, _test_map(opts, sim), History(run.ops), None)
+            checker = workload.checker
+            if run.statuses:
+                checker = with_divergence(checker, run.statuses)
+            result = safe_check(checker, _test_map(opts, sim), History(run.ops), None)
             checkers = failing_checkers(result.details)
             valid: Any = result.valid
             anomaly = _first_anomaly([a.to_dict() for a in result.anomalies if a.kind != "perf"])

@@ -29,6 +29,8 @@ def _positive(name: str, v: int | float, zero_ok: bool = False) -> None:
               help="Main phase of each simulated run, simulated seconds.")
 @click.option("--snapshot-every", default=0, show_default=True, type=int,
               help="Sim: nodes compact every N applied entries (0: the node's default of 1000).")
+@click.option("--no-divergence", is_flag=True,
+              help="Sim: no status monitor and no divergence checker (to measure without it).")
 @click.option("--docker-sample", default=4, show_default=True, type=int,
               help="How many unit-test survivors also run in Docker (0: none).")
 @click.option("--docker-runs", default=2, show_default=True, type=int, help="Docker runs per sampled mutant.")
@@ -69,7 +71,7 @@ def mutate(**kw: Any) -> None:
         system=kw["system"], operators=None if ops == "all" else int(ops),
         only=tuple(x.strip() for x in kw["only"].split(",") if x.strip()),
         sim_runs=kw["sim_runs"], sim_time_limit_s=kw["sim_time_limit"],
-        snapshot_every=kw["snapshot_every"] or None,
+        snapshot_every=kw["snapshot_every"] or None, divergence=not kw["no_divergence"],
         docker_sample=kw["docker_sample"], docker_runs=kw["docker_runs"],
         docker_time_limit_s=kw["docker_time_limit"], docker_nemesis=nemesis, jobs=kw["jobs"],
         unit_timeout_s=kw["unit_timeout"], skip_unit_tests=kw["skip_unit_tests"], seed=kw["seed"], out=kw["out"],

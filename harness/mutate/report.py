@@ -63,6 +63,7 @@ def print_table(doc: dict[str, Any], console: Console) -> None:
         f"mutants {s['mutants']}: {s['invalid']} invalid, {s['killed_by_unit_tests']} killed by unit "
         f"tests, {s['equivalent']} equivalent")
     console.print(f"[bold]sim score {ratio_text(s['sim'])}[/bold] (history checkers only "
-                  f"{ratio_text(s['sim_history'])}); [bold]Docker score {ratio_text(s['docker'])}"
+                  f"{ratio_text(s['sim_history'])}, without node asserts "
+                  f"{ratio_text(s.get('sim_no_asserts'))}); [bold]Docker score {ratio_text(s['docker'])}"
                   f"[/bold] (history checkers only {ratio_text(s['docker_history'])}); "
                   f"wall {doc['wall_seconds']:.0f} s")

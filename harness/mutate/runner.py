@@ -51,6 +51,7 @@ class MutateConfig:
     recovery_s: float = 3.0
     interval_s: float | None = None  # None: the swarm draws the nemesis interval
     snapshot_every: int | None = None  # sim: compact every N applied entries (None: node default)
+    divergence: bool = True  # sim: status monitor + divergence checker (issue 20 item 4)
     docker_sample: int = 4
     docker_runs: int = 2
     docker_time_limit_s: float = 60.0
@@ -153,12 +154,16 @@ def _stage_summary(got: dict[str, Any] | None, err: str, seconds: float) -> dict
             out.update(outcome="killed", runs_to_kill=k, seconds_to_kill=round(elapsed, 2),
                        caught_by=r.get("checkers", []), detail=r.get("anomaly", ""),
                        command=r.get("command", ""))
+        if r.get("external") and "external_runs_to_kill" not in out:
+            out.update(external_runs_to_kill=k, external_seconds_to_kill=round(elapsed, 2))
         if r.get("history") and "history_runs_to_kill" not in out:
             out.update(history_runs_to_kill=k, history_seconds_to_kill=round(elapsed, 2),
-                       history_caught_by=[c for c in r.get("checkers", []) if c != "crash"])
+                       history_caught_by=[c for c in r.get("checkers", [])
+                                          if c not in ("crash", "divergence")])
     if out["outcome"] == "survived" and any(r.get("valid") == "error" for r in runs):
         out["detail"] = next(r["anomaly"] for r in runs if r.get("valid") == "error")
     out["by"] = ("history" if "history_runs_to_kill" in out
+                 else "divergence" if "external_runs_to_kill" in out
                  else "crash" if out["outcome"] == "killed" else "")
     return out
 
@@ -168,7 +173,7 @@ def _sim_stage(cfg: MutateConfig, target: Target, overlay: Path, seed: int) -> d
             "runs": cfg.sim_runs, "seed": seed, "time_limit_s": cfg.sim_time_limit_s,
             "rate": cfg.rate, "concurrency": cfg.concurrency, "recovery_s": cfg.recovery_s,
             "nemesis": list(cfg.sim_nemesis), "interval_s": cfg.interval_s,
-            "snapshot_every": cfg.snapshot_every}
+            "snapshot_every": cfg.snapshot_every, "divergence": cfg.divergence}
     # A generous ceiling: a mutant that livelocks the simulation is cut by the storm guard.
     timeout = 60 + cfg.sim_runs * max(20.0, cfg.sim_time_limit_s * 4)
     res = run_child(child_argv(overlay, "harness.mutate.child", "sim", json.dumps(spec)), timeout)

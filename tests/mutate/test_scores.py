@@ -15,7 +15,8 @@ from harness.mutate.scores import scores
 
 def _run(valid, checkers, seconds=1.0):
     return {"valid": valid, "checkers": checkers, "seconds": seconds, "anomaly": "a: b",
-            "history": any(c != "crash" for c in checkers), "command": "faultbox run …"}
+            "history": any(c not in ("crash", "divergence") for c in checkers),
+            "external": any(c != "crash" for c in checkers), "command": "faultbox run …"}
 
 
 def test_failing_checkers_names_only_invalid_safety_checkers() -> None:
@@ -34,6 +35,10 @@ def test_stage_summary_tells_a_crash_kill_from_a_history_kill() -> None:
     assert s["history_runs_to_kill"] == 3 and s["history_caught_by"] == ["linearizable"]
     crash_only = _stage_summary({"runs": [_run(False, ["crash"])]}, "", 1.0)
     assert crash_only["by"] == "crash" and "history_runs_to_kill" not in crash_only
+    diverged = _stage_summary({"runs": [_run(False, ["crash"]), _run(False, ["divergence"])]},
+                              "", 2.0)
+    assert diverged["by"] == "divergence" and diverged["external_runs_to_kill"] == 2
+    assert diverged["runs_to_kill"] == 1
     survived = _stage_summary({"runs": [_run(True, []), _run(True, [])]}, "", 2.0)
     assert survived["outcome"] == "survived" and survived["by"] == ""
     assert _stage_summary(None, "Traceback\nBoom", 1.0)["outcome"] == "error"
