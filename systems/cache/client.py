@@ -42,10 +42,11 @@ from systems.common.spec import Cluster, SystemClient
 from systems.common.wire import encode, read_frame
 from systems.raft.client import RaftClient
 
-from .node import owner_since
-from .ring import Ring
+from .node import member_since, owner_since
+from .ring import BoundedLoad, Ring, capacity
 
-__all__ = ["CacheClient", "make_cache_client", "MEMBERS_EVERY_S", "HISTORY"]
+__all__ = ["CacheClient", "Balancers", "make_cache_client", "MEMBERS_EVERY_S", "HISTORY",
+           "CACHE_CALL_S"]
 
 MEMBERS_EVERY_S = 0.25
 HISTORY = 64
@@ -54,19 +55,73 @@ INVALIDATE_TRIES = 3
 INVALIDATE_RINGS = 2
 
 
+class Balancers:
+    """In-flight reads per cache node, shared by every client of one process.
+
+    A balancer needs the load of the whole client fleet, not one client's (a
+    client has one read in flight), so the clients of a run share this object:
+    one ``ring.BoundedLoad`` per ring epoch a client routes by (clients refresh
+    membership independently, so two epochs may be in use at once; the cap
+    holds within each). ``balance`` None is plain routing (every read to its
+    key's owner), still counted — a tracker whose ``c`` is the node count
+    never overflows — so both modes report the same load figures. A tracker
+    with nothing in flight that is not the newest is dropped.
+    """
+
+    def __init__(self, balance: float | None) -> None:
+        if balance is not None:
+            capacity(1, 1, balance)  # validates it (>= 1)
+        self.balance = balance
+        self._by_epoch: dict[int, BoundedLoad] = {}
+
+    @property
+    def bounded(self) -> bool:
+        return self.balance is not None
+
+    def acquire(self, epoch: int, ring: Ring, key: str) -> tuple[str, dict[str, int]]:
+        """The node to read ``key`` at, and the load figures right after choosing it:
+        ``here`` (its in-flight reads, this one included), ``inflight`` (all in flight under
+        this epoch) and ``nodes`` (the ring's size)."""
+        tracker = self._by_epoch.get(epoch)
+        if tracker is None:
+            c = self.balance if self.balance is not None else float(max(1, len(ring)))
+            tracker = self._by_epoch[epoch] = BoundedLoad(ring, c)
+        node = tracker.acquire(key)
+        return node, {"here": tracker.load(node), "inflight": tracker.inflight,
+                      "nodes": len(ring)}
+
+    def release(self, epoch: int, node: str) -> None:
+        tracker = self._by_epoch[epoch]
+        tracker.release(node)
+        if not tracker.inflight and epoch != max(self._by_epoch):
+            del self._by_epoch[epoch]
+
+
 class CacheClient:
-    def __init__(self, cluster: Cluster, node: str, timeout_s: float) -> None:
+    def __init__(self, cluster: Cluster, node: str, timeout_s: float,
+                 store: RaftClient | None = None, balancers: Balancers | None = None) -> None:
         self.cluster = dict(cluster)
-        self.store = RaftClient(cluster, node, timeout_s)
+        self.balancers = balancers if balancers is not None else Balancers(None)
+        self._held: list[tuple[int, str]] = []  # (epoch, node) of this client's in-flight read
+        # The store engine: TCP by default; the simulation passes its SimRaftClient.
+        self.store = store if store is not None else RaftClient(cluster, node, timeout_s)
         self.rings: list[tuple[int, Ring]] = []
+        self.joined: dict[str, int] = {}  # the registry's join epoch of each member
         self._members_at = -1e9
         self._conns: dict[str, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
         self._req = 0
 
     async def close(self) -> None:
+        await self._release_all()
         for n in list(self._conns):
             self._drop(n)
         await self.store.close()
+
+    async def _release_all(self) -> None:
+        """Give back in-flight loads of an op abandoned without unwinding (never in order)."""
+        for epoch, node in self._held:
+            self.balancers.release(epoch, node)
+        self._held = []
 
     def _drop(self, node: str) -> None:
         conn = self._conns.pop(node, None)
@@ -105,6 +160,8 @@ class CacheClient:
         if self.rings and epoch <= self.rings[-1][0]:
             return
         names = [n for n, addr in (reply.get("members") or {}).items() if self._learn(n, addr)]
+        joined = reply.get("joined")
+        self.joined = {n: int(e) for n, e in joined.items()} if isinstance(joined, dict) else {}
         self.rings.append((epoch, Ring(names)))
         del self.rings[:-HISTORY]
 
@@ -124,7 +181,8 @@ class CacheClient:
         if not self.rings or not self.rings[-1][1].nodes:
             return None, 0, 0
         epoch, ring = self.rings[-1]
-        return ring.lookup(key), owner_since(self.rings, key), epoch
+        owner = ring.lookup(key)
+        return owner, max(owner_since(self.rings, key), self.joined.get(owner, 0)), epoch
 
     async def invoke(self, f: str, value: Any) -> tuple[str, Any, Any]:
         v: dict[str, Any] = dict(value) if isinstance(value, dict) else {}
@@ -142,19 +200,34 @@ class CacheClient:
         return "fail", v, f"unknown-f:{f}"
 
     async def _read(self, key: str, v: dict[str, Any]) -> tuple[str, Any, Any]:
-        owner, since, epoch = self._route(key)
-        got = None if owner is None else await self._cache_call(
-            owner, {"op": "cget", "key": key, "since": since})
+        node, since, epoch = self._route(key)
+        if node is None:
+            return await self._look_aside(key, v, None, since, epoch)
+        node, load = self.balancers.acquire(epoch, self.rings[-1][1], key)
+        if self.balancers.bounded:  # any member may serve it: see _owners
+            since = max(member_since(self.rings, node), self.joined.get(node, 0))
+        self._held.append((epoch, node))
+        try:
+            kind, value, error = await self._look_aside(key, v, node, since, epoch)
+        finally:  # synchronous, so it also runs when the op is cancelled (timed out)
+            self._held.remove((epoch, node))
+            self.balancers.release(epoch, node)
+        return kind, ({**value, "load": load} if kind == "ok" else value), error
+
+    async def _look_aside(self, key: str, v: dict[str, Any], node: str | None, since: int,
+                          epoch: int) -> tuple[str, Any, Any]:
+        got = None if node is None else await self._cache_call(
+            node, {"op": "cget", "key": key, "since": since})
         if got is not None and got.get("hit"):
-            return "ok", {**v, "value": got.get("value"), "hit": True, "node": owner}, None
+            return "ok", {**v, "value": got.get("value"), "hit": True, "node": node}, None
         reply, _, error = await self.store.request({"op": "get", "key": key}, False)
         if reply is None or not reply.get("ok"):
             return "fail", v, error
         val = reply.get("value")
-        if owner is not None and got is not None and got.get("lease") is not None:
-            await self._cache_call(owner, {"op": "cset", "key": key, "value": val,
-                                           "lease": got["lease"], "epoch": epoch})
-        return "ok", {**v, "value": val, "hit": False, "node": owner if got else None}, None
+        if node is not None and got is not None and got.get("lease") is not None:
+            await self._cache_call(node, {"op": "cset", "key": key, "value": val,
+                                          "lease": got["lease"], "epoch": epoch})
+        return "ok", {**v, "value": val, "hit": False, "node": node if got else None}, None
 
     async def _write(self, key: str, v: dict[str, Any]) -> tuple[str, Any, Any]:
         reply, maybe, error = await self.store.session(
@@ -169,13 +242,14 @@ class CacheClient:
         return "ok", v, None
 
     def _owners(self, key: str) -> list[str]:
-        """The key's owners under the newest ``INVALIDATE_RINGS`` rings, newest first."""
+        """Where a reader may have filled ``key``: its owners under the newest
+        ``INVALIDATE_RINGS`` rings, newest first — or, with bounded loads (a read may go
+        to any node), every member of those rings, each ring's walk from the key."""
         out: list[str] = []
         for _, ring in reversed(self.rings[-INVALIDATE_RINGS:]):
             if ring.nodes:
-                owner = ring.lookup(key)
-                if owner not in out:
-                    out.append(owner)
+                walk = ring.preference(key) if self.balancers.bounded else [ring.lookup(key)]
+                out += [n for n in walk if n not in out]
         return out
 
 

@@ -34,6 +34,19 @@ invalidations that went to the key's other owners meanwhile, so it is
 dropped and the get misses. Clients send invalidations to the key's owner
 in their current ring.
 
+**Stopped nodes forget (the missed-invalidation rule).** A writer retries
+its invalidation at a node ``INVALIDATE_TRIES`` times, ``CACHE_CALL_S``
+each (``client.py``: 1.5 s), then gives up. A node that did not answer for
+that long was not running (paused, frozen, starved) — and its items may have
+missed that invalidation. So the shell reports its monotonic clock before
+every tick and every cache request (``wake(mono_ms)``); a gap above
+``flush_gap_ms`` (1 s, below the writers' retry window) since the last report
+flushes every item and lease before anything is answered.
+Moved ranges are also keyed on the registry's record of when the node last
+*joined* (``joined``, a membership epoch, sent by the client as part of
+``since``): a node that left and came back drops what it held before, even
+for a client that never saw the ring without it.
+
 Bug switches (``BUGS``): ``no-lease`` (fills are accepted whatever the lease:
 the stale-set race), ``no-invalidate`` (``delete`` leaves the item and the
 lease in place), ``stale-owner`` (``since`` is ignored: a node serves items
@@ -58,6 +71,7 @@ __all__ = [
     "Stored",
     "NotStored",
     "owner_since",
+    "member_since",
 ]
 
 BUGS: dict[str, str] = {
@@ -67,6 +81,7 @@ BUGS: dict[str, str] = {
 }
 
 ITEM_OVERHEAD = 48
+FLUSH_GAP_MS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +140,27 @@ def owner_since(rings: Sequence[tuple[int, Ring]], key: str) -> int:
     return since
 
 
+def member_since(rings: Sequence[tuple[int, Ring]], node: str) -> int:
+    """The first epoch of the newest uninterrupted run of rings that all have ``node`` as a
+    member (the last ring must). The moved-range rule for a client that may read a key at
+    any member (bounded loads) and so invalidates every member: an item older than this
+    may have missed invalidations sent while ``node`` was out. A lower bound, as
+    ``owner_since``, over a truncated history."""
+    if not rings or node not in rings[-1][1].nodes:
+        raise ValueError(f"member_since: {node!r} is not in the newest ring")
+    since = rings[-1][0]
+    for epoch, ring in reversed(rings[:-1]):
+        if node not in ring.nodes:
+            break
+        since = epoch
+    return since
+
+
 class CacheCore:
     """One cache node's memory (rules in the module docstring)."""
 
     def __init__(self, memory_limit: int = 64 << 20, lease_ticks: int = 100,
-                 bugs: Iterable[str] = ()) -> None:
+                 bugs: Iterable[str] = (), flush_gap_ms: int = FLUSH_GAP_MS) -> None:
         bugs = frozenset(bugs)
         unknown = bugs - BUGS.keys()
         if unknown:
@@ -145,6 +176,19 @@ class CacheCore:
         self._leases: dict[str, _Lease] = {}
         self._counter = 0  # versions and lease tokens
         self.evictions = 0
+        self.flush_gap_ms = flush_gap_ms
+        self.flushes = 0  # flushes after a gap (the node was stopped)
+        self._mono_ms: int | None = None
+
+    def wake(self, mono_ms: int) -> bool:
+        """The shell's monotonic clock, before each tick and request; True if the gap since
+        the last call was above ``flush_gap_ms`` and everything was flushed."""
+        last, self._mono_ms = self._mono_ms, mono_ms
+        if last is not None and mono_ms - last > self.flush_gap_ms:
+            self.flush()
+            self.flushes += 1
+            return True
+        return False
 
     def tick(self, n: int = 1) -> None:
         self.now += n
@@ -228,6 +272,14 @@ class CacheCore:
         assert self.used <= self.memory_limit, "cache memory accounting above its limit"
         return Stored(version)
 
+    def invalidate(self, key: str | None) -> None:
+        """The store applied a change: delete ``key`` (``None``: flush everything)."""
+        if key is None:
+            if "no-invalidate" not in self.bugs:
+                self.flush()
+        else:
+            self.delete(key)
+
     def flush(self) -> None:
         self._items.clear()
         self._leases.clear()
@@ -235,4 +287,4 @@ class CacheCore:
 
     def stats(self) -> dict[str, int]:
         return {"items": len(self._items), "bytes": self.used, "evictions": self.evictions,
-                "leases": len(self._leases), "tick": self.now}
+                "leases": len(self._leases), "tick": self.now, "flushes": self.flushes}

@@ -220,6 +220,10 @@ class BoundedLoad:
     def load(self, node: str) -> int:
         return self._load.get(node, 0)
 
+    @property
+    def inflight(self) -> int:
+        return self._total
+
     def acquire(self, key: str) -> str:
         cap = self.cap()
         for node in self.ring.walk_hash(key_hash(key)):

@@ -54,7 +54,8 @@ from .node import BUGS as CACHE_BUGS
 from .node import CacheCore, Hit, Stored
 from .store import STORE_BUGS, StoreNode
 
-__all__ = ["main", "Server", "JoinedServer", "parse_args", "BUGS", "REGISTER_TTL_MS", "HEARTBEAT_S"]
+__all__ = ["main", "Server", "JoinedServer", "parse_args", "cache_op", "BUGS", "REGISTER_TTL_MS",
+           "HEARTBEAT_S", "LEASE_TICKS"]
 
 BUGS: dict[str, str] = {**STORE_BUGS, **CACHE_BUGS}
 REGISTER_TTL_MS = 3000
@@ -114,22 +115,8 @@ class CacheRole:
                     await self._wake.wait()
 
     def cache_op(self, op: str, msg: dict[str, Any]) -> dict[str, Any]:
-        key = str(msg.get("key"))
-        if op == "cget":
-            got = self.cache.get(key, _int(msg.get("since")))
-            if isinstance(got, Hit):
-                return {"ok": True, "hit": True, "value": got.value, "version": got.version}
-            return {"ok": True, "hit": False, "lease": got.lease}
-        if op == "cset":
-            lease = msg.get("lease")
-            res = self.cache.set(key, msg.get("value"), max(0, _int(msg.get("ttl_ticks"))),
-                                 None if lease is None else _int(lease), _int(msg.get("epoch")))
-            if isinstance(res, Stored):
-                return {"ok": True, "stored": True, "version": res.version}
-            return {"ok": True, "stored": False, "reason": res.reason}
-        if op == "cdel":
-            return {"ok": True, "deleted": self.cache.delete(key)}
-        return {"ok": True, **self.cache.stats()}
+        self.cache.wake(int(time.monotonic() * 1000))  # a node that was stopped flushes first
+        return cache_op(self.cache, op, msg)
 
     async def member_op(self, op: str, msg: dict[str, Any]) -> dict[str, Any]:
         """``registration``, ``leave`` and ``registry`` (see the module docstring)."""
@@ -151,6 +138,27 @@ class CacheRole:
         return {"ok": True, "epoch": reply.get("epoch"), "members": reply.get("members")}
 
 
+def cache_op(cache: CacheCore, op: str, msg: dict[str, Any]) -> dict[str, Any]:
+    """Answer one cache request (``cget``/``cset``/``cdel``/``cstats``) from the cache core
+    (the shells and the simulation adapter share it)."""
+    key = str(msg.get("key"))
+    if op == "cget":
+        got = cache.get(key, _int(msg.get("since")))
+        if isinstance(got, Hit):
+            return {"ok": True, "hit": True, "value": got.value, "version": got.version}
+        return {"ok": True, "hit": False, "lease": got.lease}
+    if op == "cset":
+        lease = msg.get("lease")
+        res = cache.set(key, msg.get("value"), max(0, _int(msg.get("ttl_ticks"))),
+                        None if lease is None else _int(lease), _int(msg.get("epoch")))
+        if isinstance(res, Stored):
+            return {"ok": True, "stored": True, "version": res.version}
+        return {"ok": True, "stored": False, "reason": res.reason}
+    if op == "cdel":
+        return {"ok": True, "deleted": cache.delete(key)}
+    return {"ok": True, **cache.stats()}
+
+
 CACHE_OPS = ("cget", "cset", "cdel", "cstats")
 MEMBER_OPS = ("registration", "leave", "registry")
 
@@ -165,11 +173,14 @@ class Server(RaftServer, CacheRole):
         self.init_role(self.args.bug)
         node = StoreNode(self.name, list(self.peers), self.storage, rng, store_bugs, config,
                          ctx_prefix)
+        node.store.on_change = self.cache.invalidate  # applied puts delete locally (store.py)
         node.set_clock(int(time.monotonic() * 1000))
         return node
 
     def on_tick(self) -> None:
-        self.node.set_clock(int(time.monotonic() * 1000))
+        now_ms = int(time.monotonic() * 1000)
+        self.node.set_clock(now_ms)
+        self.cache.wake(now_ms)
         self.cache.tick()
 
     async def serve(self) -> None:
@@ -241,6 +252,7 @@ class JoinedServer(CacheRole):
     async def _ticker(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
+            self.cache.wake(int(time.monotonic() * 1000))
             self.cache.tick()
 
     async def _conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -22,7 +22,18 @@ retried command returns the remembered answer and never applies twice):
 The **membership epoch** is the Raft index of the last membership change:
 every replica agrees on it, it only grows, and a client that sees epoch E
 has the members as of E. Queries (ReadIndex): ``["get", key]`` and
-``["members"]`` → ``{epoch, members: {node: addr}}``.
+``["members"]`` → ``{epoch, members: {node: addr}, joined: {node: index}}``,
+where ``joined`` is the index of the register that made each node a member
+(its latest join): the cache node's items filled before it are from an
+earlier membership of that node (``node.py``'s moved-range rule).
+
+**Invalidation from the log.** Every node is a store replica *and* a cache
+node, so each replica deletes the key of every ``put`` it applies from its own
+cache core (``on_change``; a snapshot restore flushes it) — the in-process
+form of memcache's commit-log invalidation daemons (mcsqueal). The writer's
+``cdel`` stays the prompt path; this one is the reliable one: a writer that
+times out or dies between its put and its ``cdel`` cannot leave the cache
+stale forever, and a replica that missed puts deletes when it catches up.
 
 Heartbeat timing follows the lock service's lease rule (systems/lock/node.py):
 the leader gives each registration generation a deadline of *its* now + TTL
@@ -33,7 +44,7 @@ re-proposed every ``EXPIRE_RETRY_MS`` until they land.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -58,6 +69,7 @@ class Member:
     addr: str
     ttl_ms: int
     gen: int  # index of the latest register of this node
+    joined: int = 0  # index of the register that made it a member (its latest join)
 
 
 def _int(x: Any, default: int = 0) -> int:
@@ -69,6 +81,9 @@ def _int(x: Any, default: int = 0) -> int:
 
 class StoreMachine:
     def __init__(self) -> None:
+        # Told of every applied change: the key of a put, None after a restore (anything may
+        # have changed). The cache shells delete/flush their local cache core with it.
+        self.on_change: Callable[[str | None], None] | None = None
         self.data: dict[str, Any] = {}
         self.members: dict[str, Member] = {}
         self.epoch = 0
@@ -101,13 +116,15 @@ class StoreMachine:
             return {"ok": True, "value": self.data.get(str(query[1]))}
         if query == ["members"]:
             return {"ok": True, "epoch": self.epoch,
-                    "members": {n: m.addr for n, m in sorted(self.members.items())}}
+                    "members": {n: m.addr for n, m in sorted(self.members.items())},
+                    "joined": {n: m.joined for n, m in sorted(self.members.items())}}
         return {"ok": False, "error": "bad-query"}
 
     def snapshot(self) -> Any:
         return {
             "data": dict(self.data),
-            "members": {n: [m.addr, m.ttl_ms, m.gen] for n, m in self.members.items()},
+            "members": {n: [m.addr, m.ttl_ms, m.gen, m.joined]
+                        for n, m in self.members.items()},
             "epoch": self.epoch,
             "sessions": {c: [s, r] for c, (s, r) in self.sessions.items()},
         }
@@ -115,23 +132,29 @@ class StoreMachine:
     def restore(self, image: Any) -> None:
         image = image if isinstance(image, dict) else {}
         self.data = dict(image.get("data", {}))
-        self.members = {n: Member(str(v[0]), int(v[1]), int(v[2]))
+        self.members = {n: Member(str(v[0]), int(v[1]), int(v[2]), int(v[-1]))
                         for n, v in image.get("members", {}).items()}
         self.epoch = int(image.get("epoch", 0))
         self.sessions = {c: (int(v[0]), v[1]) for c, v in image.get("sessions", {}).items()}
+        if self.on_change is not None:
+            self.on_change(None)
 
     # -- commands ----------------------------------------------------------------------
     def _run(self, cmd: dict[str, Any], index: int) -> Reply:
         op = cmd.get("op")
         if op == "put":
-            self.data[str(cmd.get("key"))] = cmd.get("value")
+            key = str(cmd.get("key"))
+            self.data[key] = cmd.get("value")
+            if self.on_change is not None:
+                self.on_change(key)
             return {"ok": True, "index": index}
         if op == "register":
             node = str(cmd.get("node"))
-            joined = node not in self.members
+            old = self.members.get(node)
             ttl = max(1, _int(cmd.get("ttl"), 3000))
-            self.members[node] = Member(str(cmd.get("addr")), ttl, index)
-            if joined:
+            self.members[node] = Member(str(cmd.get("addr")), ttl, index,
+                                        index if old is None else old.joined)
+            if old is None:
                 self.epoch = index
             return {"ok": True, "epoch": self.epoch, "gen": index}
         if op == "deregister":

@@ -6,7 +6,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from systems.cache.node import BUGS, CacheCore, Hit, Miss, NotStored, Stored, owner_since
+from systems.cache.node import (
+    BUGS,
+    FLUSH_GAP_MS,
+    CacheCore,
+    Hit,
+    Miss,
+    NotStored,
+    Stored,
+    member_since,
+    owner_since,
+)
 from systems.cache.ring import Ring
 
 
@@ -143,6 +153,33 @@ def test_moved_range_rule_and_the_stale_owner_bug() -> None:
             assert isinstance(a.set("k", "new", lease=got.lease, epoch=3), Stored)
             again = a.get("k", since=3)
             assert isinstance(again, Hit) and again.value == "new"
+
+
+def test_member_since_is_the_start_of_the_nodes_current_membership() -> None:
+    r1 = Ring(["a", "b"], 50)
+    r2 = r1.with_node("c")
+    hist = [(1, r2), (2, r1), (3, r2), (4, r2.with_node("d"))]  # c leaves, comes back
+    assert member_since(hist, "c") == 3
+    assert member_since(hist, "a") == 1
+    assert member_since(hist, "d") == 4
+    with pytest.raises(ValueError):
+        member_since(hist[:2], "c")
+
+
+def test_a_node_that_was_stopped_longer_than_the_gap_forgets_items_and_leases() -> None:
+    """A writer gives up invalidating a node that did not answer for its retry window; a
+    node whose clock jumped by more than the gap (it was paused) may have missed that."""
+    c = CacheCore()
+    assert c.wake(1000) is False
+    fill(c, "k", "v")
+    held = c.get("j")
+    assert isinstance(held, Miss) and held.lease is not None
+    assert c.wake(1000 + FLUSH_GAP_MS) is False  # exactly the gap: still running
+    assert isinstance(c.get("k"), Hit)
+    assert c.wake(1001 + 2 * FLUSH_GAP_MS) is True  # stopped for longer
+    assert isinstance(c.get("k"), Miss)
+    assert c.set("j", "stale", lease=held.lease) == NotStored("lease")  # the lease went too
+    assert c.stats()["flushes"] == 1
 
 
 def test_unknown_bug_and_bad_limits_are_refused() -> None:

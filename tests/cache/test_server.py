@@ -49,7 +49,8 @@ def test_miss_fill_hit_and_invalidation(tmp_path: Path) -> None:
         w1, r1, r2, w2, r3, s = asyncio.run(scenario(cl))
     assert w1[0] == "ok" and w2[0] == "ok"
     assert r1[0] == "ok" and r1[1]["value"] == 1 and r1[1]["hit"] is False
-    assert r2[1] == {"key": "k", "value": 1, "hit": True, "node": r1[1]["node"]}
+    assert r2[1] == {"key": "k", "value": 1, "hit": True, "node": r1[1]["node"],
+                     "load": {"here": 1, "inflight": 1, "nodes": 3}}
     assert r3[1]["value"] == 2 and r3[1]["hit"] is False  # the write deleted the cached 1
     assert s[1]["value"] == 2
 

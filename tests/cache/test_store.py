@@ -46,7 +46,8 @@ def test_joins_and_leaves_bump_the_epoch_heartbeats_do_not() -> None:
     r1 = ask(s, lead, "register", client="a", node="c1", addr="10.0.0.1:7000", ttl=TTL_MS)
     e1 = r1["epoch"]
     assert e1 > 0 and members(s, lead) == {"ok": True, "epoch": e1,
-                                           "members": {"c1": "10.0.0.1:7000"}}
+                                           "members": {"c1": "10.0.0.1:7000"},
+                                           "joined": {"c1": e1}}
     r2 = ask(s, lead, "register", client="a", node="c1", addr="10.0.0.1:7000", ttl=TTL_MS)
     assert r2["epoch"] == e1 and r2["gen"] > r1["gen"]  # a heartbeat, not a change
     e2 = ask(s, lead, "register", client="b", node="c2", addr="x", ttl=TTL_MS)["epoch"]
@@ -54,6 +55,9 @@ def test_joins_and_leaves_bump_the_epoch_heartbeats_do_not() -> None:
     e3 = ask(s, lead, "deregister", client="a", node="c1")["epoch"]
     assert e3 > e2 and members(s, lead)["members"] == {"c2": "x"}
     assert ask(s, lead, "deregister", client="a", node="c1")["epoch"] == e3  # no change
+    assert members(s, lead)["joined"] == {"c2": e2}  # a heartbeat keeps the join epoch
+    e4 = ask(s, lead, "register", client="a", node="c1", addr="y", ttl=TTL_MS)["epoch"]
+    assert e4 > e3 and members(s, lead)["joined"] == {"c1": e4, "c2": e2}  # a rejoin is new
 
 
 def test_a_silent_member_expires_through_the_log_on_every_replica() -> None:
@@ -111,6 +115,7 @@ def test_snapshot_restores_the_same_state() -> None:
     other = StoreMachine()
     other.restore(m.snapshot())
     assert other.snapshot() == m.snapshot()
-    assert other.query(["members"]) == {"ok": True, "epoch": 2, "members": {"c1": "x"}}
+    assert other.query(["members"]) == {"ok": True, "epoch": 2, "members": {"c1": "x"},
+                                        "joined": {"c1": 2}}
     assert other.query(["get", "k"]) == {"ok": True, "value": [1]}
     assert other.query(["nope"])["ok"] is False
