@@ -75,7 +75,7 @@ from pathlib import Path
 from typing import Any
 
 from checkers.core import UNKNOWN, Anomaly, Result
-from checkers.queue_lanes import LANES_FILE, PartitionLane, render_lanes
+from checkers.queue_lanes import LANES_FILE, PartitionLane, render_lanes, summary_rows
 from harness.history import INVOKE, NEMESIS, OK, History, Op, no_gc
 
 __all__ = ["QueueChecker", "check_queue", "KINDS", "as_queue_ops", "run_partitions"]
@@ -285,9 +285,11 @@ class QueueChecker:
             result, sc = _check(history, self.max_anomalies, run_partitions(test))
         if out_dir is None or not sc.at:
             return result
-        render_lanes(Path(out_dir) / "queue" / LANES_FILE, _lanes(sc), result.anomalies)
-        return Result(result.valid, result.anomalies, {**result.details,
-                                                       "lanes": f"queue/{LANES_FILE}"})
+        lanes = _lanes(sc)
+        render_lanes(Path(out_dir) / "queue" / LANES_FILE, lanes, result.anomalies)
+        return Result(result.valid, result.anomalies, {
+            **result.details, "lanes": f"queue/{LANES_FILE}",
+            "partition_lanes": summary_rows(lanes, result.anomalies)})
 
 
 def _lanes(sc: _Scan) -> dict[Hashable, PartitionLane]:

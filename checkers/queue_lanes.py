@@ -21,7 +21,7 @@ from typing import Any
 
 from checkers.core import Anomaly
 
-__all__ = ["LANES_FILE", "PartitionLane", "render_lanes", "anomaly_offsets"]
+__all__ = ["LANES_FILE", "PartitionLane", "render_lanes", "anomaly_offsets", "summary_rows"]
 
 LANES_FILE = "lanes.html"
 WIDTH = 1200
@@ -136,13 +136,36 @@ def _sort_key(part: Hashable) -> tuple[int, str]:
     return (0, f"{part:020d}") if type(part) is int else (1, repr(part))
 
 
-def render_lanes(path: Path, lanes: Mapping[Hashable, PartitionLane],
-                 anomalies: Iterable[Anomaly]) -> Path:
-    """Write the page: one lane per partition, its anomalies marked and listed."""
+def _marks(anomalies: Iterable[Anomaly]) -> dict[Hashable, list[tuple[int, int, Anomaly]]]:
     marks: dict[Hashable, list[tuple[int, int, Anomaly]]] = {}
     for a in anomalies:
         for part, first, last in anomaly_offsets(a):
             marks.setdefault(part, []).append((first, last, a))
+    return marks
+
+
+def summary_rows(lanes: Mapping[Hashable, PartitionLane],
+                 anomalies: Iterable[Anomaly], cap: int = 64) -> list[dict[str, Any]]:
+    """Per partition (at most ``cap``): offsets, acked/polled/drained counts and the anomaly
+    kinds that name its offsets — the report's "Partitions" section (JSON-able)."""
+    marks = _marks(anomalies)
+    rows = []
+    for part in sorted(set(lanes) | set(marks), key=_sort_key)[:cap]:
+        lane = lanes.get(part) or PartitionLane(part)
+        kinds: dict[str, int] = {}
+        for _, _, a in marks.get(part, []):
+            kinds[a.kind] = kinds.get(a.kind, 0) + 1
+        rows.append({"partition": part if type(part) in (int, str) else repr(part),
+                     "offsets": lane.top() + 1 if (lane.acked or lane.polled or lane.drained)
+                     else 0, "acked": len(lane.acked), "polled": len(lane.polled),
+                     "drained": len(lane.drained), "anomalies": kinds})
+    return rows
+
+
+def render_lanes(path: Path, lanes: Mapping[Hashable, PartitionLane],
+                 anomalies: Iterable[Anomaly]) -> Path:
+    """Write the page: one lane per partition, its anomalies marked and listed."""
+    marks = _marks(anomalies)
     sections = []
     for part in sorted(set(lanes) | set(marks), key=_sort_key):
         lane = lanes.get(part) or PartitionLane(part)

@@ -328,6 +328,37 @@ def _checker_pages(run: Run, checkers: list[dict[str, Any]]) -> list[tuple[str, 
     return pages
 
 
+def _partition_lanes(results: Mapping[str, Any] | None,
+                     pages: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The "Partitions" section: per checker whose details carry ``partition_lanes`` (the
+    queue checker's per-partition summary rows), its rows as text and the link to its lanes
+    page when that page is one of the checker pages found in the run."""
+    checkers = results.get("checkers") if results else None
+    if not isinstance(checkers, Mapping):
+        return []
+    hrefs = {href for _, href in pages}
+    out = []
+    for name, res in checkers.items():
+        details = res.get("details") if isinstance(res, Mapping) else None
+        raw = details.get("partition_lanes") if isinstance(details, Mapping) else None
+        if not isinstance(raw, list):
+            continue
+        rows = []
+        for r in raw[:64]:
+            if not isinstance(r, Mapping):
+                continue
+            kinds = r.get("anomalies")
+            marks = ", ".join(f"{k} {n}" for k, n in kinds.items()) if isinstance(
+                kinds, Mapping) else ""
+            rows.append({k: _field_text(r.get(k)) for k in ("partition", "offsets", "acked",
+                                                              "polled", "drained")}
+                        | {"anomalies": marks})
+        href = details.get("lanes") if isinstance(details, Mapping) else None
+        out.append({"name": str(name), "rows": rows,
+                    "href": href if isinstance(href, str) and href in hrefs else None})
+    return out
+
+
 def _is(p: Path, test: Callable[[int], bool]) -> bool:
     try:
         return test(p.lstat().st_mode)
@@ -365,6 +396,7 @@ def build_page(run: Run) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     results = run.results or {}
     named_ops = _named_ops(run, checkers, cx, by_index)
+    pages = _checker_pages(run, checkers)
     context = {
         "header": _header(run, end_ns),
         "verdict": verdict_of(results.get("verdict", results.get("valid")))
@@ -375,7 +407,8 @@ def build_page(run: Run) -> tuple[dict[str, Any], dict[str, Any]]:
         "client_ops": len(ivs),
         "check_seconds": results.get("check_seconds"),
         "checkers": checkers,
-        "checker_pages": _checker_pages(run, checkers),
+        "checker_pages": pages,
+        "partition_lanes": _partition_lanes(run.results, pages),
         "cx": cx,
         "cx_lins": lin_labels(cx) if cx else [],
         "named_ops": named_ops,

@@ -92,3 +92,28 @@ def test_anomaly_offsets_read_each_shape() -> None:
     assert anomaly_offsets(a("nonmonotonic-poll", partition=0, offsets=[6, 2])) == [
         (0, 6, 6), (0, 2, 2)]
     assert anomaly_offsets(a("malformed")) == []
+
+
+def test_the_run_report_has_a_partitions_section_linking_the_lanes(tmp_path: Path) -> None:
+    import json
+
+    from harness.runner import check_run
+    from workloads import WorkloadOptions, get_workload
+
+    h = history_with_anomalies()
+    h.poll(21, {"<b>x</b>": []}, drain=True)  # a partition name planted by the system: escaped
+    h.history().to_jsonl(tmp_path / "history.jsonl")
+    test = {"name": "queue-queue-none", "system": "queue", "workload": "queue", "nodes": ["n1"]}
+    (tmp_path / "test.json").write_text(json.dumps(test))
+    checker = get_workload("queue", WorkloadOptions()).checker
+    out = check_run(tmp_path, checker, test)
+    rows = out.results["checkers"]["queue"]["details"]["partition_lanes"]
+    assert [r["partition"] for r in rows] == [0, 1, "<b>x</b>"]
+    assert rows[0]["anomalies"]["duplicate"] == 2 and rows[0]["acked"] == 4, rows[0]
+    page = (tmp_path / "report.html").read_text()
+    section = page.split('<section id="partitions">', 1)[1].split("</section>", 1)[0]
+    assert "&lt;b&gt;x&lt;/b&gt;" in section and "<b>x</b>" not in section
+    assert f'href="queue/{LANES_FILE}"' in section
+    assert re.search(r"<td>0</td><td>5</td><td>4</td><td>3</td><td>5</td><td>[^<]*duplicate 2",
+                     section), section
+    assert 'href="#partitions"' in page
