@@ -18,89 +18,56 @@ node. Needs the backend's ``kill`` capability and a ``status`` reply with a
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from nemesis.core import NemesisBase, NemesisError, NemesisOptions
-from systems.common import wire
+from nemesis.core import NemesisError
+from nemesis.faults import undo_all, undo_quietly
+from nemesis.status import StatusNemesis
 
 __all__ = ["CoordinatorCrashNemesis", "WATCH_S", "pick_victim"]
 
 WATCH_S = 5.0
-POLL_S = 0.002
-STATUS_TIMEOUT_S = 0.3
-
-Status = Mapping[str, Any]
 
 
-def pick_victim(statuses: Mapping[str, Status]) -> str | None:
+def pick_victim(statuses: Mapping[str, Mapping[str, Any]]) -> str | None:
     """The node with the most decided-but-unacknowledged txns (pure; None if no node has any)."""
     counts = [(int(st.get("deciding") or 0), node) for node, st in statuses.items()]
     best = max(counts, default=(0, ""))
     return best[1] if best[0] > 0 else None
 
 
-class CoordinatorCrashNemesis(NemesisBase):
+class CoordinatorCrashNemesis(StatusNemesis):
     faults = frozenset({"coordinator-crash"})
+    poll_s = 0.002  # the window is narrow: poll as fast as the nodes answer
 
-    def __init__(
-        self,
-        opts: NemesisOptions,
-        status: Callable[[str], Status | None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(opts)
-        self._status_fn = status
-        self.clock = clock
-        self.sleep = sleep
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.down: set[str] = set()
-
-    def status(self, node: str) -> Status | None:
-        if self._status_fn is not None:
-            return self._status_fn(node)
-        host, port = self._need_backend().cluster()[node]
-        try:
-            st = wire.request(host, port, {"op": "status"}, timeout_s=STATUS_TIMEOUT_S, control=True)
-        except (OSError, ValueError):
-            return None
-        return st if isinstance(st, dict) else None
 
     def invoke(self, f: str, value: Any) -> Any:
         backend = self._need_backend()
         if f == "start-coordinator-crash":
-            deadline = self.clock() + WATCH_S
             polls = 0
-            while self.clock() < deadline:
+
+            def caught() -> tuple[str, Any] | None:
+                nonlocal polls
                 polls += 1
-                live = [n for n in self.nodes if n not in self.down]
-                statuses = {n: st for n in live if (st := self.status(n)) is not None}
+                statuses = self.statuses(n for n in self.nodes if n not in self.down)
                 victim = pick_victim(statuses)
-                if victim is not None:
-                    self.down.add(victim)  # recorded first: the stop must undo a half-done kill
-                    backend.kill(victim)
-                    return {"killed": victim, "deciding": statuses[victim].get("deciding"),
-                            "polls": polls}
-                self.sleep(POLL_S)
-            return {"killed": None, "polls": polls}
+                return None if victim is None else (victim, statuses[victim].get("deciding"))
+
+            got = self.wait(caught, WATCH_S)
+            if got is None:
+                return {"killed": None, "polls": polls}
+            victim, deciding = got
+            self.down.add(victim)  # recorded first: the stop must undo a half-done kill
+            backend.kill(victim)
+            return {"killed": victim, "deciding": deciding, "polls": polls}
         if f == "stop-coordinator-crash":
-            nodes = sorted(self.down)
-            errors = []
-            for n in nodes:
-                try:
-                    backend.start(n)
-                    self.down.discard(n)
-                except Exception as e:  # noqa: BLE001 - bring back the others first
-                    errors.append(f"{n}: {e}")
-            if errors:
-                raise NemesisError("; ".join(errors))
-            return nodes
+            return undo_all(self.down, backend.start)
         raise NemesisError(f"coordinator-crash nemesis cannot do {f!r}")
 
     def teardown(self) -> None:
-        for n in sorted(self.down):
-            with contextlib.suppress(Exception):
-                self._need_backend().start(n)
-        self.down.clear()
+        if self.backend is not None:
+            undo_quietly(self.down, self.backend.start)

@@ -21,6 +21,8 @@ __all__ = [
     "PacketNemesis",
     "PartitionNemesis",
     "PauseNemesis",
+    "undo_all",
+    "undo_quietly",
 ]
 
 PARTITION_KINDS = ("halves", "one", "leader", "majorities-ring", "bridge", "one-way")
@@ -30,6 +32,30 @@ def _value_spec(value: Any, key: str, default: Any) -> Any:
     if isinstance(value, Mapping):
         return value.get(key, default)
     return value if value is not None else default
+
+
+def undo_all(down: set[str], undo: Callable[[str], None]) -> list[str]:
+    """Undo a fault on every node of ``down`` (sorted); the nodes it was undone on leave
+    ``down``. Tries them all, then raises one NemesisError naming those that failed."""
+    nodes = sorted(down)
+    errors = []
+    for n in nodes:
+        try:
+            undo(n)
+            down.discard(n)
+        except Exception as e:  # noqa: BLE001 - bring back the others first
+            errors.append(f"{n}: {e}")
+    if errors:
+        raise NemesisError("; ".join(errors))
+    return nodes
+
+
+def undo_quietly(down: set[str], undo: Callable[[str], None]) -> None:
+    """Teardown's :func:`undo_all`: never raises, and forgets every node."""
+    for n in sorted(down):
+        with contextlib.suppress(Exception):
+            undo(n)
+    down.clear()
 
 
 class PartitionNemesis(NemesisBase):
@@ -101,24 +127,11 @@ class _DownUp(NemesisBase):
                 self._do(n)
             return nodes
         if f == f"stop-{self.fault}":
-            nodes = sorted(self.down)
-            errors = []
-            for n in nodes:
-                try:
-                    self._undo(n)
-                    self.down.discard(n)
-                except Exception as e:  # noqa: BLE001 - bring back the others first
-                    errors.append(f"{n}: {e}")
-            if errors:
-                raise NemesisError("; ".join(errors))
-            return nodes
+            return undo_all(self.down, self._undo)
         raise NemesisError(f"{self.fault} nemesis cannot do {f!r}")
 
     def teardown(self) -> None:
-        for n in sorted(self.down):
-            with contextlib.suppress(Exception):
-                self._undo(n)
-        self.down.clear()
+        undo_quietly(self.down, self._undo)
 
 
 class KillNemesis(_DownUp):

@@ -38,20 +38,16 @@ heals again, for the package's usual start/stop shape).
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from harness.netctl import CLIENTS
 from nemesis import grudge as gr
-from nemesis.core import NemesisBase, NemesisError, NemesisOptions
-from systems.common import wire
+from nemesis.core import NemesisError
+from nemesis.status import Status, StatusNemesis
 
 __all__ = ["Figure8Nemesis", "star", "plan_components"]
 
-Status = dict[str, Any]
-POLL_S = 0.02
-STATUS_TIMEOUT_S = 0.3
 FIELDS = ("role", "term", "commit", "last_index", "last_term")
 
 
@@ -79,59 +75,20 @@ def plan_components(grudge: gr.Grudge, clients_at: Iterable[str]) -> gr.Grudge:
             for n in sorted(nodes)}
 
 
-class Figure8Nemesis(NemesisBase):
+class Figure8Nemesis(StatusNemesis):
     """``start-figure8`` runs one attempt (a)-(d) and returns what each phase saw."""
 
     faults = frozenset({"figure8"})
-
-    def __init__(
-        self,
-        opts: NemesisOptions,
-        status: Callable[[str], Status | None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(opts)
-        self._status_fn = status
-        self.clock = clock
-        self.sleep = sleep
 
     def setup(self, backend: Any, test: Mapping[str, Any]) -> None:
         super().setup(backend, test)
         if len(self.nodes) < 5:
             raise NemesisError(f"--nemesis figure8 needs at least 5 nodes, not {len(self.nodes)}")
 
-    # -- observation -------------------------------------------------------------
     def status(self, node: str) -> Status | None:
-        if self._status_fn is not None:
-            return self._status_fn(node)
-        host, port = self._need_backend().cluster()[node]
-        try:
-            st = wire.request(host, port, {"op": "status"}, timeout_s=STATUS_TIMEOUT_S, control=True)
-        except (OSError, ValueError):
-            return None
-        if not isinstance(st, dict) or not all(k in st for k in FIELDS):
-            return None
-        return st
-
-    def statuses(self, nodes: Iterable[str]) -> dict[str, Status]:
-        out = {}
-        for n in nodes:
-            st = self.status(n)
-            if st is not None:
-                out[n] = st
-        return out
-
-    def wait(self, what: Callable[[], Any], timeout_s: float) -> Any:
-        """Poll ``what()`` until it is truthy (returned) or ``timeout_s`` passes (None)."""
-        deadline = self.clock() + timeout_s
-        while True:
-            got = what()
-            if got:
-                return got
-            if self.clock() >= deadline:
-                return None
-            self.sleep(POLL_S)
+        """A Raft node's status, or None when it does not answer or is not a Raft node."""
+        st = super().status(node)
+        return st if st is not None and all(k in st for k in FIELDS) else None
 
     def leader_among(self, nodes: Sequence[str]) -> tuple[str, Status] | None:
         sts = self.statuses(nodes)

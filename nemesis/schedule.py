@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from harness import generator as g
+from nemesis.commit_cut import CommitCutNemesis
 from nemesis.coordinator_crash import CoordinatorCrashNemesis
 from nemesis.core import Band, NemesisOptions, Package
 from nemesis.faults import (
@@ -33,6 +34,7 @@ __all__ = [
     "BAND_COLORS",
     "PACKAGES",
     "clock_package",
+    "commit_cut_package",
     "coordinator_crash_package",
     "figure8_package",
     "kill_package",
@@ -52,6 +54,7 @@ BAND_COLORS = {
     "figure8": "#1b998b",
     "coordinator-crash": "#a4243b",
     "membership": "#2e86ab",
+    "commit-cut": "#5f0f40",
 }
 
 
@@ -152,6 +155,13 @@ def membership_package(opts: NemesisOptions) -> Package:
     return replace(pkg, generator=g.stagger(opts.interval_s, ops), ops=ops)
 
 
+def commit_cut_package(opts: NemesisOptions) -> Package:
+    """Delay a 2PC coordinator, cut one participant off it, kill it with commits lost in
+    flight, heal and restart it (see :mod:`nemesis.commit_cut`)."""
+    pkg = _package("commit-cut", CommitCutNemesis(opts), lambda test, ctx: None, opts)
+    return replace(pkg, needs=frozenset({"partition", "kill"}))
+
+
 PACKAGES: dict[str, Callable[[NemesisOptions], Package]] = {
     "partition": partition_package,
     "kill": kill_package,
@@ -161,4 +171,5 @@ PACKAGES: dict[str, Callable[[NemesisOptions], Package]] = {
     "figure8": figure8_package,
     "coordinator-crash": coordinator_crash_package,
     "membership": membership_package,
+    "commit-cut": commit_cut_package,
 }

@@ -264,7 +264,7 @@ class OwnRng(g.Gen):
 def sim_package(world: World, names: Sequence[str], interval_s: float, seed: int) -> Package:
     """The nemesis packages ``names`` built for the world, composed, on their own rng."""
     import nemesis
-    from nemesis.figure8 import Figure8Nemesis
+    from nemesis.status import StatusNemesis
 
     opts = NemesisOptions(interval_s=interval_s)
     pkgs = []
@@ -272,16 +272,8 @@ def sim_package(world: World, names: Sequence[str], interval_s: float, seed: int
         pkg = nemesis.PACKAGES[name](opts)
         if name == "clock":
             pkg = replace(pkg, nemesis=SimClockNemesis(opts))
-        elif name == "figure8":
-            pkg = replace(pkg, nemesis=Figure8Nemesis(
-                opts, status=world.status_of, clock=lambda: world.now_ns / _NS,
-                sleep=world.nemesis_sleep))
-        elif name == "coordinator-crash":
-            from nemesis.coordinator_crash import CoordinatorCrashNemesis
-
-            pkg = replace(pkg, nemesis=CoordinatorCrashNemesis(
-                opts, status=world.status_of, clock=lambda: world.now_ns / _NS,
-                sleep=world.nemesis_sleep))
+        elif isinstance(pkg.nemesis, StatusNemesis):  # targeted: watches on simulated time
+            pkg.nemesis.attach(world.status_of, lambda: world.now_ns / _NS, world.nemesis_sleep)
         pkgs.append(pkg)
     pkg = compose(pkgs)
     rng = random.Random(f"sim-nemesis:{seed}")

@@ -267,3 +267,13 @@ class Coordinator:
             "decided_aborts": self.aborts,
             "conflict_retries": self.retries,
         }
+
+    def awaiting(self) -> dict[str, int]:
+        """Per participant, how many decided-commit txns still wait for its ack."""
+        out: dict[str, int] = {}
+        for t in self.txns.values():
+            if t.phase == "commit":
+                for p in t.parts:
+                    if p not in t.got:
+                        out[p] = out.get(p, 0) + 1
+        return dict(sorted(out.items()))

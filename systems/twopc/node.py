@@ -77,7 +77,7 @@ class TwoPCNode:
 
     def status(self) -> dict[str, Any]:
         return {"node": self.name, **self.part.counts(), **self.coord.counts(),
-                "bugs": sorted(self.bugs)}
+                "awaiting_ack": self.coord.awaiting(), "bugs": sorted(self.bugs)}
 
     def _stamp(self, out: Out) -> Out:
         for m in out.messages:

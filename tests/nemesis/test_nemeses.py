@@ -149,9 +149,11 @@ def test_packet_modes_follow_the_backend_mechanism() -> None:
 def test_package_shapes_and_op_names() -> None:
     for name, make in nemesis.PACKAGES.items():
         pkg = make(NemesisOptions(interval_s=1.0))
-        # figure8 is partitions only; coordinator-crash is a targeted kill
-        needs = {"figure8": "partition", "coordinator-crash": "kill"}.get(name, name)
-        assert pkg.name == name and pkg.needs == frozenset({needs})
+        # figure8 is partitions only; coordinator-crash is a targeted kill; commit-cut
+        # cuts and kills (its delay is used when the backend has one)
+        needs = {"figure8": {"partition"}, "coordinator-crash": {"kill"},
+                 "commit-cut": {"partition", "kill"}}.get(name, {name})
+        assert pkg.name == name and pkg.needs == frozenset(needs)
         assert pkg.bands[0].start_f == f"start-{name}" and pkg.bands[0].stop_f == f"stop-{name}"
         ops = g.simulate(g.nemesis(g.time_limit(30, pkg.generator)), seed=1, concurrency=0)
         fs = [o["f"] for o in ops if o["type"] == "invoke"]
