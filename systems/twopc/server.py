@@ -27,13 +27,10 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
-import socket
-import sys
 from typing import Any
 
+from systems.common.shell import NodeShell, Token, parse_node_args, run_server
 from systems.common.wal import WAL
-from systems.common.wire import WireError, encode, read_frame
 
 from .node import TwoPCNode
 from .proto import BUGS, Out
@@ -44,77 +41,17 @@ TICK_S = 0.02
 LAZY_FLUSH_S = 2.0  # no-prepare-fsync bug: how often buffered records reach the OS
 STATUS_LOG_S = 2.0  # the status counts go to the node log this often, when they changed
 COMPACT_EVERY = 20000
-PEER_BUFFER_LIMIT = 4 << 20
-USER_TIMEOUT_MS = 1000  # see PeerLink.run
 
 log = logging.getLogger("twopc")
 
 
-def _crash(e: BaseException) -> None:
-    """A broken invariant stops the node at once; the harness sees a dead node and its log."""
-    log.critical("invariant violated, crashing: %r", e, exc_info=e)
-    logging.shutdown()
-    os._exit(70)
+class Server(NodeShell):
+    log = log
+    peer_op = "2pc"
 
-
-def _on_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    exc = context.get("exception")
-    if isinstance(exc, AssertionError):
-        _crash(exc)
-    loop.default_exception_handler(context)
-
-
-def _addr(s: str) -> tuple[str, int]:
-    host, _, port = s.rpartition(":")
-    return host, int(port)
-
-
-class PeerLink:
-    """A one-way connection to a peer; messages are dropped while it is down
-    (every protocol message is re-sent or timed out by the cores)."""
-
-    def __init__(self, addr: tuple[str, int]) -> None:
-        self.addr = addr
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def run(self) -> None:
-        while True:
-            try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(*self.addr), 0.5)
-            except (TimeoutError, OSError):
-                await asyncio.sleep(0.05)
-                continue
-            self.writer = writer
-            sock = writer.get_extra_info("socket")
-            if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
-                # Data unacknowledged this long kills the link, so that after a partition
-                # heals we reconnect at once instead of waiting out TCP's retransmission
-                # backoff (tens of seconds after a long cut), which would keep in-doubt
-                # txns blocked long after the heal. What was lost is re-sent by the cores.
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, USER_TIMEOUT_MS)
-            try:
-                await reader.read()  # the peer never writes here; EOF means the link died
-            except OSError:
-                pass
-            self.writer = None
-            writer.close()
-            await asyncio.sleep(0.02)
-
-    def send(self, frames: list[dict[str, Any]]) -> None:
-        w = self.writer
-        if w is None or w.is_closing():
-            return
-        if w.transport.get_write_buffer_size() > PEER_BUFFER_LIMIT:
-            w.close()
-            return
-        w.write(encode({"op": "2pc", "ms": frames}))
-
-
-class Server:
     def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__(args.node, args.listen, args.peers, args.bug)
         self.args = args
-        self.name: str = args.node
-        self.peers: dict[str, tuple[str, int]] = args.peers
         self.wal = WAL(os.path.join(args.data, "wal"))
         boot = os.urandom(4).hex()
         self.node = TwoPCNode(self.name, list(self.peers), boot, args.bug, records=self.wal.records)
@@ -122,36 +59,15 @@ class Server:
         self.buffer: list[dict[str, Any]] = []
         self.pending = Out()
         self.lazy = "no-prepare-fsync" in self.node.bugs
-        self.links = {p: PeerLink(a) for p, a in self.peers.items() if p != self.name}
         self._scheduled = False
-        self._tasks: list[asyncio.Task[None]] = []
         if self.wal.torn_bytes:
             log.warning("recovery cut a torn WAL tail of %d bytes", self.wal.torn_bytes)
         log.info("recovered %s", self.node.status())
 
-    async def serve(self) -> None:
-        host, port = _addr(self.args.listen)
-        server = await asyncio.start_server(self._conn, host, port, reuse_address=True)
-        log.info("listening on %s:%d bugs=%s", host, port, ",".join(self.args.bug) or "-")
-        loop = asyncio.get_running_loop()
-        loop.set_exception_handler(_on_loop_error)
-        self._tasks = [loop.create_task(link.run()) for link in self.links.values()]
-        self._tasks.append(loop.create_task(self._ticker()))
-        stop: asyncio.Future[None] = loop.create_future()
-
-        def on_signal() -> None:
-            if not stop.done():
-                stop.set_result(None)
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, on_signal)
-        async with server:
-            await stop
-        for t in self._tasks:
-            t.cancel()
+    def on_stop(self) -> None:
         self.wal.close()
 
-    async def _ticker(self) -> None:
+    async def ticker(self) -> None:
         lazy_every = max(1, round(LAZY_FLUSH_S / TICK_S))
         status_every = max(1, round(STATUS_LOG_S / TICK_S))
         n = 0
@@ -193,13 +109,9 @@ class Server:
                 local.append(m)
             else:
                 by_peer.setdefault(m["dst"], []).append(m)
-        for peer, frames in by_peer.items():
-            link = self.links.get(peer)
-            if link is not None:
-                link.send(frames)
+        self.send(by_peer)
         for token, reply in out.replies:
-            writer, req_id = token
-            self._answer(writer, req_id, reply)
+            self.answer(token, reply)
         for m in local:
             self._add(self.node.step(m))
         if self.node.records >= COMPACT_EVERY and self.pending.empty():
@@ -207,76 +119,29 @@ class Server:
             self.buffer = []
             self.node.records = 0
 
-    def _answer(self, writer: asyncio.StreamWriter, req_id: Any, reply: dict[str, Any]) -> None:
-        if writer.is_closing():
-            return
-        try:
-            writer.write(encode({**reply, "id": req_id, "node": self.name}))
-        except (OSError, RuntimeError):
-            pass
-
-    # -- connections -------------------------------------------------------------
-    async def _conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                msg = await read_frame(reader)
-                if not isinstance(msg, dict):
-                    raise WireError("frame is not an object")
-                self._dispatch(msg, writer)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            pass
-        except asyncio.CancelledError:
-            return
-        except AssertionError as e:
-            _crash(e)
-        except Exception as e:  # a bad request must not take the node down
-            log.warning("dropping connection: %r", e)
-        finally:
-            writer.close()
-
-    def _dispatch(self, msg: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+    # -- requests ----------------------------------------------------------------
+    def on_frame(self, msg: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         op = msg.get("op")
         if op == "2pc":
             for m in msg.get("ms", ()):
                 if isinstance(m, dict) and m.get("dst") == self.name:
                     self._add(self.node.step(m))
             return
-        req_id = msg.get("id")
+        token: Token = (writer, msg.get("id"))
         if op == "status":
-            self._answer(writer, req_id, {"ok": True, "ready": True, **self.node.status()})
+            self.answer(token, {"ok": True, "ready": True, **self.node.status()})
         elif op == "txn":
-            self._add(self.node.submit((writer, req_id), msg))
+            self._add(self.node.submit(token, msg))
         else:
-            self._answer(writer, req_id, {"ok": False, "error": f"unknown op {op!r}"})
+            self.answer(token, {"ok": False, "error": f"unknown op {op!r}"})
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="systems.twopc.server", description=__doc__.split("\n")[0])
-    p.add_argument("--node", required=True)
-    p.add_argument("--listen", required=True)
-    p.add_argument("--peers", required=True, help="n1=HOST:PORT,n2=HOST:PORT,...")
-    p.add_argument("--data", required=True)
-    p.add_argument("--bug", action="append", default=[], choices=sorted(BUGS))
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    peers: dict[str, tuple[str, int]] = {}
-    for item in args.peers.split(","):
-        name, _, addr = item.partition("=")
-        peers[name.strip()] = _addr(addr.strip())
-    if args.node not in peers:
-        p.error(f"--node {args.node} is not in --peers")
-    args.peers = peers
-    return args
+    return parse_node_args("systems.twopc.server", (__doc__ or "").split("\n")[0], BUGS, argv)
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.INFO,
-        format=f"%(asctime)s {args.node} %(levelname)s %(message)s",
-    )
-    asyncio.run(Server(args).serve())
+    run_server(Server, parse_args(argv))
 
 
 if __name__ == "__main__":
