@@ -117,7 +117,7 @@ def check_atomicity(history: History, max_reported: int = 16) -> Result:
 def _partial(t: _T, appends: list[tuple[Hashable, Any]], visible: Mapping[Hashable, int],
              missing: Mapping[Hashable, tuple[int, int, frozenset[Any], list[Any]]]) -> Anomaly:
     vis = ", ".join(f"key {k!r} (read by T{i})" for k, i in sorted(visible.items(), key=repr))
-    mis = ", ".join(f"key {k!r} (final read T{fr[1]} = {fr[3]!r})"
+    mis = ", ".join(f"key {k!r} (final read T{fr[1]} = {_brief(fr[3])})"
                     for k, fr in sorted(missing.items(), key=repr))
     ops = tuple(sorted({t.index, *visible.values(), *(fr[1] for fr in missing.values())}))
     return Anomaly(
@@ -128,6 +128,15 @@ def _partial(t: _T, appends: list[tuple[Hashable, Any]], visible: Mapping[Hashab
         {"txn": t.index, "visible": sorted(map(repr, visible)),
          "missing": sorted(map(repr, missing))},
     )
+
+
+def _brief(xs: list[Any], head: int = 2, tail: int = 4) -> str:
+    """A final read for a sentence: a long one shows its first and last elements and its
+    length (the whole read is the named op's value in the history)."""
+    if len(xs) <= head + tail + 1:
+        return repr(xs)
+    inner = [*map(repr, xs[:head]), f"... {len(xs) - head - tail} more ...", *map(repr, xs[-tail:])]
+    return f"[{', '.join(inner)}] ({len(xs)} elements)"
 
 
 def _lost(t: _T, appends: list[tuple[Hashable, Any]],

@@ -33,6 +33,7 @@ __all__ = [
     "fault_bands",
     "end_time_ns",
     "summarize_value",
+    "txn_text",
     "op_label",
     "stats_by_f",
     "availability",
@@ -43,6 +44,8 @@ __all__ = [
 OUTCOMES: tuple[str, ...] = ("ok", "fail", "info", "open")
 _OUTCOME_CODE = {name: i for i, name in enumerate(OUTCOMES)}
 VALUE_TEXT_MAX = 200
+MOP_FS = frozenset({"r", "append", "w", "rx"})  # micro-op names of transactional workloads
+LIST_HEAD, LIST_TAIL = 2, 4  # a long read shows its first and its last elements
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +113,49 @@ def fault_bands(history: History) -> list[Band]:
     ]
 
 
+def _is_txn(value: Any) -> bool:
+    return (isinstance(value, list) and bool(value)
+            and all(isinstance(m, list) and len(m) == 3 and m[0] in MOP_FS for m in value))
+
+
+def _atom(v: Any) -> str:
+    if v is None:
+        return "nil"
+    if type(v) is int:
+        return str(v)
+    try:
+        return json.dumps(v, separators=(",", ":"), ensure_ascii=False, default=repr)
+    except ValueError:
+        return repr(v)
+
+
+def _mop_value(v: Any) -> str:
+    if not isinstance(v, list):
+        return _atom(v)
+    if len(v) <= LIST_HEAD + LIST_TAIL + 1:
+        return "[" + " ".join(map(_atom, v)) + "]"
+    hidden = len(v) - LIST_HEAD - LIST_TAIL
+    head, tail = v[:LIST_HEAD], v[-LIST_TAIL:]
+    return "[" + " ".join([*map(_atom, head), f"…{hidden} more…", *map(_atom, tail)]) + "]"
+
+
+def txn_text(value: Any) -> str | None:
+    """A txn's micro-ops the way Elle writes them, ``r 3 [1 2 …40 more… 9]; append 5 7``:
+    a long read shows its first and last elements (the last is what orders it). None when
+    ``value`` is not a list of ``[f, key, value]`` micro-ops."""
+    if not _is_txn(value):
+        return None
+    return "; ".join(f"{f} {_atom(k)} {_mop_value(v)}" for f, k, v in value)
+
+
 def summarize_value(value: Any, limit: int = VALUE_TEXT_MAX) -> str:
-    """Compact JSON text of a value, cut to ``limit`` characters with an ellipsis."""
+    """Compact text of a value (a txn as :func:`txn_text`, anything else as JSON), cut to
+    ``limit`` characters with an ellipsis."""
     if value is None:
         return ""
+    txn = txn_text(value)
+    if txn is not None:
+        return txn if len(txn) <= limit else txn[: limit - 1] + "…"
     if type(value) is int:  # the common case, and what json.dumps gives for it
         text = str(value)
         return text if len(text) <= limit else text[: limit - 1] + "…"

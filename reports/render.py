@@ -61,14 +61,15 @@ def printable(value: Any) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-_OP_REF = re.compile(r"\b(ops? )(\d+)\b|(#)(\d+)\b")
+_OP_REF = re.compile(r"\b(ops? )(\d+)\b|(#)(\d+)\b|\b(T)(\d+)\b")
 
 
 def link_ops(value: Any, anchors: Collection[int]) -> Markup:
-    """Escaped, printable text whose "op 12" / "#12" mentions link to ``#op-12`` when it exists."""
+    """Escaped, printable text whose "op 12" / "#12" / "T12" (a txn, named by its op index,
+    as the transactional checkers do) mentions link to ``#op-12`` when it exists."""
 
     def sub(m: re.Match[str]) -> str:
-        prefix, num = (m.group(1), m.group(2)) if m.group(2) else (m.group(3), m.group(4))
+        prefix, num = next((m.group(i), m.group(i + 1)) for i in (1, 3, 5) if m.group(i + 1))
         if int(num) not in anchors:
             return m.group(0)
         return f'{prefix}<a class="op-link" href="#op-{num}">{num}</a>'
