@@ -15,7 +15,8 @@ wide and real, in one episode (``start-commit-cut``):
    the other participants and not P, and C keeps re-sending them to P in vain;
 3. after the in-flight commits to the others have landed, **kill** C if it
    still holds decided, unacknowledged txns (its ``status``);
-4. **heal** the cut, lift the delay and **restart** C.
+4. once what C sent before dying has drained, **heal** the cut, lift the delay and
+   **restart** C.
 
 P is left prepared and in doubt and asks the restarted C. A correct C logged
 its decisions before sending any commit and re-drives them; one with the
@@ -52,10 +53,12 @@ SETTLE_S = 0.3  # after the cut, beyond DELAY_MS: commits to the other participa
 def _awaited(st: Mapping[str, Any] | None, coordinator: str) -> dict[str, int]:
     """Per participant other than the coordinator, its commits the coordinator has in flight.
 
-    From the ``awaiting_ack`` field of a twopc status; a status with only a ``deciding``
-    count gives it to the pseudo-participant ``"*"`` (any participant will do)."""
+    From the ``awaiting_write_ack`` field of a twopc status (commits that write at that
+    participant: losing a read-only part changes nothing anyone can see), else
+    ``awaiting_ack``; a status with only a ``deciding`` count gives it to the
+    pseudo-participant ``"*"`` (any participant will do)."""
     st = st or {}
-    per = st.get("awaiting_ack")
+    per = st.get("awaiting_write_ack", st.get("awaiting_ack"))
     if isinstance(per, Mapping):
         return {str(p): int(n) for p, n in per.items() if p != coordinator and int(n) > 0}
     n = int(st.get("deciding") or 0)
@@ -132,6 +135,10 @@ class CommitCutNemesis(StatusNemesis):
             self.down.add(c)  # recorded first: the stop must undo a half-done kill
             backend.kill(c)
             rec["killed"] = c
+            # What C sent before dying is still in flight (the relay, the simulated network)
+            # for up to the delay: the cut must outlast it, or C's last re-sent commits would
+            # reach P after the heal, as if C had logged its decision.
+            self.sleep(delay_ms / 1000 + SETTLE_S)
         return rec
 
     def restore(self) -> list[str]:

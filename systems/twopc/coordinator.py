@@ -268,12 +268,19 @@ class Coordinator:
             "conflict_retries": self.retries,
         }
 
-    def awaiting(self) -> dict[str, int]:
-        """Per participant, how many decided-commit txns still wait for its ack."""
+    def awaiting(self, writes_only: bool = False) -> dict[str, int]:
+        """Per participant, how many decided-commit txns still wait for its ack (only those
+        that write there, with ``writes_only``: a txn recovered from the log counts as one)."""
         out: dict[str, int] = {}
         for t in self.txns.values():
             if t.phase == "commit":
                 for p in t.parts:
-                    if p not in t.got:
+                    if p not in t.got and (not writes_only or _writes_at(t, p)):
                         out[p] = out.get(p, 0) + 1
         return dict(sorted(out.items()))
+
+
+def _writes_at(t: CTxn, part: str) -> bool:
+    if t.transfer is not None or not t.mops:  # a transfer writes both; recovered: unknown
+        return True
+    return any(t.mops[i][0] in ("append", "w") for i in t.positions.get(part, ()))

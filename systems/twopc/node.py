@@ -77,7 +77,9 @@ class TwoPCNode:
 
     def status(self) -> dict[str, Any]:
         return {"node": self.name, **self.part.counts(), **self.coord.counts(),
-                "awaiting_ack": self.coord.awaiting(), "bugs": sorted(self.bugs)}
+                "awaiting_ack": self.coord.awaiting(),
+                "awaiting_write_ack": self.coord.awaiting(writes_only=True),
+                "bugs": sorted(self.bugs)}
 
     def _stamp(self, out: Out) -> Out:
         for m in out.messages:

@@ -252,3 +252,17 @@ def test_bad_requests_are_refused_definitely() -> None:
     c = SimCluster()
     c.submit("n1", "B", [["frob", 1, 2]])
     assert c.replies["B"] is not None and c.replies["B"]["error"] == "bad-request"
+
+
+def test_status_names_the_participants_whose_commit_ack_is_missing() -> None:
+    c = SimCluster(("n1", "n2", "n3"), timing=NO_RETRY)
+    a, b = key_on(c, "n2"), key_on(c, "n3")
+    c.submit("n1", "T", [["append", a, 1], ["r", b, None]])  # writes on n2, reads on n3
+    deliver_kind(c, "vote", "n1")
+    deliver_kind(c, "vote", "n1")  # decided: commits to n2 and n3 in flight
+    st = c.nodes["n1"].status()
+    assert st["awaiting_ack"] == {"n2": 1, "n3": 1} and st["awaiting_write_ack"] == {"n2": 1}
+    deliver_kind(c, "ack", "n1")
+    deliver_kind(c, "ack", "n1")
+    st = c.nodes["n1"].status()
+    assert st["awaiting_ack"] == {} and st["awaiting_write_ack"] == {} and st["deciding"] == 0
