@@ -78,3 +78,26 @@ def test_each_bug_switch_is_caught_in_the_simulation(tmp_path: Path, bug: str) -
     assert r.returncode == 1, r.stdout + r.stderr
     for c in checkers:
         assert results["checkers"][c]["valid"] is False, (c, results["checkers"][c])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bug", ["no-decision-log", None])
+def test_commit_cut_catches_no_decision_log_and_a_correct_build_stays_valid(
+        tmp_path: Path, bug: str | None) -> None:
+    """The commit-cut nemesis in the simulation, on the same seed: the bug leaves partial or
+    lost commits; the correct build re-drives its logged decisions after the same kills."""
+    args = ["--workload", "append", "--nodes", "5", "--nemesis", "commit-cut",
+            "--nemesis-interval", "2", "--concurrency", "10", "--rate", "200",
+            "--time-limit", "15", "--seed", "2"]
+    r, results = sim(tmp_path, *args, *(["--bug", bug] if bug else []))
+    hist = [json.loads(line) for line in
+            ((tmp_path / "latest").resolve() / "history.jsonl").read_text().splitlines()]
+    kills = [h for h in hist if h["f"] == "start-commit-cut" and h["type"] != "invoke"
+             and h["value"]["killed"]]
+    assert kills, "no coordinator was killed with a commit in flight"
+    atomicity = results["checkers"]["atomicity"]
+    if bug:
+        assert r.returncode == 1 and atomicity["valid"] is False, r.stdout + r.stderr
+        assert set(atomicity["details"]["anomaly-types"]) & {"partial-commit", "lost-commit"}
+    else:
+        assert r.returncode == 0 and results["valid"] is True, r.stdout + r.stderr
