@@ -16,6 +16,7 @@ A campaign file is defaults plus a list of cases::
     nemesis = ["partition", "kill,pause", "none"]   # each element is one fault mix
     bug = "stale-read"                # a bug switch: expect defaults to "invalid"
     seeds = 3                         # a count (1..3) or an explicit list [7, 11]
+    opt = { partitions = 4 }          # system options (faultbox run --opt NAME=VALUE)
 
 Matrix axes (a scalar or a list): ``system, workload, nemesis, bug, nodes,
 time_limit`` and every other ``faultbox run`` option (``concurrency, rate,
@@ -60,7 +61,7 @@ _OPTION_KEYS: dict[str, str] = {
     "check_budget": "check_budget_s", "backend": "backend",
 }
 _AXES = (*_OPTION_KEYS, "nemesis", "bug")
-_CASE_KEYS = frozenset((*_AXES, "seeds", "expect", "name"))
+_CASE_KEYS = frozenset((*_AXES, "seeds", "expect", "name", "opt"))
 _DEFAULT_KEYS = _CASE_KEYS - {"name"}
 _CAMPAIGN_KEYS = frozenset({"name", "description"})
 _TOP_KEYS = frozenset({"campaign", "defaults", "case"})
@@ -69,7 +70,7 @@ _INT_KEYS = frozenset({"nodes", "concurrency"})
 _EXPECTS = ("valid", "invalid")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Options.validate names flags; map them back to the campaign key in the message.
-_FLAG_KEY = {f"--{k.replace('_', '-')}": k for k in _OPTION_KEYS}
+_FLAG_KEY = {f"--{k.replace('_', '-')}": k for k in (*_OPTION_KEYS, "opt")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,9 +286,10 @@ def _expand(merged: Mapping[str, Any], case: Mapping[str, Any], where: str, regs
     seeds = _seeds(merged, where)
     varying = {key for key, vs in zip(axes, values, strict=True) if len(vs) > 1}
     out: list[CaseRun] = []
+    opt = _system_opts(merged, where)
     for point in itertools.product(*values):
         chosen = dict(zip(axes, point, strict=True))
-        base = _options(chosen, regs)
+        base = replace(_options(chosen, regs), system_opts=opt)
         _check_names(base, where, regs)
         try:
             validate(base, dict(regs.systems), list(regs.workloads), list(regs.nemeses))
@@ -296,10 +298,26 @@ def _expand(merged: Mapping[str, Any], case: Mapping[str, Any], where: str, regs
             key = next((v for f, v in _FLAG_KEY.items() if msg.startswith(f)), None)
             raise UsageError(f"{where}: " + (f"key {key!r}: " if key else "") + msg) from e
         label = _label(base, chosen, varying, name)
+        if opt and name is None:
+            label += "".join(f"-{k}={v}" for k, v in opt)
         expect = _expect(merged, case, base.bugs, where)
         for seed in seeds:
             out.append(CaseRun(0, f"{label}/s{seed}", k, label, replace(base, seed=seed), expect))
     return out
+
+
+def _system_opts(merged: Mapping[str, Any], where: str) -> tuple[tuple[str, str], ...]:
+    """The ``opt`` table (a case's own replaces the defaults'): name -> a scalar value."""
+    raw = merged.get("opt", {})
+    if not isinstance(raw, dict):
+        raise UsageError(f"{where}: key 'opt': want a table of system options, got {raw!r}")
+    out = []
+    for k, v in sorted(raw.items()):
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            raise UsageError(f"{where}: key 'opt': option {k!r} wants a string or a number, "
+                             f"got {v!r}")
+        out.append((str(k), f"{v:g}" if isinstance(v, float) else str(v)))
+    return tuple(out)
 
 
 def _options(chosen: Mapping[str, Any], regs: Registries) -> Options:

@@ -131,3 +131,18 @@ def test_a_local_run_with_p_partitions_is_valid_and_uses_each(tmp_path: Path,
             assert op["value"][0] == partition_of(key, partitions), (key, op)
             sent_to.add(op["value"][0])
     assert sent_to == set(range(partitions))
+
+
+def test_a_campaign_case_takes_system_options() -> None:
+    from harness.campaign.spec import parse_campaign
+
+    text = ('[[case]]\nsystem = "queue"\nworkload = "queue"\nbackend = "local"\n'
+            'opt = { partitions = 5 }\n')
+    camp = parse_campaign(text, "c.toml")
+    (run,) = camp.runs
+    assert run.options.system_opts == (("partitions", "5"),)
+    assert run.id.endswith("-partitions=5/s1"), run.id
+    with pytest.raises(UsageError, match=r"c.toml: case 1: key 'opt'.*partitions must be >= 1"):
+        parse_campaign(text.replace("= 5", "= 0"), "c.toml")
+    with pytest.raises(UsageError, match="c.toml: case 1: key 'opt': want a table"):
+        parse_campaign(text.replace("{ partitions = 5 }", "3"), "c.toml")
