@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import Counter
-from operator import methodcaller
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import msgspec
@@ -41,6 +41,7 @@ __all__ = [
     "read_op_rows",
     "read_plain_forms",
     "EdnOp",
+    "TimelessOp",
     "OP_KEYS",
 ]
 
@@ -299,34 +300,57 @@ def plain(v: Any) -> Any:
 
 _FAST_DEPTH = 16  # deeper nesting goes to the complete reader (and its max_depth)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[](){}")
-# ASCII whitespace (as str.isspace and the tokenizer's \s see it) and commas -> space; lists -> [ ]
-_WS = bytes.maketrans(b",\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f()", b"          []")
-_PAD = ((b"[", b" [ "), (b"]", b" ] "), (b"{", b" { "), (b"}", b" } "))
-_KEYWORD = re.compile(rb" :([^ ]*+) ")
-_CLOSE_KEYWORD = methodcaller("replace", b" ", b'" ', 1)
+# The swap: ASCII whitespace (as str.isspace and the tokenizer's \s see it) -> ",", commas -> " ",
+# lists -> vectors.  Clojure prints ``{:a 1, :b [1 2]}``: a separator is one space, or a comma
+# and a space, so after the swap each separator holds exactly one JSON comma (and maybe a space).
+_SWAP = bytes.maketrans(b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f,()", b",,,,,,,,,, []")
+# The tidy form for any other spacing: every separator run -> one ",", none next to a bracket.
+_BLANK = bytes.maketrans(b",\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f()", b"          []")
+_TIDY = ((b"[ ", b"["), (b" ]", b"]"), (b"{ ", b"{"), (b" }", b"}"))
+_COMMAS = bytes.maketrans(b" ", b",")
+# A keyword (after the swap) with what follows it: "," (a separator), " " (a comma of the
+# source), or a closing bracket.  Its name may not hold a colon: ``:a:b`` is left alone.
+_KEYWORD = re.compile(rb"(?<=[\[{ ,]):([^ ,\[\]{}:\x00-\x1f\x7f]*+)([ ,\]}])")
 # keywords that a map may have as keys in the fast path: the keys of Jepsen op maps
-OP_KEYS = (b"type", b"f", b"value", b"process", b"time", b"index", b"error", b"key", b"node")
-_FAST_KEYWORDS = 32  # most keyword replace passes per chunk
-_CLEAN = ((b"[,", b"["), (b",]", b"]"), (b"{,", b"{"), (b",}", b"}"))
+OP_KEYS = frozenset((b"type", b"f", b"value", b"process", b"time", b"index", b"error", b"key", b"node"))
+_FAST_KEYWORDS = 40  # most keyword replace passes per chunk
+_SAMPLE = 1 << 16  # bytes at each end of a chunk where its keywords are counted
+_NILS = ((b"nil ", b"null"), (b"nil,", b"null,"), (b"nil]", b"null]"), (b"nil}", b"null}"))
 _DECODER = msgspec.json.Decoder()
 # A string, or an unterminated one to the end (so no search restarts inside it): linear.
 _STRING = re.compile(r'("[^"\\]*+(?:\\.[^"\\]*+)*+"?)', re.S)
 _CLOSED = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.S)
 
 
-class EdnOp(msgspec.Struct):
-    """An op map as the fast path decodes it (validated in C; other keys ignored)."""
+class EdnOp(msgspec.Struct, rename={"time_ns": "time", "index": "~index", "node": "~node"}):
+    """An op map as the fast path decodes it (validated in C; other keys ignored).
+
+    Its attributes carry :class:`harness.history.Op`'s names, so ``msgspec.convert``
+    builds the ops in C: ``:time`` lands in ``time_ns``; ``index`` and ``node`` are
+    never read from the file (renamed out of reach): the reader numbers the ops and
+    EDN histories name no node.
+    """
 
     type: Literal["invoke", "ok", "fail", "info"]
     f: str
     process: int | str
-    time: Any = None
+    time_ns: Any = None
     value: Any = None
     error: Any = None
     key: Any = None
+    index: int = 0
+    node: None = None
+
+
+class TimelessOp(EdnOp, rename={"time_ns": "~time", "index": "~index", "node": "~node"}):
+    """An op map of a history with no ``:time`` at all: ``time_ns`` is an int, so the ops
+    still come from ``msgspec.convert``, and the reader puts each op's position there."""
+
+    time_ns: int = 0
 
 
 _OPS = msgspec.json.Decoder(list[EdnOp | list[EdnOp]])
+_TIMELESS_OPS = msgspec.json.Decoder(list[TimelessOp | list[TimelessOp]])
 
 
 def read_plain_forms(text: str) -> list[Any] | None:
@@ -340,24 +364,25 @@ def read_plain_forms(text: str) -> list[Any] | None:
     deeper than 16) it returns None, and the caller runs the complete reader,
     which also names the line of any error.
     """
-    j = _to_json(text)
-    if j is None:
-        return None
-    try:
-        forms: list[Any] = _DECODER.decode(j)
-    except (msgspec.DecodeError, RecursionError, UnicodeEncodeError):  # the last: a lone surrogate
-        return None
+    forms: list[Any] | None = _decoded(text, _DECODER)
     return forms
+
+
+def _decoded(text: str, decoder: msgspec.json.Decoder[Any], timeless: msgspec.json.Decoder[Any] | None = None) -> Any:
+    """The first JSON rewrite of ``text`` that ``decoder`` takes, decoded; or None.
+    ``timeless`` decodes instead a text where no map has a ``"time"`` key."""
+    for j in _json_texts(text):
+        try:
+            return (decoder if timeless is None or '"time":' in j else timeless).decode(j)
+        except (msgspec.DecodeError, RecursionError, UnicodeEncodeError):  # the last: a lone surrogate
+            continue
+    return None
 
 
 def read_op_rows(text: str) -> list[EdnOp] | None:
     """The op maps of ``text`` (one per form, or all in one vector), or None (as above)."""
-    j = _to_json(text)
-    if j is None:
-        return None
-    try:
-        forms = _OPS.decode(j)
-    except (msgspec.DecodeError, RecursionError, UnicodeEncodeError):  # or a bad :type/:f/:process
+    forms: list[EdnOp | list[EdnOp]] | None = _decoded(text, _OPS, _TIMELESS_OPS)  # None also for a bad :type/:f/:process
+    if forms is None:
         return None
     if len(forms) == 1 and type(forms[0]) is list:
         return forms[0]
@@ -367,65 +392,123 @@ def read_op_rows(text: str) -> list[EdnOp] | None:
 
 
 def _to_json(text: str) -> str | None:
-    """Rewrite EDN into JSON with a fixed sequence of C-level str/bytes methods (linear), or None.
+    """Rewrite EDN into JSON with a few C-level str/bytes passes (linear), or None.
 
-    Strings are set aside (NUL stands for each); whitespace and commas become
-    spaces and lists vectors (one ``translate``); brackets are padded and runs
-    of spaces made exactly two wide, so every token is `` :kw `` / `` nil `` /
-    … between spaces; then keywords become JSON strings (op-map keys
-    ``"key":``), nil ``null``, and the two-space gaps commas.  Whatever is not
-    in the subset leaves invalid JSON (a bare word, an odd quote, a key out of
-    place), so the decoder refuses it: the rewrite never changes a meaning.
+    Strings are set aside (NUL stands for each).  One ``translate`` turns
+    whitespace into commas and commas into spaces (and lists into vectors):
+    on Clojure's printed form every separator then holds one JSON comma.  Then
+    each keyword of the chunk's sample becomes a JSON string with one
+    ``replace`` per (keyword, what follows it): an op-map key ``:type,``
+    becomes ``"type":``, a value ``:ok `` becomes ``"ok"`` (a comma of the
+    source gives up its place), ``:r,`` becomes ``"r",``; then nil becomes
+    null.  Other spacing (two blanks in a row, a blank inside a bracket) fails
+    that and is tidied first, to one comma per separator; :func:`_decoded`
+    tries both.
+
+    Nothing here can change a meaning: whatever is not in the subset leaves
+    invalid JSON (a bare word, a comma too many or too few, a key out of place),
+    which the decoder refuses, and every colon left must be one a key
+    replacement wrote (else some keyword was missed and the result is refused).
     """
+    return next(_json_texts(text), None)
+
+
+def _json_texts(text: str) -> Iterator[str]:
+    """The JSON rewrites of ``text`` to try in turn (see :func:`_to_json`): assuming Clojure's
+    spacing, then tidied; none when the fast path cannot take it."""
+    split = _set_strings_aside(text)
+    if split is not None:
+        for tidy in (False, True):
+            j = _rewrite(*split, tidy)
+            if j is not None:
+                yield j
+
+
+def _set_strings_aside(text: str) -> tuple[list[str], str, bytes] | None:
+    """The text split at its strings, what joins the pieces again, and what lies outside
+    the strings (NUL for each) as ASCII bytes; None when the fast path cannot take it."""
     if "\0" in text:
         return None
     if "\\" in text:  # escapes: set whole strings aside (JSON reads EDN's escapes alike or refuses)
         parts = _STRING.split(text)
         if len(parts) > 1 and not _CLOSED.fullmatch(parts[-2]):  # only the last can be open
             return None
+        glue = ""
     else:
-        parts = text.split('"')
+        parts = text.split('"')  # the strings' insides, at odd places
         if len(parts) % 2 == 0:  # an unterminated string
             return None
-        parts[1::2] = [f'"{p}"' for p in parts[1::2]]
+        glue = '"'
     outside = "\0".join(parts[0::2])
     if not outside.isascii() or any(c in outside for c in ('"', "\\", ";", "#", "null")):
         return None
-    if not _shallow(outside):
+    raw = outside.encode("ascii")
+    return (parts, glue, raw) if _shallow(raw) else None
+
+
+def _rewrite(parts: list[str], glue: str, raw: bytes, tidy: bool) -> str | None:
+    """JSON text for :func:`_to_json`: Clojure's spacing assumed, or (``tidy``) any."""
+    if tidy:
+        o = raw.translate(_BLANK)
+        while b"  " in o:
+            o = o.replace(b"  ", b" ")
+        for a, b in _TIDY:
+            o = o.replace(a, b)
+        o = o.strip().translate(_COMMAS)
+    else:
+        o = raw.translate(_SWAP).strip(b", ")
+        while b",," in o:  # a run of blanks (a newline and an indent): one separator
+            o = o.replace(b",,", b",")
+    k = _keywords(b"[" + o + b"]")
+    if k is None:
         return None
-    o = outside.encode("ascii").translate(_WS)
-    for a, b in _PAD:
-        o = o.replace(a, b)
-    while b"  " in o:
-        o = o.replace(b"  ", b" ")
-    o = b" " + o.strip().replace(b" ", b"  ") + b" "  # two spaces between tokens, one at the ends
-    keys = [k for k in OP_KEYS if b" :" + k + b" " in o]
-    for k in keys:  # a key takes one space of the gap after it: no comma there
-        o = o.replace(b" :" + k + b"  ", b' "' + k + b'": ')
-    # A history's few frequent keywords, one pass each (at most _FAST_KEYWORDS passes: the
-    # split below closes every other keyword in one linear pass).
-    seen = Counter(_KEYWORD.findall(o, 0, 1 << 16))
-    for k in keys:
-        seen.pop(k, None)
-    for kw, _ in seen.most_common(_FAST_KEYWORDS):
-        o = o.replace(b" :" + kw + b" ", b' "' + kw + b'" ')
-    if b" :" in o:  # other keywords: each ends at the first space after its colon
-        kws = o.split(b" :")
-        kws[1:] = map(_CLOSE_KEYWORD, kws[1:])
-        o = b' "'.join(kws)
-    o = o.replace(b" nil ", b" null ").strip().replace(b"  ", b",")
-    for a, b in _CLEAN:
-        o = o.replace(a, b)
-    j = "[" + o.decode("ascii") + "]"
+    # nil as what follows it needs; the patterns seen at the ends first, the rest only if
+    # some "nil" is left (maybe inside a keyword's name)
+    ends = k[:_SAMPLE] + k[-_SAMPLE:]
+    rest = []
+    for a, b in _NILS:
+        if a in ends:
+            k = k.replace(a, b)
+        else:
+            rest.append((a, b))
+    if rest and b"nil" in k:
+        for a, b in rest:
+            k = k.replace(a, b)
+    j = k.decode("ascii")
     if len(parts) > 1:
-        parts[0::2] = j.split("\0")
-        j = "".join(parts)
+        out = parts.copy()
+        out[0::2] = j.split("\0")
+        j = glue.join(out)
     return j
 
 
-def _shallow(outside: str) -> bool:
+def _keywords(o: bytes) -> bytes | None:
+    """Every keyword of ``o`` as a JSON string (op-map keys with their colon), or None.
+
+    One ``replace`` per distinct (keyword, next character) of the sample, the
+    most frequent first, at most _FAST_KEYWORDS of them.  A keyword outside the
+    sample (or a separator that is not Clojure's) leaves a colon that no key
+    replacement wrote: then None.
+    """
+    seen = Counter(_KEYWORD.findall(o, 0, _SAMPLE))
+    if len(o) > 2 * _SAMPLE:
+        seen.update(_KEYWORD.findall(o, len(o) - _SAMPLE))
+    keys = 0  # colons written by key replacements
+    for (kw, nxt), _ in seen.most_common(_FAST_KEYWORDS):
+        if nxt == b"," and kw in OP_KEYS:
+            n = len(o)
+            o = o.replace(b":" + kw + b",", b'"' + kw + b'":')
+            keys += len(o) - n
+        elif nxt == b" ":
+            o = o.replace(b":" + kw + b" ", b'"' + kw + b'"')
+        else:
+            o = o.replace(b":" + kw + nxt, b'"' + kw + b'"' + nxt)
+    return o if o.count(b":") == keys else None
+
+
+def _shallow(raw: bytes) -> bool:
     """Brackets match and nest at most _FAST_DEPTH deep (innermost pairs removed per pass)."""
-    br = outside.encode("utf-8", "surrogatepass").translate(None, _NOT_BRACKETS)
+    br = raw.translate(None, _NOT_BRACKETS)
     for _ in range(_FAST_DEPTH):
         if not br:
             return True

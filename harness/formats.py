@@ -30,12 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from harness.edn import (
     MAX_DEPTH,
     EdnError,
     EdnOp,
     Keyword,
     Symbol,
+    TimelessOp,
     parse_edn,
     parse_edn_all,
     parse_edn_located,
@@ -89,10 +92,27 @@ def _brief(v: Any) -> str:
 
 
 def _row_ops(rows: list[EdnOp], first: int, keyed: bool) -> list[Op]:
-    """Ops from the fast path's rows (already validated as :data:`_edn_op` would)."""
-    return [Op(i, r.time if type(r.time) is int else i, r.process, r.type, r.f,
-               [r.key, r.value] if keyed else r.value, None, r.error)
-            for i, r in enumerate(rows, start=first)]
+    """Ops from the fast path's rows (already validated as :data:`_edn_op` would), numbered
+    from ``first``, a missing or non-integer ``:time`` replaced by the op's position.
+
+    Built in C by ``msgspec.convert`` when every ``time_ns`` is an int (always so for
+    :class:`TimelessOp` rows, whose times are then set to the positions); the ops are
+    new, so numbering them in place is safe.  Else one by one."""
+    try:
+        ops = msgspec.convert(rows, list[Op], from_attributes=True)
+    except msgspec.ValidationError:  # some :time is missing or not an int
+        return [Op(i, r.time_ns if type(r.time_ns) is int else i, r.process, r.type, r.f,
+                   [r.key, r.value] if keyed else r.value, None, r.error)
+                for i, r in enumerate(rows, start=first)]
+    put = object.__setattr__
+    fields = ("index", "time_ns") if rows and type(rows[0]) is TimelessOp else ("index",)
+    for i, o in enumerate(ops, start=first):
+        for name in fields:
+            put(o, name, i)
+    if keyed:
+        for o, r in zip(ops, rows, strict=True):
+            put(o, "value", [r.key, r.value])
+    return ops
 
 
 def _edn_op(d: Any, pos: int, keyed: bool) -> Op:
