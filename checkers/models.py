@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "ANY_VALUE",
+    "Exact",
     "NOTHING",
     "UNSEEN",
     "INCONSISTENT",
@@ -90,13 +91,43 @@ class ModelError(ValueError):
     """An operation the model does not understand (unknown f or bad value)."""
 
 
-_SCALARS = frozenset({int, str, float, bool, bytes})
+_SCALARS = frozenset({int, str, bytes})
+
+
+class Exact:
+    """A bool or float as a model value: equal only to the same value of the same type.
+
+    Python has ``True == 1 == 1.0``, but a write of ``true`` and a read of ``1``
+    (or ``1.0``) are different values to the system under test.  :func:`freeze`
+    wraps bools and floats in this, so the models' ``==`` (and sets, and the
+    search's state cache) keep them apart, while ints and strings, the common
+    values, stay plain and the search's comparisons as fast as they were.
+    """
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: bool | float) -> None:
+        self.v = v
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Exact and type(other.v) is type(self.v) and other.v == self.v
+
+    def __hash__(self) -> int:
+        return hash((type(self.v), self.v))
+
+    def __repr__(self) -> str:
+        return repr(self.v)
+
+    __str__ = __repr__
 
 
 def freeze(v: Any) -> Any:
-    """A hashable copy of a JSON-ish value (lists become tuples, dicts sorted item tuples)."""
+    """A hashable copy of a JSON-ish value (lists become tuples, dicts sorted item tuples;
+    bools and floats :class:`Exact`, so that ``true``, ``1`` and ``1.0`` stay apart)."""
     if v is None or type(v) in _SCALARS:
         return v
+    if type(v) is bool or type(v) is float:
+        return Exact(v)
     if isinstance(v, list | tuple):
         return tuple(freeze(x) for x in v)
     if isinstance(v, dict):
@@ -571,13 +602,13 @@ class Counter:
     def compile_op(self, f: str, value: Any, definite: bool) -> COp | None:
         if f in ("add", "incr", "increment"):
             n = 1 if value is None else value
-            if not isinstance(n, int) or n < 0:
+            if type(n) is not int or n < 0:  # (not a bool)
                 raise ModelError(f"counter: add expects a non-negative int, got {value!r}")
             return ("a", n)
         if f == "read":
             if not definite or value is None:
                 return None
-            return ("r", value)
+            return ("r", freeze(value))  # a read of true is not a count of 1
         raise ModelError(f"counter: unknown operation {f!r}")
 
     def step(self, state: Any, op: COp) -> Any:

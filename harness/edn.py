@@ -309,8 +309,12 @@ _BLANK = bytes.maketrans(b",\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f()", b"          []")
 _TIDY = ((b"[ ", b"["), (b" ]", b"]"), (b"{ ", b"{"), (b" }", b"}"))
 _COMMAS = bytes.maketrans(b" ", b",")
 # A keyword (after the swap) with what follows it: "," (a separator), " " (a comma of the
-# source), or a closing bracket.  Its name may not hold a colon: ``:a:b`` is left alone.
-_KEYWORD = re.compile(rb"(?<=[\[{ ,]):([^ ,\[\]{}:\x00-\x1f\x7f]*+)([ ,\]}])")
+# source), or a closing bracket; a run of keywords one after the other.  A name holds no
+# colon (``:a:b`` is left alone: the colon count refuses it) and no control character.
+_NAME = rb"[^ ,\[\]{}:\x00-\x1f\x7f]*+"
+_TOKEN_OF_RUN = re.compile(rb":(" + _NAME + rb")( ,|[ ,\]}])")
+_RUN = re.compile(rb"(?<=[\[{ ,])(?::" + _NAME + rb"(?: ,|[ ,])(?=:))*+:" + _NAME + rb"[ ,\]}]")
+_LEFT = re.compile(rb"(?<=[\[{ ,]):(" + _NAME + rb")([ ,\]}])")
 # keywords that a map may have as keys in the fast path: the keys of Jepsen op maps
 OP_KEYS = frozenset((b"type", b"f", b"value", b"process", b"time", b"index", b"error", b"key", b"node"))
 _FAST_KEYWORDS = 40  # most keyword replace passes per chunk
@@ -485,25 +489,57 @@ def _rewrite(parts: list[str], glue: str, raw: bytes, tidy: bool) -> str | None:
 def _keywords(o: bytes) -> bytes | None:
     """Every keyword of ``o`` as a JSON string (op-map keys with their colon), or None.
 
-    One ``replace`` per distinct (keyword, next character) of the sample, the
-    most frequent first, at most _FAST_KEYWORDS of them.  A keyword outside the
-    sample (or a separator that is not Clojure's) leaves a colon that no key
-    replacement wrote: then None.
+    The sample's keywords come in runs (``:type,:ok ,:f,:txn ,:process,`` in a
+    Jepsen op map); each distinct run, or each distinct piece of a run cut every
+    one or two keywords, whichever makes the fewest, is one ``replace`` (the
+    longest first, at most _FAST_KEYWORDS of them).  Keywords outside the sample
+    are then quoted one match at a time by :data:`_LEFT`.  A colon that no key
+    replacement wrote (a keyword after a closing quote, a separator not
+    Clojure's) means the result would not mean the same: then None.
     """
-    seen = Counter(_KEYWORD.findall(o, 0, _SAMPLE))
+    runs = Counter(_RUN.findall(o, 0, _SAMPLE))
     if len(o) > 2 * _SAMPLE:
-        seen.update(_KEYWORD.findall(o, len(o) - _SAMPLE))
+        runs.update(_RUN.findall(o, len(o) - _SAMPLE))
+    best: Counter[tuple[tuple[bytes, bytes], ...]] | None = None
+    for width in (1, 2, 0):  # 0: whole runs
+        pieces: Counter[tuple[tuple[bytes, bytes], ...]] = Counter()
+        for run, n in runs.items():
+            toks = tuple(_TOKEN_OF_RUN.findall(run))
+            step = width or len(toks)
+            for i in range(0, len(toks), step):
+                pieces[toks[i:i + step]] += n
+        if best is None or len(pieces) < len(best):
+            best = pieces
     keys = 0  # colons written by key replacements
-    for (kw, nxt), _ in seen.most_common(_FAST_KEYWORDS):
-        if nxt == b"," and kw in OP_KEYS:
-            n = len(o)
-            o = o.replace(b":" + kw + b",", b'"' + kw + b'":')
-            keys += len(o) - n
-        elif nxt == b" ":
-            o = o.replace(b":" + kw + b" ", b'"' + kw + b'"')
-        else:
-            o = o.replace(b":" + kw + nxt, b'"' + kw + b'"' + nxt)
-    return o if o.count(b":") == keys else None
+    chosen = [t for t, _ in best.most_common(_FAST_KEYWORDS)] if best else []
+    for toks in sorted(chosen, key=len, reverse=True):
+        old = b"".join(b":" + kw + nxt for kw, nxt in toks)
+        new = b"".join(_json_keyword(kw, nxt) for kw, nxt in toks)
+        n = len(o)
+        o = o.replace(old, new)
+        grown = len(new) - len(old)
+        if grown:
+            keys += (len(o) - n) // grown * sum(1 for kw, nxt in toks if nxt == b"," and kw in OP_KEYS)
+    if o.count(b":") != keys:  # keywords the sample did not see (or that cannot be read so)
+        written = [0]
+
+        def one(m: re.Match[bytes]) -> bytes:
+            kw, nxt = m.group(1), m.group(2)
+            written[0] += nxt == b"," and kw in OP_KEYS
+            return _json_keyword(kw, nxt)
+
+        o = _LEFT.sub(one, o)
+        keys += written[0]
+        if o.count(b":") != keys:
+            return None
+    return o
+
+
+def _json_keyword(kw: bytes, nxt: bytes) -> bytes:
+    """A keyword and the character after it, in JSON: an op-map key, or a string."""
+    if nxt == b"," and kw in OP_KEYS:
+        return b'"' + kw + b'":'
+    return b'"' + kw + (b'"' + nxt[1:] if nxt[0] == 32 else b'"' + nxt)  # a comma of the source gives way
 
 
 def _shallow(raw: bytes) -> bool:

@@ -139,7 +139,7 @@ def _edn_op(d: Any, pos: int, keyed: bool) -> Op:
 def _edn_ops(path: Path, text: str, keyed: bool) -> History:
     rows = read_op_rows(text)  # the fast path; None when only the complete reader can tell
     if rows is not None:
-        return History(_row_ops(rows, 0, keyed), reindex=True)
+        return History(_row_ops(rows, 0, keyed))  # numbered 0, 1, ... already
     try:
         forms, starts, inner = parse_edn_located(text)
     except EdnError as e:
@@ -155,7 +155,7 @@ def _edn_ops(path: Path, text: str, keyed: bool) -> History:
         except ValueError as e:
             line = text.count("\n", 0, offsets[i]) + 1 if i < len(offsets) else "?"
             raise HistoryError(f"{path}:{line}: {e}") from None
-    return History(ops, reindex=True)
+    return History(ops)  # numbered 0, 1, ... already
 
 
 _ETCD = re.compile(r"jepsen\.util\s+-\s+(\S+)\s+:(\w+)\s+:(\w+)(.*)")  # linear: no lazy tail
@@ -320,7 +320,7 @@ def _edn_streamed(p: Path, keyed: bool) -> History | None:
                     return None
     except OSError:
         return None
-    return History(ops, reindex=True)
+    return History(ops)  # numbered 0, 1, ... already (each chunk's from len(ops))
 
 
 def _chunk_ops(chunk: bytes, keyed: bool, ops: list[Op]) -> bool:

@@ -160,3 +160,15 @@ def test_unordered_queue_indeterminate_dequeue_may_have_taken_either() -> None:
         (2, "dequeue", None, "ok", None),  # then the info dequeue took a
     )
     valid(h, "unordered-queue", None)
+
+
+@pytest.mark.parametrize(("written", "read"), [(True, 1), (1, True), (1.0, 1), (1, 1.0)])
+def test_a_read_of_an_equal_value_of_another_type_is_caught(written: Any, read: Any) -> None:
+    """Through check_history: a register written ``true`` that reads back ``1`` (Python's
+    ``True == 1``) is not linearizable; the same value read back is."""
+    h = sequential((0, "write", written, "ok", written), (1, "read", None, "ok", read))
+    invalid(h, "cas-register", None, 2, "read")
+    ok = sequential((0, "write", written, "ok", written), (1, "read", None, "ok", written))
+    assert check_history(ok, "cas-register", None, time_budget_s=10).valid is True
+    kv = sequential((0, "write", ["k", written], "ok", ["k", written]), (1, "read", ["k", None], "ok", ["k", read]))
+    assert check_history(kv, "kv", None, time_budget_s=10).valid is False

@@ -172,6 +172,13 @@ def test_fast_edn_path_never_disagrees_with_the_complete_reader(text: str) -> No
     "[" * 17 + "]" * 17, "[" * 16 + "]" * 16, '"\u0001"', "[1,2,,3]", "-0", "1e400", "9" * 5000,
     '[:a\n:b]', '{:type :ok :f :r :value [[:r 1 nil]]} {:x 1}', "true false", "[true1]", "nilly",
     "{:a 1 :a 2}", "[01]", "(:x)", '"x', '"', '"\ud800"', '"\\ud800"', '"\\ud83d\\ude00"',
+    # the swap of blanks and commas: a comma that gives way must not let a keyword read as a key
+    # colon, a boolean or nil; Clojure's spacing and any other must read alike
+    ":\x7f", "[:a\x7f]", "{:f,:true}", "{:f :true}", "[:a,:true]", "{:f :a,:true}", "{:f :a, :true 1}",
+    "{:value nil,:f :r}", "{:value nil, :f :r}", "[nil,1]", "[nil, 1]", "[:a,1]", "[:a, 1]", "[:a ,1]",
+    "[:a :b,:c]", "{:f :x}{:f :y}", "[{:f :a}\n {:f :b}]", "[ :a ]", "{ :f :a , :value 1 }", "[:a,,:b]",
+    "{:type :ok,:f :r}", "{:f :nil, :value nil}", "[:r 1 nil] [:append 2 3]", "{:f :type}", "[:type 1]",
+    "{:type :invoke, :f :txn, :value [[:r 1 nil]], :error :timeout}", "[:a:type, 1]", "{:f :x:y}",
 ])
 def test_fast_edn_path_on_known_traps(text: str) -> None:
     fast = read_plain_forms(text)
@@ -191,8 +198,17 @@ def test_fast_edn_path_on_token_soup(text: str) -> None:
 
 
 def test_fast_edn_path_takes_the_histories_it_is_for() -> None:
+    from harness.edn import _rewrite, _set_strings_aside
+
     for fmt in ("jepsen-edn", "porcupine-kv"):
         assert read_plain_forms(SAMPLES[fmt][1]) is not None
+        split = _set_strings_aside(SAMPLES[fmt][1])  # Clojure's spacing needs no tidying
+        assert split is not None and _rewrite(*split, False) is not None
+    knossos = "[{:process 0, :type :ok, :f :read, :value nil}\n {:process 1, :type :ok, :f :cas, :value [1 2]}]"
+    split = _set_strings_aside(knossos)
+    assert split is not None and _rewrite(*split, False) is not None
+    assert read_plain_forms(knossos) == [[{"process": 0, "type": "ok", "f": "read", "value": None},
+                                          {"process": 1, "type": "ok", "f": "cas", "value": [1, 2]}]]
     assert read_plain_forms("[{:type :ok} {:value [1 2], :f {:key nil}}]") == [
         [{"type": "ok"}, {"value": [1, 2], "f": {"key": None}}]]
     assert read_plain_forms("{:a 1}") is None  # not an op key: the complete reader
