@@ -12,7 +12,7 @@ README.md.
 
 from __future__ import annotations
 
-from systems.common.spec import Membership, SystemSpec
+from systems.common.spec import Membership, SystemOption, SystemSpec
 
 from .client import CacheClient, make_cache_client
 from .node import BUGS, CacheCore, Hit, Miss, NotStored, Stored, owner_since
@@ -61,6 +61,14 @@ SYSTEM = SystemSpec(
     # the server but proven caught on raftkv, not offered here.
     bugs=dict(BUGS),
     leader_based=True,
+    options={
+        "bounded_load": SystemOption(
+            "route reads by bounded loads with this c (>= 1; in-flight reads per node at most "
+            "ceil(c * mean)); off when not given (clients)", 0.0, minimum=1.0, server=False),
+        "fill_delay_ms": SystemOption(
+            "slow readers: every fill waits this long after its store read, widening the "
+            "stale-set window leases guard (clients)", 0, minimum=0, maximum=2000, server=False),
+    },
     # nodes added mid-run are cache nodes only (``--join``); see server.py
     membership=Membership(join_args=("--join",), ring_change=ring_change),
 )

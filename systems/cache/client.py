@@ -2,8 +2,9 @@
 
 | f          | value          | what it does                                                       | ok adds                 |
 |------------|----------------|--------------------------------------------------------------------|-------------------------|
-| read       | {key}          | ``cget`` at the key's owner; on a miss ``get`` from the store and, | value, hit, node        |
-|            |                | holding a lease, fill with ``cset {lease, epoch}``                 |                         |
+| read       | {key}          | ``cget`` at the key's owner (or, with bounded loads, the node the  | value, hit, node, load  |
+|            |                | balancer picks); on a miss ``get`` from the store and, holding a   |                         |
+|            |                | lease, fill with ``cset {lease, epoch}`` (``fill_delay_ms`` later) |                         |
 | final-read | {key}          | the same, after healing                                            | value, hit, node        |
 | store-read | {key}          | ``get`` from the store (ReadIndex)                                 | value                   |
 | write      | {key, value}   | ``put`` to the store (a session command), then a fresh ``members`` | —                       |
@@ -22,6 +23,26 @@ but was not confirmed is ``info``; one certainly not applied is ``fail``.
 mapped to addresses through the harness's cluster map; a node that is not in
 it (one that joined mid-run) is reached at the address it registered, as a
 consul client would.
+
+**Slow readers** (``--opt fill_delay_ms=N``): every fill waits N ms after
+its store read, as an application does that computes the cached value (or
+stalls) between reading the database and setting the cache. It widens the
+stale-set window — a write's put and invalidation landing between a
+reader's store read and its fill — from one round trip to N ms, which is
+what leases exist for: the correct build rejects such fills, ``no-lease``
+lets them land and the stale value stays until the key's next write.
+
+**Bounded loads** (``--opt bounded_load=C``, C >= 1): every client of the
+process shares one ``Balancers``: a read goes to the first node clockwise
+from its key whose in-flight reads are below ``ceil(C * (inflight + 1) /
+n)`` (``ring.BoundedLoad``), so hot keys spill to the next nodes, each of
+which fills its own copy. Each read's ``load`` records what the balancer
+saw right after choosing (``here``: that node's in-flight reads including
+this one, ``inflight``: all of them, ``nodes``), in both modes, so the
+checker can report the peak in-flight load against the mean. Since any
+member may then hold a key, a writer invalidates every member of its
+newest two rings (not just the owners), and ``since`` is the node's
+current membership run (``member_since``), not its ownership run.
 
 **Why a writer re-reads members and invalidates two owners.** A reader that
 filled a key read the membership before its store read, which preceded the
@@ -45,8 +66,8 @@ from systems.raft.client import RaftClient
 from .node import member_since, owner_since
 from .ring import BoundedLoad, Ring, capacity
 
-__all__ = ["CacheClient", "Balancers", "make_cache_client", "MEMBERS_EVERY_S", "HISTORY",
-           "CACHE_CALL_S"]
+__all__ = ["CacheClient", "Balancers", "make_cache_client", "shared_balancers", "MEMBERS_EVERY_S",
+           "HISTORY", "CACHE_CALL_S"]
 
 MEMBERS_EVERY_S = 0.25
 HISTORY = 64
@@ -99,7 +120,11 @@ class Balancers:
 
 class CacheClient:
     def __init__(self, cluster: Cluster, node: str, timeout_s: float,
-                 store: RaftClient | None = None, balancers: Balancers | None = None) -> None:
+                 store: RaftClient | None = None, balancers: Balancers | None = None,
+                 fill_delay_ms: float = 0) -> None:
+        if fill_delay_ms < 0:
+            raise ValueError(f"fill_delay_ms must be >= 0, got {fill_delay_ms}")
+        self.fill_delay_s = fill_delay_ms / 1000
         self.cluster = dict(cluster)
         self.balancers = balancers if balancers is not None else Balancers(None)
         self._held: list[tuple[int, str]] = []  # (epoch, node) of this client's in-flight read
@@ -225,6 +250,8 @@ class CacheClient:
             return "fail", v, error
         val = reply.get("value")
         if node is not None and got is not None and got.get("lease") is not None:
+            if self.fill_delay_s > 0:  # a slow reader: the stale-set window (module docstring)
+                await self.store.sleep(self.fill_delay_s)
             await self._cache_call(node, {"op": "cset", "key": key, "value": val,
                                           "lease": got["lease"], "epoch": epoch})
         return "ok", {**v, "value": val, "hit": False, "node": node if got else None}, None
@@ -253,5 +280,21 @@ class CacheClient:
         return out
 
 
-def make_cache_client(cluster: Cluster, node: str, timeout_s: float) -> SystemClient:
-    return CacheClient(cluster, node, timeout_s)
+_SHARED: dict[tuple[Any, ...], Balancers] = {}
+
+
+def shared_balancers(cluster: Cluster, bounded_load: float) -> Balancers:
+    """The load tracker every client of this process opened on ``cluster`` shares (the
+    harness opens one client per worker; a balancer must see all their reads)."""
+    key = (tuple(sorted(cluster.items())), bounded_load)
+    if key not in _SHARED:
+        _SHARED[key] = Balancers(bounded_load if bounded_load > 0 else None)
+    return _SHARED[key]
+
+
+def make_cache_client(cluster: Cluster, node: str, timeout_s: float, bounded_load: float = 0.0,
+                      fill_delay_ms: float = 0) -> SystemClient:
+    """The harness's factory; ``--opt bounded_load=C`` and ``--opt fill_delay_ms=N``
+    (``systems/cache/__init__.py``) arrive as keywords."""
+    return CacheClient(cluster, node, timeout_s, balancers=shared_balancers(cluster, bounded_load),
+                       fill_delay_ms=fill_delay_ms)

@@ -47,6 +47,14 @@ Moved ranges are also keyed on the registry's record of when the node last
 ``since``): a node that left and came back drops what it held before, even
 for a client that never saw the ring without it.
 
+**Tokens outlive the process.** A restarted node starts empty, but a
+client may still hold a lease from its previous life and fill with it: were
+tokens counted from 1 again, that old token could equal a new lease on the
+same key and a fill computed before a write would land after it. So the
+counter of versions and tokens starts at ``incarnation * 2**28``, where the
+shell draws a fresh ``incarnation`` per process start (random: the server;
+from the boot's seeded rng: the simulation).
+
 Bug switches (``BUGS``): ``no-lease`` (fills are accepted whatever the lease:
 the stale-set race), ``no-invalidate`` (``delete`` leaves the item and the
 lease in place), ``stale-owner`` (``since`` is ignored: a node serves items
@@ -81,6 +89,8 @@ BUGS: dict[str, str] = {
 }
 
 ITEM_OVERHEAD = 48
+INCARNATIONS = 1 << 24
+PER_INCARNATION = 1 << 28  # tokens and versions one process life may hand out
 FLUSH_GAP_MS = 1000
 
 
@@ -160,7 +170,8 @@ class CacheCore:
     """One cache node's memory (rules in the module docstring)."""
 
     def __init__(self, memory_limit: int = 64 << 20, lease_ticks: int = 100,
-                 bugs: Iterable[str] = (), flush_gap_ms: int = FLUSH_GAP_MS) -> None:
+                 bugs: Iterable[str] = (), flush_gap_ms: int = FLUSH_GAP_MS,
+                 incarnation: int = 0) -> None:
         bugs = frozenset(bugs)
         unknown = bugs - BUGS.keys()
         if unknown:
@@ -174,7 +185,10 @@ class CacheCore:
         self.used = 0
         self._items: OrderedDict[str, _Item] = OrderedDict()
         self._leases: dict[str, _Lease] = {}
-        self._counter = 0  # versions and lease tokens
+        if not 0 <= incarnation < INCARNATIONS:
+            raise ValueError(f"incarnation must be within [0, {INCARNATIONS}), got {incarnation}")
+        # versions and lease tokens: unique across the node's restarts (see module docstring)
+        self._counter = incarnation * PER_INCARNATION
         self.evictions = 0
         self.flush_gap_ms = flush_gap_ms
         self.flushes = 0  # flushes after a gap (the node was stopped)

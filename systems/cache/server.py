@@ -38,6 +38,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import sys
 import time
@@ -51,7 +52,7 @@ from systems.raft.server import parse_args as _parse_args
 from systems.raft.types import Rng
 
 from .node import BUGS as CACHE_BUGS
-from .node import CacheCore, Hit, Stored
+from .node import INCARNATIONS, CacheCore, Hit, Stored
 from .store import STORE_BUGS, StoreNode
 
 __all__ = ["main", "Server", "JoinedServer", "parse_args", "cache_op", "BUGS", "REGISTER_TTL_MS",
@@ -85,7 +86,8 @@ class CacheRole:
     cache: CacheCore
 
     def init_role(self, bugs: list[str]) -> None:
-        self.cache = CacheCore(lease_ticks=LEASE_TICKS, bugs=[b for b in bugs if b in CACHE_BUGS])
+        self.cache = CacheCore(lease_ticks=LEASE_TICKS, bugs=[b for b in bugs if b in CACHE_BUGS],
+                               incarnation=secrets.randbelow(INCARNATIONS))  # node.py
         self.registering = True
         self._reg_lock = asyncio.Lock()
         self._wake = asyncio.Event()

@@ -30,6 +30,7 @@ opens, ticks × 15 ms; never going back), as in the lock's adapter.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ from systems.raft.simclient import SimRaftClient
 
 from .client import CACHE_CALL_S, Balancers, CacheClient
 from .node import BUGS as CACHE_BUGS
-from .node import CacheCore
+from .node import INCARNATIONS, CacheCore
 from .server import HEARTBEAT_S, LEASE_TICKS, REGISTER_TTL_MS, cache_op
 from .store import STORE_BUGS, StoreNode
 
@@ -165,9 +166,10 @@ class SimCacheClient(CacheClient):
     """The real cache client with the simulated network under it."""
 
     def __init__(self, io: Any, nodes: list[str], home: str, timeout_s: float, client_id: str,
-                 balancers: Balancers | None = None) -> None:
+                 balancers: Balancers | None = None, fill_delay_ms: float = 0) -> None:
         store = SimRaftClient(io, nodes, home, timeout_s, client_id)
-        super().__init__(store.cluster, home, timeout_s, store=store, balancers=balancers)
+        super().__init__(store.cluster, home, timeout_s, store=store, balancers=balancers,
+                         fill_delay_ms=fill_delay_ms)
         self.io = io
 
     async def _cache_call(self, node: str, msg: dict[str, Any]) -> dict[str, Any] | None:
@@ -183,11 +185,18 @@ class CacheSimAdapter:
     tick_s = TICK_S
     workloads = frozenset({"cache"})
 
-    def __init__(self, config: NodeConfig | None = None) -> None:
+    def __init__(self, config: NodeConfig | None = None, bounded_load: float = 0.0,
+                 fill_delay_ms: float = 0) -> None:
         self.config = config or NodeConfig()
         self.io: Any = None  # the current run's client io: the world's true clock
         self.balancers: Balancers | None = None  # the current run's shared load trackers
-        self.bounded_load: float | None = None
+        self.bounded_load = bounded_load
+        self.fill_delay_ms = fill_delay_ms
+
+    def configure(self, settings: Mapping[str, Any]) -> CacheSimAdapter:
+        """This adapter for a run's ``--opt`` values (``bounded_load``, ``fill_delay_ms``)."""
+        return CacheSimAdapter(self.config, float(settings.get("bounded_load", 0.0)),
+                               float(settings.get("fill_delay_ms", 0)))
 
     def true_ms(self) -> int | None:
         return None if self.io is None else int(self.io.now() * 1000)
@@ -201,7 +210,8 @@ class CacheSimAdapter:
              boot: int) -> SimCacheNode:
         store = StoreNode(name, peers, disk, rng, [b for b in bugs if b in STORE_BUGS],
                           self.config, ctx_prefix=f"{name}.{boot}:")
-        cache = CacheCore(lease_ticks=LEASE_TICKS, bugs=[b for b in bugs if b in CACHE_BUGS])
+        cache = CacheCore(lease_ticks=LEASE_TICKS, bugs=[b for b in bugs if b in CACHE_BUGS],
+                          incarnation=rng.randrange(INCARNATIONS))  # fresh per boot (node.py)
         store.store.on_change = cache.invalidate  # applied puts delete locally (store.py)
         return SimCacheNode(name, store, cache, boot, self)
 
@@ -209,8 +219,9 @@ class CacheSimAdapter:
                client_id: str) -> SimCacheClient:
         self.io = io
         if self.balancers is None:
-            self.balancers = Balancers(self.bounded_load)
-        return SimCacheClient(io, nodes, home, timeout_s, client_id, self.balancers)
+            self.balancers = Balancers(self.bounded_load if self.bounded_load > 0 else None)
+        return SimCacheClient(io, nodes, home, timeout_s, client_id, self.balancers,
+                              self.fill_delay_ms)
 
 
 ADAPTER = CacheSimAdapter()
