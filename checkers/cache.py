@@ -284,7 +284,41 @@ def _load(comps: list[Op]) -> dict[str, Any]:
         out["max_over_mean"] = round(max(per.values()) / (sum(per.values()) / len(per)), 3)
     if hits + misses:
         out["hit_ratio"] = round(hits / (hits + misses), 4)
+    inflight = _inflight(comps)
+    if inflight:
+        out["inflight"] = inflight
     return out
+
+
+def _inflight(comps: list[Op]) -> dict[str, Any]:
+    """The in-flight load each read's client saw right after choosing its node (``load``:
+    ``here`` = that node's reads in flight including this one, ``inflight`` = all, ``nodes``):
+    the peak excess of ``here`` over the mean ``inflight / nodes`` (bounded loads with c keep
+    ``here <= ceil(c * mean)``, so ``here - c * mean < 1``) and the peak ratio over reads
+    with at least one read per node in flight (below that the ratio is all rounding)."""
+    n = 0
+    excess = 0.0
+    ratio = 0.0
+    worst: dict[str, Any] = {}
+    for c in comps:
+        load = _v(c).get("load")
+        if not isinstance(load, dict):
+            continue
+        here, total, nodes = load.get("here"), load.get("inflight"), load.get("nodes")
+        if not all(isinstance(x, int) and x > 0 for x in (here, total, nodes)):
+            continue
+        assert isinstance(here, int) and isinstance(total, int) and isinstance(nodes, int)
+        n += 1
+        mean = total / nodes
+        if here - mean > excess or not worst:
+            excess, worst = here - mean, {"op": c.index, "here": here, "inflight": total,
+                                          "nodes": nodes}
+        if total >= nodes:
+            ratio = max(ratio, here / mean)
+    if not n:
+        return {}
+    return {"reads": n, "max_excess_over_mean": round(excess, 3),
+            "max_over_mean": round(ratio, 3), "worst": worst}
 
 
 _CHANGE_FIELDS = ("joined", "left", "moved", "ideal", "moved_over_ideal", "load_max_over_mean")

@@ -73,3 +73,68 @@ def test_the_adapter_forgets_the_last_runs_clock_and_loads_when_a_world_is_built
     ad.io, ad.balancers = object(), object()  # type: ignore[assignment]
     ad.disk("n1")
     assert ad.io is None and ad.balancers is None
+
+
+def opt_run(seed: int, system_opts: tuple[tuple[str, str], ...], bugs: tuple[str, ...] = (),
+            nemesis: tuple[str, ...] = (), time_limit: float = 10.0, concurrency: int = 5,
+            rate: float = 100.0, sim: SimOptions | None = None,
+            recovery: float = 3.0) -> tuple[Any, list[Any], Any]:
+    opts = Options(system="cache", workload="cache", nodes=5, time_limit_s=time_limit,
+                   seed=seed, backend="sim", nemesis=nemesis, nemesis_interval_s=1.0,
+                   bugs=bugs, concurrency=concurrency, rate=rate, system_opts=system_opts,
+                   recovery_s=recovery)
+    so = sim or SimOptions()
+    wl = make_workload(opts)
+    r = simulate(opts, so, wl)
+    valid, anomalies = judge(opts, so, wl, r.ops)
+    return valid, anomalies, r
+
+
+SLOW = (("fill_delay_ms", "300"),)
+
+
+def test_no_lease_is_caught_with_slow_readers_and_the_correct_build_stays_valid() -> None:
+    """The stale-set race needs a write between a reader's store read and its fill: slow
+    readers (every fill 300 ms late) make it happen; the lease refuses such fills."""
+    valid, anomalies, _ = opt_run(1, SLOW, bugs=("no-lease",), time_limit=6.0)
+    assert valid is False
+    assert {a["kind"] for a in anomalies} & {"stale-read", "not-converged"}, anomalies
+    valid, anomalies, r = opt_run(1, SLOW, time_limit=6.0)
+    assert valid is True, anomalies
+    fills = [o for o in r.ops if o.f == "read" and o.type == "ok" and o.value["hit"] is False]
+    assert len(fills) > 50
+
+
+def test_a_fill_with_a_lease_from_before_a_restart_is_refused() -> None:
+    """Seed 2 under partition,kill,pause with slow readers: a kill of every node came between
+    a reader's lease and its fill; the restarted node's first lease had the same token (the
+    counter restarted at 1), so the old fill landed after a write (fixed: incarnations)."""
+    valid, anomalies, _ = opt_run(2, SLOW, nemesis=("partition", "kill", "pause"),
+                                  time_limit=9.6)
+    assert valid is True, anomalies
+
+
+def inflight_reads(r: Any) -> list[dict[str, int]]:
+    return [o.value["load"] for o in r.ops
+            if o.f == "read" and o.type == "ok" and "load" in o.value]
+
+
+def test_bounded_loads_keep_every_node_within_c_times_the_mean_plus_one() -> None:
+    """20 clients at 1000 reads/s on Zipf keys: routed plain, the hot keys' owner carries
+    far more than its share of the reads in flight; with c = 1.25 no read ever finds its
+    node above c x mean + 1 (the ceil), and the per-node request totals even out."""
+    many = {"concurrency": 20, "rate": 800.0, "time_limit": 1.5, "recovery": 0.2,
+            "sim": SimOptions(delay_ms=(0.5, 5))}
+    plain_valid, an, plain = opt_run(1, (), **many)  # type: ignore[arg-type]
+    assert plain_valid is True, an
+    bounded_valid, an, bounded = opt_run(1, (("bounded_load", "1.25"),), **many)  # type: ignore[arg-type]
+    assert bounded_valid is True, an
+
+    def over(r: Any) -> int:
+        return sum(1 for x in inflight_reads(r) if x["here"] > 1.25 * x["inflight"] / x["nodes"] + 1)
+
+    assert over(plain) > 10
+    assert over(bounded) == 0 and len(inflight_reads(bounded)) > 500
+    p, b = cache_details(plain)["load"], cache_details(bounded)["load"]
+    assert b["max_over_mean"] < 1.5 < p["max_over_mean"], (p, b)
+    assert b["inflight"]["max_excess_over_mean"] < p["inflight"]["max_excess_over_mean"]
