@@ -328,7 +328,8 @@ def membership_changes(history: History) -> list[dict[str, Any]]:
     """One row per membership change recorded by the ``membership`` nemesis, in order.
 
     A completion of ``start-membership``/``stop-membership`` whose value has a
-    ``change`` (the registry's members differed before and after the op) gives
+    ``change`` (the registry's members differed before and after the op), or
+    each of its ``changes`` that has one, gives
     ``{op, time_s, action, node, epoch, members, joined, left, moved, ideal,
     moved_over_ideal, load_max_over_mean}``.
     """
@@ -338,12 +339,15 @@ def membership_changes(history: History) -> list[dict[str, Any]]:
                 "start-membership", "stop-membership"):
             continue
         v = _v(op)
-        change = v.get("change")
-        if not isinstance(change, dict):
-            continue
-        row: dict[str, Any] = {"op": op.index, "time_s": round(op.time_ns / 1e9, 3),
-                               "action": v.get("action"), "node": v.get("node") or v.get("nodes"),
-                               "epoch": v.get("epoch"), "members": v.get("members")}
-        row.update({k: change.get(k) for k in _CHANGE_FIELDS})
-        rows.append(row)
+        steps = v.get("changes")  # one op that made several changes (a replace)
+        for step in steps if isinstance(steps, list) else [v]:
+            change = step.get("change") if isinstance(step, dict) else None
+            if not isinstance(change, dict):
+                continue
+            row: dict[str, Any] = {
+                "op": op.index, "time_s": round(op.time_ns / 1e9, 3),
+                "action": step.get("action"), "node": step.get("node") or step.get("nodes"),
+                "epoch": step.get("epoch"), "members": step.get("members")}
+            row.update({k: change.get(k) for k in _CHANGE_FIELDS})
+            rows.append(row)
     return rows

@@ -15,6 +15,10 @@ Each ``start-membership`` makes one change, its value ``{"action": A}``:
   (``{"op": "registration", "on": false}``) while it keeps serving; the TTL
   expires it and clients route around it, but it still holds what it cached.
 
+- ``replace`` — a flap, then at once a join (a leave when at the cap): the
+  orchestrator replacing a node whose registration lapsed; two changes,
+  recorded as ``{"changes": [flap, join]}``.
+
 ``stop-membership`` brings every flapped node's heartbeat back (it registers
 again at once: the ring flips back). The nodes the cluster started with are
 never stopped here — in the systems so far they are also the replicated
@@ -30,11 +34,14 @@ only once the TTL ran out; ``settled`` false if it did not show in time),
 and ``change`` the system's figures of the step from the members read before
 to those read after (keys moved against the ideal, load max/mean).
 
-The schedule (:func:`nemesis.schedule.membership_package`) repeats flap,
-another change, stop: a node is out of the ring across another change and
+The schedule (:func:`nemesis.schedule.membership_package`) repeats replace,
+another change, stop: a node is out of the ring across other changes and
 then owns its old keys again — what it takes for an old owner to miss
 invalidations that writers send to the owners of their newest two rings
-(``stale-owner`` in the cache).
+(``stale-owner`` in the cache). The replacement follows the flap at once:
+while the flapped node is out with only one change behind it, writers
+still invalidate it, so the shorter that window the more of its cache
+survives to be served stale when it returns.
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ from systems.common import wire
 
 __all__ = ["ACTIONS", "MembershipNemesis"]
 
-ACTIONS = ("join", "leave", "crash", "flap")
+ACTIONS = ("join", "leave", "crash", "flap", "replace")
 REGISTRY_TIMEOUT_S = 2.5  # a node reads the registry through its own store client (~1.7 s)
 POLL_S = 0.2
 
@@ -129,12 +136,13 @@ class MembershipNemesis(NemesisBase):
     def _pick_action(self, want: str) -> str:
         if want not in ACTIONS:
             raise NemesisError(f"unknown membership action {want!r} (one of {', '.join(ACTIONS)})")
+        room = len(self.added) < self.opts.membership_max_added
         if want in ("leave", "crash") and not self.added:
             return "join"
-        if want == "join" and len(self.added) >= self.opts.membership_max_added:
+        if want == "join" and not room:
             return "leave"
-        if want == "flap" and not self._flappable():
-            return "join" if len(self.added) < self.opts.membership_max_added else "leave"
+        if want in ("flap", "replace") and not self._flappable():
+            return "join" if room else "leave"
         return want
 
     def _flappable(self) -> list[str]:
@@ -145,31 +153,17 @@ class MembershipNemesis(NemesisBase):
         return sorted(n for n in self.members if n in live and n not in self.flapped)
 
     def invoke(self, f: str, value: Any) -> Any:
-        backend = self._backend()
         if f == "start-membership":
             want = value.get("action", "join") if isinstance(value, Mapping) else (value or "join")
             action = self._pick_action(str(want))
-            before = self._before()
-            if action == "join":
-                out = backend.add_node()
-                node = str(out["node"])
-                self.added.append(node)
-                return self._record(action, node, out, before, lambda m: node in m)
-            if action == "flap":
-                node = self.rng.choice(self._flappable())
-                self.flapped.add(node)  # first: a half-done flap is still undone
-                self._ask(node, {"op": "registration", "on": False})
-                return self._record(action, node, {"mechanism": "registration heartbeat stopped "
-                                                   "(wire op registration on=false)"},
-                                    before, lambda m: node not in m, prefer_node=False)
-            node = self.rng.choice(self.added)
-            if action == "leave":
-                self._ask(node, {"op": "leave"}, timeout_s=5.0)
-            self.added.remove(node)
-            self.flapped.discard(node)
-            out = backend.retire_node(node, graceful=action == "leave")
-            return self._record(action, node, out, before, lambda m: node not in m,
-                                prefer_node=False)
+            if action != "replace":
+                return self._change(action)
+            first = self._change("flap")
+            second = self._change("join" if len(self.added) < self.opts.membership_max_added
+                                  else "leave")
+            return {"action": "replace", "node": first["node"], "changes": [first, second],
+                    "epoch": second["epoch"], "members": second["members"],
+                    "settled": first["settled"] and second["settled"]}
         if f == "stop-membership":
             nodes = sorted(self.flapped)
             if not nodes:
@@ -188,6 +182,31 @@ class MembershipNemesis(NemesisBase):
                                 "registration heartbeat resumed (wire op registration on=true)"},
                                 before, lambda m: all(n in m for n in nodes))
         raise NemesisError(f"membership nemesis cannot do {f!r}")
+
+    def _change(self, action: str) -> dict[str, Any]:
+        """One change (join, leave, crash or flap) and its record."""
+        backend = self._backend()
+        before = self._before()
+        if action == "join":
+            out = backend.add_node()
+            node = str(out["node"])
+            self.added.append(node)
+            return self._record(action, node, out, before, lambda m: node in m)
+        if action == "flap":
+            node = self.rng.choice(self._flappable())
+            self.flapped.add(node)  # first: a half-done flap is still undone
+            self._ask(node, {"op": "registration", "on": False})
+            return self._record(action, node, {"mechanism": "registration heartbeat stopped "
+                                               "(wire op registration on=false)"},
+                                before, lambda m: node not in m, prefer_node=False)
+        node = self.rng.choice(self.added)
+        if action == "leave":
+            self._ask(node, {"op": "leave"}, timeout_s=5.0)
+        self.added.remove(node)
+        self.flapped.discard(node)
+        out = backend.retire_node(node, graceful=action == "leave")
+        return self._record(action, node, out, before, lambda m: node not in m,
+                            prefer_node=False)
 
     def _before(self) -> list[str]:
         got = self.registry()

@@ -140,17 +140,17 @@ def coordinator_crash_package(opts: NemesisOptions) -> Package:
 
 
 def membership_package(opts: NemesisOptions) -> Package:
-    """Each band: a node's registration flaps out, one more change (join, leave, crash
-    or flap), then every flapped node comes back — so the ring flips back to an old
-    owner across another change (see :mod:`nemesis.membership`). The final heal
-    brings flapped nodes back."""
+    """Each band: a node's registration lapses and a replacement joins (``replace``),
+    one more change (join, leave, crash, flap or replace), then every flapped node
+    comes back — so the ring flips back to an old owner across other changes (see
+    :mod:`nemesis.membership`). The final heal brings flapped nodes back."""
     draw = _choice(MEMBERSHIP_ACTIONS)
 
     def change(test: Any, ctx: Any) -> dict[str, Any]:
         return {"f": "start-membership", "value": {"action": draw(test, ctx)}}
 
-    flap = {"f": "start-membership", "value": {"action": "flap"}}
-    ops = g.cycle([flap, g.once(change), {"f": "stop-membership"}])
+    replace_op = {"f": "start-membership", "value": {"action": "replace"}}
+    ops = g.cycle([replace_op, g.once(change), {"f": "stop-membership"}])
     pkg = _package("membership", MembershipNemesis(opts), lambda test, ctx: None, opts)
     return replace(pkg, generator=g.stagger(opts.interval_s, ops), ops=ops)
 

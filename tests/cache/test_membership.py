@@ -142,24 +142,27 @@ def test_local_backend_adds_and_retires_cache_nodes(tmp_path: Path) -> None:
         pids["n4"] = backend.pid("n4") or 0
         assert asyncio.run(_routes_to(original, "n4"))
 
-        flap = nem.invoke("start-membership", {"action": "flap"})
-        assert flap["settled"] is True and flap["node"] not in flap["members"]
+        rep = nem.invoke("start-membership", {"action": "replace"})  # flap, then a join
+        flap, join = rep["changes"]
+        assert flap["action"] == "flap" and flap["settled"] is True
+        assert flap["node"] not in flap["members"] and flap["change"]["left"] == [flap["node"]]
         assert flap["node"] in backend.cluster()  # still serving, just unregistered
+        assert join["action"] == "join" and join["node"] == "n5" and "n5" in rep["members"]
+        pids["n5"] = backend.pid("n5") or 0
         back = nem.invoke("stop-membership", None)
         assert back["nodes"] == [flap["node"]] and flap["node"] in back["members"]
 
-        crash = nem.invoke("start-membership", {"action": "crash"})  # n4: the only one added
-        assert crash["node"] == "n4" and crash["settled"] is True  # expired by the TTL
-        assert "n4" not in crash["members"] and "n4" not in backend.cluster()
-        assert not _alive(pids["n4"]) and backend.crashes() == []  # retired is no crash
-
-        again = nem.invoke("start-membership", {"action": "leave"})  # none added: a join
-        assert again["action"] == "join" and again["node"] == "n5"
-        pids["n5"] = backend.pid("n5") or 0
+        crash = nem.invoke("start-membership", {"action": "crash"})
+        gone = crash["node"]
+        assert gone in ("n4", "n5") and crash["settled"] is True  # expired by the TTL
+        assert gone not in crash["members"] and gone not in backend.cluster()
+        assert not _alive(pids[gone]) and backend.crashes() == []  # retired is no crash
         left = nem.invoke("start-membership", {"action": "leave"})
-        assert left["node"] == "n5" and left["settled"] is True and "n5" not in left["members"]
-        assert left["change"]["left"] == ["n5"]
-        assert not _alive(pids["n5"])
+        assert left["node"] == ({"n4", "n5"} - {gone}).pop() and left["settled"] is True
+        assert left["change"]["left"] == [left["node"]] and left["node"] not in left["members"]
+        assert not _alive(pids[left["node"]])
+        again = nem.invoke("start-membership", {"action": "crash"})  # none added: a join
+        assert again["action"] == "join" and again["node"] == "n6"  # names are not reused
 
         backend.collect_logs(tmp_path / "logs")
         for n in ("n4", "n5"):

@@ -159,7 +159,7 @@ def test_package_shapes_and_op_names() -> None:
         fs = [o["f"] for o in ops if o["type"] == "invoke"]
         assert len(fs) >= 10
         # strictly alternating start/stop, starting with start (membership: two
-        # changes, then the stop)
+        # starts, then the stop)
         per = 3 if name == "membership" else 2
         starts = [f for i, f in enumerate(fs) if i % per != per - 1]
         assert starts == [f"start-{name}"] * len(starts)
