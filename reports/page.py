@@ -142,10 +142,41 @@ def _checkers(results: Mapping[str, Any] | None) -> list[dict[str, Any]]:
                 "anomalies": parsed,
                 "kinds": sorted(kinds.items()),
                 "scalars": scalars,
+                "tables": _detail_tables(details),
                 "details": _pretty(details) if details else "",
             }
         )
     return out
+
+
+TABLE_ROWS_MAX = 200
+
+
+def _flat(row: Any) -> bool:
+    """A record whose fields are scalars or lists of scalars."""
+    scalar = (str, int, float, bool, type(None))
+    return isinstance(row, Mapping) and all(
+        isinstance(v, scalar) or (isinstance(v, list) and all(isinstance(x, scalar) for x in v))
+        for v in row.values())
+
+
+def _detail_tables(details: Any) -> list[dict[str, Any]]:
+    """Detail entries that are lists of flat records (e.g. the cache checker's one
+    row per membership change), as tables: ``{name, headers, rows}`` of text."""
+    if not isinstance(details, Mapping):
+        return []
+    tables = []
+    for name, rows in details.items():
+        if not (isinstance(rows, list) and rows and all(_flat(r) for r in rows)):
+            continue
+        headers: list[str] = []
+        for r in rows[:TABLE_ROWS_MAX]:
+            headers += [str(k) for k in r if str(k) not in headers]
+        body = [[_field_text(r.get(h)) if r.get(h) is not None else "" for h in headers]
+                for r in rows[:TABLE_ROWS_MAX]]
+        tables.append({"name": str(name), "headers": headers, "rows": body,
+                       "more": max(0, len(rows) - TABLE_ROWS_MAX)})
+    return tables
 
 
 def _row_labels(

@@ -61,6 +61,17 @@ def test_checker_reports_one_row_per_membership_change() -> None:
         Op(2, int(0.6e9), "nemesis", "invoke", "stop-membership", None),
         _nemesis_op(3, 0.7, "stop-membership", {"action": "rejoin", "nodes": []}),
     ]
+    flap = {"action": "flap", "node": "n1", "epoch": 20, "members": ["n2", "n3"],
+            "change": ring_change(["n1", "n2", "n3"], ["n2", "n3"])}
+    join = {"action": "join", "node": "n4", "epoch": 25, "members": ["n2", "n3", "n4"],
+            "change": ring_change(["n2", "n3"], ["n2", "n3", "n4"])}
+    replace = [Op(4, int(0.8e9), "nemesis", "invoke", "start-membership", {"action": "replace"}),
+               _nemesis_op(5, 1.0, "start-membership", {"action": "replace", "node": "n1",
+                                                         "changes": [flap, join]})]
+    rows = membership_changes(History([*ops, *replace]))
+    assert [(r["action"], r["epoch"], r["op"]) for r in rows] == [
+        ("join", 12, 1), ("flap", 20, 5), ("join", 25, 5)]  # one row per step of a replace
+    assert rows[1]["left"] == ["n1"] and rows[2]["joined"] == ["n4"]
     rows = membership_changes(History(ops))
     assert len(rows) == 1  # the stop changed nothing: no row
     row = rows[0]

@@ -338,3 +338,18 @@ def test_pages_a_checker_wrote_are_linked_and_planted_ones_are_not(stale_run: Pa
     html = reports.render_report(stale_run).read_text()
     links = re.findall(r'class="checker-page" href="([^"]+)"', html)
     assert links == [f"{checker}/lanes.html"]
+
+
+def test_flat_detail_records_render_as_an_escaped_table(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "s" / "cache-cache-membership" / "r")
+    results = json.loads((run / "results.json").read_text())
+    rows = [{"op": 7, "action": "join", "node": EVIL, "members": ["n1", EVIL], "moved": 0.2},
+            {"op": 9, "action": "flap", "node": "n2", "members": ["n1"], "moved": 0.19}]
+    results["checkers"]["cache"] = {"valid": True, "anomalies": [], "details": {
+        "membership": rows, "nested": [{"a": {"b": 1}}]}}
+    (run / "results.json").write_text(json.dumps(results))
+    html = reports.render_report(run).read_text()
+    assert "<h4>membership</h4>" in html and "<th>moved_over_ideal" not in html
+    assert "<th>action</th>" in html and "<td>flap</td>" in html and "<td>0.19</td>" in html
+    assert "<h4>nested</h4>" not in html  # only flat records become tables
+    assert "<script>window.__pwned" not in html and "&lt;script&gt;window.__pwned" in html
