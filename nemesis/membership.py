@@ -11,9 +11,12 @@ Each ``start-membership`` makes one change, its value ``{"action": A}``:
   backend stops it (SIGTERM) and removes it;
 - ``crash`` — a node this nemesis added is SIGKILLed and removed without
   deregistering: the registry's TTL has to expire it;
-- ``flap`` — a registered node (any) stops heart-beating its registration
+- ``flap`` — a registered node stops heart-beating its registration
   (``{"op": "registration", "on": false}``) while it keeps serving; the TTL
   expires it and clients route around it, but it still holds what it cached.
+  An added node is picked when one is registered (the elastic tier: in the
+  cache the nodes the run started with also replicate the store, and delete
+  what their log applies), else any.
 
 - ``replace`` — a flap, then at once a join (a leave when at the cap): the
   orchestrator replacing a node whose registration lapsed; two changes,
@@ -193,7 +196,9 @@ class MembershipNemesis(NemesisBase):
             self.added.append(node)
             return self._record(action, node, out, before, lambda m: node in m)
         if action == "flap":
-            node = self.rng.choice(self._flappable())
+            candidates = self._flappable()
+            added = [n for n in candidates if n in self.added]
+            node = self.rng.choice(added or candidates)
             self.flapped.add(node)  # first: a half-done flap is still undone
             self._ask(node, {"op": "registration", "on": False})
             return self._record(action, node, {"mechanism": "registration heartbeat stopped "

@@ -39,12 +39,11 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import signal
 import sys
 import time
 from typing import Any
 
-from systems.common.wire import WireError, encode, read_frame
+from systems.common.shell import NodeShell, run_server
 from systems.raft.client import RaftClient
 from systems.raft.node import NodeConfig
 from systems.raft.server import TICK_S, RaftServer, Token, run
@@ -217,76 +216,48 @@ def _answer_later(work: Any, answer: Any) -> None:
     task.add_done_callback(_TASKS.discard)
 
 
-class JoinedServer(CacheRole):
+class JoinedServer(NodeShell, CacheRole):
     """A cache node started mid-run (``--join``): no store replica, a cache and its registration.
 
     ``--peers`` names the store nodes and this node (whose entry is the
-    address it registers)."""
+    address it registers); it has no peer links (it takes part in no Raft)."""
+
+    log = log
 
     def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__(args.node, args.listen, {args.node: args.peers[args.node]}, args.bug)
         self.args = args
-        self.name = args.node
-        self.peers = args.peers
+        self._store = {n: a for n, a in args.peers.items() if n != args.node}
         self.init_role(args.bug)
+        self._beat: asyncio.Task[None] | None = None
 
     def store_peers(self) -> dict[str, tuple[str, int]]:
-        return {n: a for n, a in self.peers.items() if n != self.name}
+        return dict(self._store)
 
-    async def serve(self) -> None:
-        host, _, port = str(self.args.listen).rpartition(":")
-        server = await asyncio.start_server(self._conn, host, int(port), reuse_address=True)
-        log.info("cache node (joined) listening on %s bugs=%s", self.args.listen,
-                 ",".join(self.args.bug) or "-")
-        loop = asyncio.get_running_loop()
-        stop: asyncio.Future[None] = loop.create_future()
-        def on_signal() -> None:
-            if not stop.done():
-                stop.set_result(None)
+    def on_start(self) -> None:
+        self._beat = asyncio.get_running_loop().create_task(self.heartbeat())
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, on_signal)
-        tasks = [loop.create_task(self.heartbeat()), loop.create_task(self._ticker())]
-        async with server:
-            await stop
-        for t in tasks:
-            t.cancel()
+    def on_stop(self) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
 
-    async def _ticker(self) -> None:
+    async def ticker(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
             self.cache.wake(int(time.monotonic() * 1000))
             self.cache.tick()
 
-    async def _conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                msg = await read_frame(reader)
-                if not isinstance(msg, dict):
-                    raise WireError("frame is not an object")
-                self._request(msg, writer)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            pass
-        except Exception as e:  # a bad request must not take the node down
-            log.warning("dropping connection: %r", e)
-        finally:
-            writer.close()
-
-    def _request(self, msg: dict[str, Any], writer: asyncio.StreamWriter) -> None:
-        op, req_id = msg.get("op"), msg.get("id")
-
-        def answer(reply: dict[str, Any]) -> None:
-            if not writer.is_closing():
-                writer.write(encode({**reply, "id": req_id, "node": self.name}))
-
+    def on_frame(self, msg: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+        op, token = msg.get("op"), (writer, msg.get("id"))
         if op == "status":
-            answer({"ok": True, "ready": True, "role": "cache", "leader": None, "term": 0,
-                    "registering": self.registering})
+            self.answer(token, {"ok": True, "ready": True, "role": "cache", "leader": None,
+                                "term": 0, "registering": self.registering})
         elif op in CACHE_OPS:
-            answer(self.cache_op(str(op), msg))
+            self.answer(token, self.cache_op(str(op), msg))
         elif op in MEMBER_OPS:
-            _answer_later(self.member_op(str(op), msg), answer)
+            _answer_later(self.member_op(str(op), msg), lambda r: self.answer(token, r))
         else:
-            answer({"ok": False, "error": "not-a-store-node"})
+            self.answer(token, {"ok": False, "error": "not-a-store-node"})
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -299,12 +270,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if not args.join:
+    if args.join:
+        run_server(JoinedServer, args)
+    else:
         run(Server, args)
-        return
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                        format=f"%(asctime)s {args.node} %(levelname)s %(message)s")
-    asyncio.run(JoinedServer(args).serve())
 
 
 if __name__ == "__main__":

@@ -177,7 +177,7 @@ def test_local_backend_adds_and_retires_cache_nodes(tmp_path: Path) -> None:
 
         backend.collect_logs(tmp_path / "logs")
         for n in ("n4", "n5"):
-            assert "joined" in (tmp_path / "logs" / n / "server.log").read_text()
+            assert "listening on" in (tmp_path / "logs" / n / "server.log").read_text()
     finally:
         nem.teardown()
         backend.down()
