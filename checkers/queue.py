@@ -456,7 +456,7 @@ def _judge_groups(sc: _Scan, found: _Found,
 
 def _group_skip(sc: _Scan, found: _Found, group: Hashable, part: Hashable, gap: list[int],
                 d: dict[int, int], after: int) -> None:
-    shown = sc.polled[part][gap[0]]
+    shown = sc.at[part][gap[0]][1]  # the first op (ok send or poll) placing it there
     found.add("poll-skip", f"Consumer group {group!r} skipped partition {part!r} offsets "
               f"{gap[0]}..{gap[-1]} ({len(gap)} offset(s) that op {shown} showed exist): no "
               f"member was delivered them, yet op {d[after]} delivered offset {after}.",

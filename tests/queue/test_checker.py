@@ -217,6 +217,10 @@ def test_poll_skip_of_a_group_across_a_rebalance():
     a = only(r, "poll-skip")
     assert a.data["group"] == "g" and a.data["offsets"] == [2, 2] and i in a.ops
     assert "no member" in a.explanation
+    # the evidence that offset 2 exists is its send's acknowledgement, long before the drain
+    send_ack = next(o.index for o in h.history() if o.f == "send" and o.type == "ok"
+                    and o.value == [0, 2])
+    assert a.ops[0] == send_ack, a.ops
 
 
 def test_int_nonmonotonic_poll():
