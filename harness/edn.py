@@ -376,8 +376,12 @@ def _decoded(text: str, decoder: msgspec.json.Decoder[Any], timeless: msgspec.js
     """The first JSON rewrite of ``text`` that ``decoder`` takes, decoded; or None.
     ``timeless`` decodes instead a text where no map has a ``"time"`` key."""
     for j in _json_texts(text):
+        use = decoder
+        if timeless is not None:
+            timed = b'"time":' in j if isinstance(j, bytes) else '"time":' in j
+            use = decoder if timed else timeless
         try:
-            return (decoder if timeless is None or '"time":' in j else timeless).decode(j)
+            return use.decode(j)
         except (msgspec.DecodeError, RecursionError, UnicodeEncodeError):  # the last: a lone surrogate
             continue
     return None
@@ -390,12 +394,12 @@ def read_op_rows(text: str) -> list[EdnOp] | None:
         return None
     if len(forms) == 1 and type(forms[0]) is list:
         return forms[0]
-    if any(type(f) is list for f in forms):
+    if list in map(type, forms):
         return None
     return forms  # type: ignore[return-value]  # no lists among them, checked above
 
 
-def _to_json(text: str) -> str | None:
+def _to_json(text: str) -> str | bytes | None:
     """Rewrite EDN into JSON with a few C-level str/bytes passes (linear), or None.
 
     Strings are set aside (NUL stands for each).  One ``translate`` turns
@@ -417,7 +421,7 @@ def _to_json(text: str) -> str | None:
     return next(_json_texts(text), None)
 
 
-def _json_texts(text: str) -> Iterator[str]:
+def _json_texts(text: str) -> Iterator[str | bytes]:
     """The JSON rewrites of ``text`` to try in turn (see :func:`_to_json`): assuming Clojure's
     spacing, then tidied; none when the fast path cannot take it."""
     split = _set_strings_aside(text)
@@ -450,7 +454,7 @@ def _set_strings_aside(text: str) -> tuple[list[str], str, bytes] | None:
     return (parts, glue, raw) if _shallow(raw) else None
 
 
-def _rewrite(parts: list[str], glue: str, raw: bytes, tidy: bool) -> str | None:
+def _rewrite(parts: list[str], glue: str, raw: bytes, tidy: bool) -> str | bytes | None:
     """JSON text for :func:`_to_json`: Clojure's spacing assumed, or (``tidy``) any."""
     if tidy:
         o = raw.translate(_BLANK)
@@ -478,12 +482,11 @@ def _rewrite(parts: list[str], glue: str, raw: bytes, tidy: bool) -> str | None:
     if rest and b"nil" in k:
         for a, b in rest:
             k = k.replace(a, b)
-    j = k.decode("ascii")
-    if len(parts) > 1:
-        out = parts.copy()
-        out[0::2] = j.split("\0")
-        j = glue.join(out)
-    return j
+    if len(parts) == 1:
+        return k  # no strings: msgspec reads the bytes as they are
+    out = parts.copy()
+    out[0::2] = k.decode("ascii").split("\0")
+    return glue.join(out)
 
 
 def _keywords(o: bytes) -> bytes | None:

@@ -105,10 +105,13 @@ def _row_ops(rows: list[EdnOp], first: int, keyed: bool) -> list[Op]:
                    [r.key, r.value] if keyed else r.value, None, r.error)
                 for i, r in enumerate(rows, start=first)]
     put = object.__setattr__
-    fields = ("index", "time_ns") if rows and type(rows[0]) is TimelessOp else ("index",)
-    for i, o in enumerate(ops, start=first):
-        for name in fields:
-            put(o, name, i)
+    if rows and type(rows[0]) is TimelessOp:
+        for i, o in enumerate(ops, start=first):
+            put(o, "index", i)
+            put(o, "time_ns", i)
+    else:
+        for i, o in enumerate(ops, start=first):
+            put(o, "index", i)
     if keyed:
         for o, r in zip(ops, rows, strict=True):
             put(o, "value", [r.key, r.value])

@@ -336,3 +336,25 @@ def test_many_distinct_keywords_read_in_linear_time(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["75600", "['k0-0',", "'k0-1']"]
+
+
+def test_a_read_leaves_the_young_gc_generation_empty_and_frozen_objects_alone(tmp_path: Path) -> None:
+    """What a reader built goes to the oldest generation (no young collection walks it right
+    after); a caller's own gc.freeze() is left as it was."""
+    import gc
+
+    lines = [f"{{:type :invoke, :f :txn, :process {i % 5}, :time {i}, :value [[:append {i} {i}] [:r {i} nil]]}}"
+             for i in range(3000)]
+    p = _write(tmp_path, "history.edn", "\n".join(lines) + "\n")
+    assert gc.isenabled()
+    h = load_history(p, "jepsen-edn").history
+    assert len(h) == 3000 and gc.isenabled()
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert id(h.ops[0]) in oldest and id(h.ops[-1].value) in oldest
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        load_history(p, "jepsen-edn")
+        assert gc.get_freeze_count() == frozen and gc.isenabled()
+    finally:
+        gc.unfreeze()
