@@ -56,6 +56,24 @@ def cli(debug: bool) -> None:
     _debug = debug
 
 
+def _ssh_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--hosts and the --ssh-* flags shared by `run` and `clean`."""
+    for opt in reversed([
+        click.option("--hosts", default=None, type=click.Path(path_type=Path),
+                     help="Backend ssh: hosts.toml naming one remote host per node (docs/ssh.md)."),
+        click.option("--ssh-user", default=None, help="Backend ssh: login name (overrides [defaults])."),
+        click.option("--ssh-key", default=None, type=click.Path(path_type=Path),
+                     help="Backend ssh: private key file (default: ssh-agent, ~/.ssh/id_*)."),
+        click.option("--ssh-accept-new", is_flag=True,
+                     help="Backend ssh: trust a host key seen for the first time and add it to "
+                          "known_hosts (never a changed one)."),
+        click.option("--sudo", is_flag=True,
+                     help="Backend ssh: run root commands with sudo -n (login is not root)."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
 # ---------------------------------------------------------------------- run
 @cli.command()
 @click.option("--system", default="raftkv", show_default=True, help="System under test (see `faultbox list`).")
@@ -66,7 +84,8 @@ def cli(debug: bool) -> None:
 @click.option("--rate", default=100.0, show_default=True, type=float, help="Total client ops per second.")
 @click.option("--time-limit", default=30.0, show_default=True, type=float, help="Main phase length, seconds.")
 @click.option("--seed", default=None, type=int, help="Seed for every random choice (default: random, recorded).")
-@click.option("--backend", default="docker", show_default=True, help="docker, local or sim (deterministic simulation).")
+@click.option("--backend", default="docker", show_default=True,
+              help="docker, local, sim (deterministic simulation) or ssh (remote hosts, --hosts).")
 @click.option("--bug", "bugs", multiple=True, help="Re-introduce a bug class in the system (repeatable).")
 @click.option("--opt", "system_opts", multiple=True, metavar="NAME=VALUE",
               help="A system option, e.g. partitions=4 (repeatable; see `faultbox list`).")
@@ -89,6 +108,10 @@ def cli(debug: bool) -> None:
 @click.option("--shrink-budget", default=200, show_default=True, type=int, help="Backend sim: most replays while shrinking.")
 @click.option("--emit-regression", is_flag=True,
               help="Backend sim, with --shrink: write a pytest regression test under tests/regressions/.")
+@_ssh_options
+@click.option("--install", is_flag=True,
+              help="Backend ssh: apt-get install what a host lacks (python3, iptables, libfaketime).")
+@click.option("--keep", is_flag=True, help="Backend ssh: keep the run folder (data, logs) on the hosts.")
 def run(**kw: Any) -> None:
     """Run one test: system × workload × faults on N nodes."""
     from harness.options import Options, parse_system_opts, validate
@@ -102,6 +125,7 @@ def run(**kw: Any) -> None:
         op_timeout_s=kw["op_timeout"], nemesis_interval_s=kw["nemesis_interval"],
         recovery_s=kw["recovery"], check_budget_s=kw["check_budget"], store=kw["store"],
         report=not kw["no_report"], monitor_hz=kw["monitor_hz"],
+        ssh=_ssh_settings(kw, kw["backend"] == "ssh"),
     )
     systems, workloads, nemeses = _registries()
     if kw["nodes"] is None:
@@ -131,6 +155,28 @@ def run(**kw: Any) -> None:
         fail("interrupted while checking; the recorded history is kept (faultbox check store/latest)")
     _print_outcome(outcome.run_dir, outcome.results, outcome.interrupted)
     sys.exit(outcome.exit_code)
+
+
+def _ssh_settings(kw: dict[str, Any], wanted: bool) -> Any:
+    """SshSettings from --hosts and the --ssh-* flags (None for another backend)."""
+    from harness.backends.ssh_hosts import SshSettings
+
+    flags = [flag for flag, on in (
+        ("--hosts", kw["hosts"] is not None), ("--ssh-user", kw["ssh_user"] is not None),
+        ("--ssh-key", kw["ssh_key"] is not None), ("--ssh-accept-new", kw["ssh_accept_new"]),
+        ("--sudo", kw["sudo"]), ("--install", kw.get("install", False)),
+        ("--keep", kw.get("keep", False))) if on]
+    if not wanted:
+        if flags:
+            raise UsageError(f"{', '.join(flags)} only work with --backend ssh")
+        return None
+    if kw["hosts"] is None:
+        raise UsageError("--backend ssh needs --hosts hosts.toml (see docs/ssh.md)")
+    return SshSettings(
+        hosts_file=kw["hosts"], user=kw["ssh_user"], key=kw["ssh_key"],
+        accept_new=kw["ssh_accept_new"], sudo=kw["sudo"], install=kw.get("install", False),
+        keep=kw.get("keep", False),
+    )
 
 
 def _sim_request(opts: Any, kw: dict[str, Any]) -> Any:
@@ -330,12 +376,32 @@ def list_() -> None:
 # -------------------------------------------------------------------- clean
 @cli.command()
 @click.option("--force", is_flag=True, help="Also remove the nodes of runs whose harness process still runs.")
-def clean(force: bool) -> None:
+@click.option("--backend", default=None,
+              help="ssh: clean the hosts of --hosts instead of this machine's containers and nodes.")
+@_ssh_options
+def clean(force: bool, backend: str | None, **kw: Any) -> None:
     """Remove containers, networks, firewall rules and node processes a crashed run left behind.
 
     Runs whose harness process is still alive (another terminal, another CI job) are
-    left alone unless --force.
+    left alone unless --force. With --backend ssh --hosts hosts.toml: server processes,
+    run folders and faultbox's iptables chains on those hosts.
     """
+    if backend not in (None, "ssh", "docker", "local"):
+        fail(f"clean: unknown backend {backend!r} (known: docker, local, ssh)")
+    try:
+        ssh = _ssh_settings(kw, backend == "ssh")
+    except UsageError as e:
+        fail(str(e))
+    if ssh is not None:
+        from harness.backends.base import BackendError
+        from harness.backends.ssh import clean_hosts
+
+        try:
+            got = clean_hosts(ssh, force=force, say=lambda m: out.print(m, markup=False))
+        except (BackendError, FaultboxError) as e:
+            fail(str(e))
+        out.print("removed: " + ", ".join(f"{v} {k}" for k, v in got.items()))
+        return
     from harness.backends.docker import clean_all, docker_available
     from harness.backends.local import clean_local
 
@@ -401,6 +467,47 @@ def image_build(rebuild: bool) -> None:
     except FaultboxError as e:
         fail(str(e))
     out.print(f"image: {tag}")
+
+
+# ------------------------------------------------------------------ ssh-lab
+@cli.group("ssh-lab")
+def ssh_lab() -> None:
+    """Local sshd containers to try --backend ssh on (docs/ssh.md)."""
+
+
+@ssh_lab.command("up")
+@click.option("--hosts", "count", default=5, show_default=True, type=int, help="How many hosts.")
+@click.option("--dir", "folder", default=Path("ssh-lab"), show_default=True,
+              type=click.Path(path_type=Path), help="Folder for hosts.toml, known_hosts and the key.")
+def ssh_lab_up(count: int, folder: Path) -> None:
+    """Start sshd hosts from the node image; write hosts.toml, known_hosts and a client key."""
+    from harness.backends.base import BackendError
+    from harness.backends.ssh_lab import lab_up
+    from harness.image import ImageError
+
+    try:
+        lab = lab_up(count, folder, progress=lambda m: console.print(f"  {escape(m)}"))
+    except (BackendError, ImageError) as e:
+        fail(str(e))
+    out.print(f"hosts file: {lab.hosts_file}", markup=False)
+    out.print(f"try: faultbox run --backend ssh --hosts {lab.hosts_file} --nodes {count} "
+              "--nemesis partition,kill", markup=False)
+    out.print(f"stop: faultbox ssh-lab down --dir {folder}", markup=False)
+
+
+@ssh_lab.command("down")
+@click.option("--dir", "folder", default=Path("ssh-lab"), show_default=True,
+              type=click.Path(path_type=Path), help="The folder `ssh-lab up` wrote.")
+def ssh_lab_down(folder: Path) -> None:
+    """Remove the lab's containers, network and folder."""
+    from harness.backends.base import BackendError
+    from harness.backends.ssh_lab import lab_down
+
+    try:
+        n = lab_down(folder)
+    except BackendError as e:
+        fail(str(e))
+    out.print(f"removed {n} host(s) and {folder}", markup=False)
 
 
 def _add_campaign_group() -> None:

@@ -5,7 +5,9 @@ an input changed:
 
 * ``faultbox-base:<hash>`` — a minimal Debian made by ``debootstrap`` from the
   machine's configured apt mirror (python3, iproute2, iptables, procps,
-  libfaketime), trimmed of docs and locales, then ``docker import``-ed.
+  libfaketime; openssh-server and sudo for the SSH backend's test hosts),
+  trimmed of docs and locales and of the SSH host keys the package generated
+  (every host made from the image gets its own), then ``docker import``-ed.
 * ``faultbox-node:<hash>`` — ``images/Dockerfile`` built ``FROM`` the base,
   with ``systems/`` and the faketime ``sitecustomize`` copied in.
 
@@ -45,9 +47,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 IMAGES_DIR = REPO_ROOT / "images"
 SYSTEMS_DIR = REPO_ROOT / "systems"
 SUITE = "bookworm"
-BASE_PACKAGES = ("python3", "iproute2", "iptables", "procps", "libfaketime", "faketime")
+BASE_PACKAGES = (
+    "python3", "iproute2", "iptables", "procps", "libfaketime", "faketime",
+    "openssh-server", "sudo",  # the SSH backend's test hosts (tests/ssh, `faultbox ssh-lab`)
+)
 # Bump when the base recipe changes in a way the inputs above do not show.
-_RECIPE = "debootstrap-minbase-trim-v1"
+_RECIPE = "debootstrap-minbase-trim-v2-no-host-keys"
+# Generated at install time: an image must never ship one host key to every host.
+_HOST_KEY_GLOB = "etc/ssh/ssh_host_*"
 _TRIM = (
     "usr/share/doc",
     "usr/share/man",
@@ -229,6 +236,8 @@ def _build_base(client: Any, tag: str, progress: Progress) -> None:
                 target.mkdir(parents=True, exist_ok=True)
             elif target.exists():
                 target.unlink()
+        for key in root.glob(_HOST_KEY_GLOB):
+            key.unlink()
         archive = Path(tmp) / "rootfs.tar"
         _run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(archive), "."], progress, "tar")
         repo, _, version = tag.partition(":")

@@ -46,6 +46,7 @@ __all__ = [
     "nsenter_runner",
     "nsenter_available",
     "setup_script",
+    "teardown_script",
     "partition_script",
     "shape_script",
     "netem_args",
@@ -102,6 +103,32 @@ def setup_script() -> str:
     )
 
 
+# (table, hook chain, our chain) for every jump setup_script() inserts.
+_JUMPS = (
+    ("filter", "INPUT", PART_CHAIN),
+    ("filter", "OUTPUT", SHAPE_CHAIN),
+    ("filter", "OUTPUT", PART_OUT_CHAIN),
+    ("mangle", "POSTROUTING", DUP_CHAIN),
+    ("nat", "OUTPUT", DNAT_CHAIN),
+)
+
+
+def teardown_script() -> str:
+    """Shell text removing exactly what setup_script() made: our jumps, then our chains.
+
+    For hosts that outlive the run (the SSH backend); a container's namespace
+    goes away with it. Safe to run when nothing is there.
+    """
+    lines = []
+    for table, hook, chain in _JUMPS:
+        lines.append(f"while iptables -w -t {table} -D {hook} -j {chain} 2>/dev/null; do :; done")
+    for table, _hook, chain in _JUMPS:
+        lines.append(f"iptables -w -t {table} -F {chain} 2>/dev/null; "
+                     f"iptables -w -t {table} -X {chain} 2>/dev/null")
+    lines.append("! iptables-save 2>/dev/null | grep -q -- '-j FB-\\|^:FB-'")
+    return "\n".join(lines) + "\n"
+
+
 def partition_script(
     drop_from: Iterable[str],
     relay_ip: str | None = None,
@@ -109,12 +136,15 @@ def partition_script(
     relay_out_ports: Iterable[int] = (),
     clients_ip: str | None = None,
     control_ports: tuple[int, int] = CONTROL_PORTS,
+    keep_dports: Iterable[int] = (),
 ) -> str:
     """Replace the node's grudge: drop every packet whose source is in ``drop_from``.
 
     ``clients_ip`` (the bridge gateway, where the harness's clients connect from)
     cuts the clients off this node too, except TCP from ``control_ports`` (the
-    nemesis's status probes, :data:`systems.common.wire.CONTROL_PORTS`).
+    nemesis's status probes, :data:`systems.common.wire.CONTROL_PORTS`) and TCP
+    to ``keep_dports`` (the SSH backend's own sshd: the harness drives the host
+    over it).
 
     ``iptables-restore --noflush`` flushes a chain it declares, so applying
     the script replaces the previous grudge atomically; an empty set heals.
@@ -135,6 +165,10 @@ def partition_script(
         ]
     if clients_ip:
         lo, hi = control_ports
+        lines += [
+            f"-A {PART_CHAIN} -s {clients_ip} -p tcp --dport {p} -j RETURN"
+            for p in sorted(set(keep_dports))
+        ]
         lines += [
             f"-A {PART_CHAIN} -s {clients_ip} -p tcp --sport {lo}:{hi} -j RETURN",
             # Reset rather than drop: cut-off clients learn at once and try another node.
@@ -289,8 +323,10 @@ class NetExec:
         relay_in_ports: Iterable[int] = (),
         relay_out_ports: Iterable[int] = (),
         clients_ip: str | None = None,
+        keep_dports: Iterable[int] = (),
     ) -> None:
-        script = partition_script(drop_from, relay_ip, relay_in_ports, relay_out_ports, clients_ip)
+        script = partition_script(drop_from, relay_ip, relay_in_ports, relay_out_ports, clients_ip,
+                                  keep_dports=keep_dports)
         self._check(["iptables-restore", "--noflush"], script)
 
     def set_shape(
@@ -299,8 +335,10 @@ class NetExec:
         loss: float,
         dup: float,
         proxied: Mapping[str, tuple[str, int]] | None = None,
+        port: int = 7000,
     ) -> None:
-        self._check(["iptables-restore", "--noflush"], shape_script(peers, loss, dup, proxied))
+        script = shape_script(peers, loss, dup, proxied, port)
+        self._check(["iptables-restore", "--noflush"], script)
 
     def has_netem(self, dev: str = "eth0") -> bool:
         """Probe: can this kernel attach a netem qdisc? Leaves no qdisc behind."""

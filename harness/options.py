@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.backends.ssh_hosts import SshSettings
 from harness.errors import UsageError
 
 __all__ = ["Options", "validate", "parse_system_opts"]
@@ -34,6 +35,7 @@ class Options:
     report: bool = True
     monitor_hz: float = 5.0  # status polls per node per second (divergence checker); 0 off
     system_opts: tuple[tuple[str, str], ...] = ()  # --opt NAME=VALUE, as given
+    ssh: SshSettings | None = None  # --backend ssh: --hosts and the --ssh-* flags
 
     def system_settings(self) -> dict[str, str]:
         return dict(self.system_opts)
@@ -52,6 +54,10 @@ class Options:
         d["nemesis"] = list(self.nemesis)
         d["bugs"] = list(self.bugs)
         d["system_opts"] = dict(self.system_opts)
+        if self.ssh is None:
+            del d["ssh"]  # test.json of other backends stays as it was
+        else:
+            d["ssh"] = self.ssh.to_json()
         return d
 
     def command(self) -> str:
@@ -79,6 +85,8 @@ class Options:
             argv += ["--opt", f"{name}={value}"]
         if self.monitor_hz != 5.0:
             argv += ["--monitor-hz", f"{self.monitor_hz:g}"]
+        if self.ssh is not None:
+            argv += self.ssh.argv()
         return shlex.join(argv)
 
 
@@ -143,6 +151,8 @@ def validate(o: Options, systems: dict[str, Any], workloads: list[str], nemeses:
         raise UsageError(f"--opt: {e}") from None
     if spec.max_nodes is not None and o.nodes > spec.max_nodes:
         raise UsageError(f"system {o.system} runs on at most {spec.max_nodes} node(s), got --nodes {o.nodes}")
-    if o.backend not in ("docker", "local", "sim"):
-        raise UsageError(f"unknown backend {o.backend!r} (known: docker, local, sim)")
+    if o.backend not in ("docker", "local", "sim", "ssh"):
+        raise UsageError(f"unknown backend {o.backend!r} (known: docker, local, sim, ssh)")
+    if o.backend == "ssh" and o.ssh is None:
+        raise UsageError("--backend ssh needs --hosts hosts.toml (see docs/ssh.md)")
 

@@ -75,6 +75,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def make_backend(opts: Options, notice: Callable[[str], None]) -> Backend:
+    if opts.backend == "ssh":
+        return _ssh(opts, notice)
     if opts.backend == "docker":
         try:
             from harness.backends.docker import DockerBackend, docker_available
@@ -88,6 +90,21 @@ def make_backend(opts: Options, notice: Callable[[str], None]) -> Backend:
             return DockerBackend(run_id=f"{int(time.time())}{opts.seed % 1000:03d}-{os.getpid()}")
         notice("no Docker engine is reachable; falling back to the local backend")
     return _local()
+
+
+def _ssh(opts: Options, notice: Callable[[str], None]) -> Backend:
+    """Connect to and check every host before the test starts (one line and exit 2 if not)."""
+    from harness.backends.ssh import SshBackend
+
+    if opts.ssh is None:
+        raise SetupError("--backend ssh needs --hosts hosts.toml (see docs/ssh.md)")
+    backend = SshBackend(run_id=f"{int(time.time())}{opts.seed % 1000:03d}-{os.getpid()}",
+                         settings=opts.ssh, nodes=opts.node_names(), progress=notice)
+    try:
+        backend.connect()
+    except BackendError as e:
+        raise SetupError(str(e)) from None
+    return backend
 
 
 def _local() -> Backend:

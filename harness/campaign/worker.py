@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.backends.ssh_hosts import SshSettings
 from harness.history import Op
 from harness.options import Options
 
@@ -34,6 +35,11 @@ def options_from_json(d: dict[str, Any]) -> Options:
     d["nemesis"] = tuple(d.get("nemesis", ()))
     d["bugs"] = tuple(d.get("bugs", ()))
     d["store"] = Path(d["store"])
+    if d.get("ssh") is not None:
+        ssh = dict(d["ssh"])
+        ssh["hosts_file"] = Path(ssh["hosts_file"])
+        ssh["key"] = Path(ssh["key"]) if ssh.get("key") else None
+        d["ssh"] = SshSettings(**ssh)
     return Options(**d)
 
 

@@ -22,7 +22,7 @@ class FakeNet:
         self.calls = calls
 
     def set_partition(self, drop_from: Any, relay_ip: Any, in_ports: Any, out_ports: Any,
-                      clients_ip: str | None = None) -> None:
+                      clients_ip: str | None = None, keep_dports: Any = ()) -> None:
         self.calls.append((self.node, (sorted(drop_from), clients_ip)))
 
 
