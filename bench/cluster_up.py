@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from harness.backends.docker import DockerBackend
 from harness.image import ensure_image
@@ -53,39 +54,45 @@ def _timed(fn: Callable[[], None]) -> float:
     return time.monotonic() - t0
 
 
-def bench_faults(system: str, repeat: int, image: str) -> None:
-    spec = get_system(system)
-    b = DockerBackend("benchfaults", image=image)
-    nodes = ["n1", "n2", "n3"]
+def fault_rows(b: Any, repeat: int) -> dict[str, tuple[list[float], list[float]]]:
+    """Apply/heal seconds of each fault on an up cluster of n1..n3 (any backend)."""
     rows: dict[str, tuple[list[float], list[float]]] = {}
-    mech: dict[str, str] = {}
+    mech = b.packet_mechanism()
 
     def add(name: str, apply: Callable[[], None], heal: Callable[[], None]) -> None:
         a, h = rows.setdefault(name, ([], []))
         a.append(_timed(apply))
         h.append(_timed(heal))
 
+    for _ in range(repeat):
+        add("partition halves (3 nodes' rules)",
+            lambda: b.partition({"n1": frozenset({"n2", "n3"}), "n2": frozenset({"n1"}),
+                                 "n3": frozenset({"n1"})}),
+            b.heal)
+        add("partition one node's rules", lambda: b.partition({"n1": frozenset({"n2"})}), b.heal)
+        add("kill / start + ready", lambda: b.kill("n2"),
+            lambda: (b.start("n2"), b.wait_ready(["n2"])) and None)
+        add("pause / resume", lambda: b.pause("n3"), lambda: b.resume("n3"))
+        add("clock offset / reset (faketime file)", lambda: b.clock("n1", 30.0),
+            lambda: b.clock("n1", 0.0))
+        add("packet loss / clear (iptables statistic)", lambda: b.shape("n1", loss=0.5),
+            lambda: b.shape("n1", 0, 0, 0))
+        add("packet dup / clear (iptables TEE)", lambda: b.shape("n1", dup=0.5),
+            lambda: b.shape("n1", 0, 0, 0))
+        if "unsupported" not in mech["delay"]:
+            add("packet delay / clear", lambda: b.shape("n1", delay_ms=50),
+                lambda: b.shape("n1", 0, 0, 0))
+    return rows
+
+
+def bench_faults(system: str, repeat: int, image: str) -> None:
+    spec = get_system(system)
+    b = DockerBackend("benchfaults", image=image)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            b.up(spec, nodes, Path(tmp))
+            b.up(spec, ["n1", "n2", "n3"], Path(tmp))
             mech = b.packet_mechanism()
-            for _ in range(repeat):
-                add("partition halves (nsenter iptables)",
-                    lambda: b.partition({"n1": frozenset({"n2", "n3"}), "n2": frozenset({"n1"}),
-                                         "n3": frozenset({"n1"})}),
-                    b.heal)
-                add("kill / start + ready", lambda: b.kill("n2"),
-                    lambda: (b.start("n2"), b.wait_ready(["n2"])) and None)
-                add("pause / resume (cgroup freezer)", lambda: b.pause("n3"), lambda: b.resume("n3"))
-                add("clock offset / reset (faketime file)", lambda: b.clock("n1", 30.0),
-                    lambda: b.clock("n1", 0.0))
-                add("packet loss / clear (iptables statistic)", lambda: b.shape("n1", loss=0.5),
-                    lambda: b.shape("n1", 0, 0, 0))
-                add("packet dup / clear (iptables TEE)", lambda: b.shape("n1", dup=0.5),
-                    lambda: b.shape("n1", 0, 0, 0))
-                if "unsupported" not in mech["delay"]:
-                    add("packet delay / clear", lambda: b.shape("n1", delay_ms=50),
-                        lambda: b.shape("n1", 0, 0, 0))
+            rows = fault_rows(b, repeat)
         finally:
             b.down()
     print(f"\n### fault apply / heal latency ({system}, 3 nodes, {repeat} each)\n")

@@ -172,12 +172,19 @@ class SshHost:
                 client.load_host_keys(str(spec.known_hosts))
         except (OSError, paramiko.SSHException, ValueError) as e:
             raise ConnectError(f"{spec.label}: cannot read {spec.known_hosts}: {e}") from None
+        pkey = None
+        if spec.key is not None:
+            try:
+                pkey = paramiko.PKey.from_path(spec.key)
+            except (OSError, paramiko.SSHException, ValueError) as e:
+                raise ConnectError(f"{spec.label}: cannot load key {spec.key}: "
+                                   f"{getattr(e, 'strerror', None) or e}") from None
         policy = _Policy(spec, self.accept_new)
         client.set_missing_host_key_policy(policy)
         try:
             client.connect(
                 spec.host, port=spec.port, username=spec.user,  # known_hosts names it so
-                key_filename=str(spec.key) if spec.key else None,
+                pkey=pkey,
                 timeout=self.timeout_s, banner_timeout=self.timeout_s,
                 auth_timeout=self.timeout_s, allow_agent=spec.key is None,
                 look_for_keys=spec.key is None,
