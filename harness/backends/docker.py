@@ -33,7 +33,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -366,17 +365,6 @@ class DockerBackend(NetFaults):
             raise BackendError(f"cannot create container for {node}: {e.explanation or e}") from e
         container = client.containers.get(created["Id"])
         self._st.nodes[node] = _Node(node, ip, container, data_dir, ctl_dir)
-
-    @staticmethod
-    def _each(nodes: list[str], fn: Callable[[str], None]) -> None:
-        """``fn(node)`` for every node, concurrently (the engine overlaps the work)."""
-        if len(nodes) <= 1:
-            for n in nodes:
-                fn(n)
-            return
-        with ThreadPoolExecutor(max_workers=min(8, len(nodes))) as pool:
-            for fut in [pool.submit(fn, n) for n in nodes]:
-                fut.result()
 
     def wait_ready(self, nodes: list[str]) -> None:
         deadline = time.monotonic() + self.ready_timeout_s

@@ -8,7 +8,7 @@ and provides:
   ``proxy`` (the delay relay or None) and ``gateway`` (the address the harness's
   clients come from, where the delay relay listens);
 * ``_net(node)`` (a :class:`~harness.netctl.NetExec` for the node's rules),
-  ``_running(node)``, ``_each(nodes, fn)`` and ``cluster()``;
+  ``_running(node)`` and ``cluster()``;
 * optionally ``_has_netem()`` (default: probe the first node) and
   ``_keep_dports(node)`` (TCP ports of the node a clients cut must spare, e.g. sshd).
 
@@ -19,6 +19,7 @@ loss through ``iptables statistic``, duplication through ``TEE`` (DESIGN §5).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from harness.backends.base import BackendError, Grudge
@@ -45,8 +46,16 @@ class NetFaults:
     def _running(self, node: str) -> bool:
         raise NotImplementedError
 
-    def _each(self, nodes: list[str], fn: Callable[[str], None]) -> None:
-        raise NotImplementedError
+    @staticmethod
+    def _each(nodes: list[str], fn: Callable[[str], None]) -> None:
+        """``fn(node)`` for every node, concurrently (engine calls and hosts overlap)."""
+        if len(nodes) <= 1:
+            for n in nodes:
+                fn(n)
+            return
+        with ThreadPoolExecutor(max_workers=min(8, len(nodes))) as pool:
+            for fut in [pool.submit(fn, n) for n in nodes]:
+                fut.result()
 
     def cluster(self) -> Mapping[str, Addr]:
         raise NotImplementedError

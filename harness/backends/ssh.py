@@ -37,7 +37,6 @@ import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,17 +156,6 @@ class SshBackend(NetFaults):
             return self._st.nodes[node]
         except KeyError:
             raise BackendError(f"unknown node {node!r} (cluster is not up?)") from None
-
-    @staticmethod
-    def _each(nodes: list[str], fn: Callable[[str], None]) -> None:
-        """``fn(node)`` for every node, concurrently (each host is its own connection)."""
-        if len(nodes) <= 1:
-            for n in nodes:
-                fn(n)
-            return
-        with ThreadPoolExecutor(max_workers=min(16, len(nodes))) as pool:
-            for fut in [pool.submit(fn, n) for n in nodes]:
-                fut.result()
 
     # -- connecting ---------------------------------------------------------------------
     def connect(self) -> None:

@@ -118,7 +118,7 @@ def test_faults_happen_on_the_hosts_and_teardown_leaves_nothing(lab: Any, tmp_pa
 def test_register_under_partition_kill_pause_is_valid(lab: Any, tmp_path: Path) -> None:
     r = fb("run", "--backend", "ssh", "--hosts", str(lab.hosts_file), "--system", "raftkv",
            "--workload", "register", "--nodes", "5", "--nemesis", "partition,kill,pause",
-           "--time-limit", "20", "--nemesis-interval", "3", "--seed", "11",
+           "--time-limit", "15", "--nemesis-interval", "2", "--seed", "11",
            "--store", str(tmp_path / "store"), "--no-report")
     assert r.returncode == 0 and re.search(r"^VALID\b", r.stdout, re.M), (r.stdout, r.stderr)
     run = next((tmp_path / "store").glob("raftkv-*/*/"))
