@@ -194,3 +194,18 @@ def test_commit_cut_package_needs_partition_and_kill() -> None:
     pkg = nemesis.PACKAGES["commit-cut"](NemesisOptions(interval_s=1.0))
     assert pkg.needs == frozenset({"partition", "kill"})
     assert pkg.bands[0].start_f == "start-commit-cut"
+
+
+def test_commit_cut_settles_for_one_commit_in_flight_and_cuts_nothing_without_any() -> None:
+    def one_in_flight(node: str) -> dict[str, Any]:  # never the two it would rather have
+        return {"awaiting_write_ack": {max(n for n in ("n1", "n2", "n3") if n != node): 1}}
+
+    one = CutBackend()
+    one.status = one_in_flight  # type: ignore[method-assign]
+    res = make_cut(one).invoke("start-commit-cut", None)
+    assert res["participant"] is not None and res["killed"] == res["coordinator"]
+    none = CutBackend()
+    none.status = lambda node: {"deciding": 0, "awaiting_write_ack": {}}  # type: ignore[method-assign]
+    res = make_cut(none).invoke("start-commit-cut", None)
+    assert res["participant"] is None and res["killed"] is None
+    assert [k[0] for k in none.calls] == ["shape", "shape"]  # the delay on and off, nothing else
