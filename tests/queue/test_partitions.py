@@ -37,17 +37,24 @@ def one_line_error(r: subprocess.CompletedProcess[str], needle: str) -> None:
     assert needle in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--opt", "partitions=0"], "partitions must be >= 1"),
-    (["--opt", "partitions=65"], "partitions must be <= 64"),
-    (["--opt", "partitions=two"], "partitions takes int values"),
-    (["--opt", "partitions"], "--opt takes NAME=VALUE"),
-    (["--opt", "partitions=2", "--opt", "partitions=3"], "--opt partitions given twice"),
-    (["--opt", "replicas=2"], "system queue has no option 'replicas' (known: partitions)"),
+@pytest.mark.parametrize("items,needle", [
+    (["partitions=0"], "partitions must be >= 1"),
+    (["partitions=65"], "partitions must be <= 64"),
+    (["partitions=two"], "partitions takes int values"),
+    (["partitions"], "--opt takes NAME=VALUE"),
+    (["partitions=2", "partitions=3"], "--opt partitions given twice"),
+    (["replicas=2"], "system queue has no option 'replicas' (known: partitions)"),
 ])
-def test_a_bad_option_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
+def test_a_bad_option_is_a_usage_error(items: list[str], needle: str) -> None:
+    with pytest.raises(UsageError) as e:
+        opts = Options(system="queue", workload="queue", system_opts=parse_system_opts(items))
+        validate(opts, {"queue": SPEC}, ["queue"], [])
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_bad_option_on_the_cli_is_one_line_and_exit_2() -> None:
     one_line_error(fb("run", "--system", "queue", "--workload", "queue", "--backend", "local",
-                      *args), needle)
+                      "--opt", "partitions=0"), "--opt: option partitions must be >= 1, got 0")
 
 
 def test_a_system_without_options_refuses_any() -> None:
