@@ -145,10 +145,25 @@ def _finish(kind: str, items: list[Any]) -> Any:
     if kind == "{":
         if len(items) % 2:
             raise ValueError("a map needs an even number of forms")
-        return {_hashable(items[i]): items[i + 1] for i in range(0, len(items), 2)}
+        keys = [_hashable(k) for k in items[0::2]]
+        d = dict(zip(keys, items[1::2]))
+        if len(d) != len(keys):
+            _kept_apart(keys, len(d), "map keys")
+        return d
     if kind == "#{":
-        return frozenset(_hashable(x) for x in items)
+        members = [_hashable(x) for x in items]
+        s = frozenset(members)
+        if len(s) != len(members):
+            _kept_apart(members, len(s), "set elements")
+        return s
     return items
+
+
+def _kept_apart(forms: list[Any], merged: int, what: str) -> None:
+    """Python merges 1, true and 1.0 (and :a and "a"), which EDN keeps apart: an error, not
+    a map or set that silently lost a member.  (A key written twice stays: the last wins.)"""
+    if len({repr(f) for f in forms}) != merged:
+        raise ValueError(f"{what} that differ in EDN but not in Python (such as 1, true and 1.0)")
 
 
 class _Frame:
@@ -470,17 +485,11 @@ def _rewrite(parts: list[str], glue: str, raw: bytes, tidy: bool) -> str | bytes
     k = _keywords(b"[" + o + b"]")
     if k is None:
         return None
-    # nil as what follows it needs; the patterns seen at the ends first, the rest only if
-    # some "nil" is left (maybe inside a keyword's name)
+    # nil as what follows it needs: on Clojure's spacing only the patterns seen at the ends
+    # (a nil left elsewhere is a bare word JSON refuses, and the tidy retry does them all)
     ends = k[:_SAMPLE] + k[-_SAMPLE:]
-    rest = []
     for a, b in _NILS:
-        if a in ends:
-            k = k.replace(a, b)
-        else:
-            rest.append((a, b))
-    if rest and b"nil" in k:
-        for a, b in rest:
+        if tidy or a in ends:
             k = k.replace(a, b)
     if len(parts) == 1:
         return k  # no strings: msgspec reads the bytes as they are

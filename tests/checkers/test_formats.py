@@ -358,3 +358,16 @@ def test_a_read_leaves_the_young_gc_generation_empty_and_frozen_objects_alone(tm
         assert gc.get_freeze_count() == frozen and gc.isenabled()
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize("value", ["{1 :a true :b}", "{1 :a 1.0 :b}", '{:k 1 "k" 2}', "#{1 true}", "{[1] 2 [true] 3}"])
+def test_edn_keys_python_would_merge_are_an_error_not_a_lost_entry(tmp_path: Path, value: str) -> None:
+    """The complete EDN reader refuses a map or set whose members differ in EDN but are
+    equal in Python (1, true, 1.0; :k and "k"): the file and line are named (exit 2), no
+    entry is silently dropped.  A key written twice is still read, the last one winning."""
+    text = f"[{{:process 0, :type :invoke, :f :write, :value 1}}\n {{:process 0, :type :ok, :f :write, :value {value}}}]\n"
+    p = _write(tmp_path, "merge.edn", text)
+    with pytest.raises(HistoryError, match=r"merge\.edn:2: .*differ in EDN but not in Python"):
+        load_history(p, "knossos-edn")
+    p = _write(tmp_path, "twice.edn", text.replace(value, "{1 :a 1 :b}"))
+    assert load_history(p, "knossos-edn").history[1].value == {1: "b"}
