@@ -146,7 +146,7 @@ def _finish(kind: str, items: list[Any]) -> Any:
         if len(items) % 2:
             raise ValueError("a map needs an even number of forms")
         keys = [_hashable(k) for k in items[0::2]]
-        d = dict(zip(keys, items[1::2]))
+        d = dict(zip(keys, items[1::2], strict=True))
         if len(d) != len(keys):
             _kept_apart(keys, len(d), "map keys")
         return d
