@@ -111,11 +111,16 @@ class MembershipNemesis(NemesisBase):
             raise NemesisError(f"{msg.get('op')} at {node} failed: {err}")
         return reply
 
-    def registry(self, prefer: Sequence[str] = ()) -> tuple[int, list[str]] | None:
-        """(epoch, members) read through the first node that answers; None if none did."""
+    def registry(self, prefer: Sequence[str] = (), deadline: float | None = None
+                 ) -> tuple[int, list[str]] | None:
+        """(epoch, members) read through the first node that answers; None if none did
+        (or ``deadline``, on the nemesis clock, passed: a partition can make every
+        node slow to answer, and the nemesis must not stall the other faults)."""
         live = list(self._need_backend().cluster())
         order = [n for n in prefer if n in live] + sorted(n for n in live if n not in prefer)
         for node in order:
+            if deadline is not None and self._clock() >= deadline:
+                break
             with contextlib.suppress(NemesisError):
                 r = self._ask(node, {"op": "registry"})
                 return int(r.get("epoch") or 0), sorted(r.get("members") or {})
@@ -126,7 +131,7 @@ class MembershipNemesis(NemesisBase):
         deadline = self._clock() + self.opts.membership_settle_s
         last: tuple[int, list[str]] | None = None
         while True:
-            got = self.registry(prefer)
+            got = self.registry(prefer, deadline)
             if got is not None:
                 last = got
                 if done(got[1]):
@@ -214,7 +219,7 @@ class MembershipNemesis(NemesisBase):
                             prefer_node=False)
 
     def _before(self) -> list[str]:
-        got = self.registry()
+        got = self.registry(deadline=self._clock() + 2 * REGISTRY_TIMEOUT_S)
         if got is not None:
             self.members = got[1]
         return list(self.members)
