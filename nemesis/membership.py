@@ -98,7 +98,8 @@ class MembershipNemesis(NemesisBase):
         return b
 
     # -- talking to nodes -------------------------------------------------------------
-    def _ask(self, node: str, msg: dict[str, Any], timeout_s: float = REGISTRY_TIMEOUT_S) -> Any:
+    def _ask(self, node: str, msg: dict[str, Any], timeout_s: float | None = None) -> Any:
+        timeout_s = REGISTRY_TIMEOUT_S if timeout_s is None else timeout_s
         addr = self._need_backend().cluster().get(node)
         if addr is None:
             raise NemesisError(f"node {node} is not in the cluster")

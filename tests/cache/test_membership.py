@@ -182,3 +182,64 @@ def test_local_backend_adds_and_retires_cache_nodes(tmp_path: Path) -> None:
         nem.teardown()
         backend.down()
     assert not any(_alive(p) for p in pids.values())
+
+
+class _SilentBackend:
+    """Nodes that accept connections and never answer (as under a partition)."""
+
+    name = "fake"
+
+    def __init__(self, n: int) -> None:
+        import socket
+
+        self.socks = []
+        self.nodes: dict[str, tuple[str, int]] = {}
+        for i in range(1, n + 1):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            s.listen(8)
+            self.socks.append(s)
+            self.nodes[f"n{i}"] = s.getsockname()
+        self.added: list[str] = []
+
+    def capabilities(self) -> frozenset[str]:
+        return frozenset({"membership"})
+
+    def cluster(self) -> dict[str, tuple[str, int]]:
+        return dict(self.nodes)
+
+    def add_node(self) -> dict[str, Any]:
+        name = next_node_name(set(self.nodes))
+        self.nodes[name] = self.nodes["n1"]
+        self.added.append(name)
+        return {"node": name, "addr": "x:1", "mechanism": "fake"}
+
+    def retire_node(self, node: str, graceful: bool) -> dict[str, Any]:
+        self.nodes.pop(node)
+        return {"node": node, "mechanism": "fake"}
+
+    def close(self) -> None:
+        for s in self.socks:
+            s.close()
+
+
+def test_a_registry_nobody_answers_bounds_the_op_and_records_it_unsettled(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import nemesis.membership as nm
+
+    monkeypatch.setattr(nm, "REGISTRY_TIMEOUT_S", 0.3)
+    backend = _SilentBackend(8)
+    nem = MembershipNemesis(NemesisOptions(membership_settle_s=1.0))
+    try:
+        nem.setup(backend, {"system": "cache", "nodes": list(backend.nodes), "seed": 1})
+        t0 = time.monotonic()
+        rec = nem.invoke("start-membership", {"action": "crash"})  # none added: a join
+        took = time.monotonic() - t0
+        assert rec["action"] == "join" and rec["node"] == "n9" and rec["settled"] is False
+        assert rec["members"] is None and "change" not in rec
+        # before-read (≤ 2 timeouts) + settle (1 s, then at most one more timeout): not
+        # one timeout per node per read (9 nodes: 2.7 s a read, over 5 s in all)
+        assert took < 3.0, took
+        assert backend.added == ["n9"]
+    finally:
+        backend.close()
