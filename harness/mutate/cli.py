@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,15 @@ def mutate(**kw: Any) -> None:
         unit_timeout_s=kw["unit_timeout"], skip_unit_tests=kw["skip_unit_tests"], seed=kw["seed"], out=kw["out"],
     )
     err = Console(stderr=True, highlight=False)
-    doc = run_mutate(cfg, say=lambda m: err.print(f"faultbox mutate: {m}", markup=False))
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        doc = run_mutate(cfg, say=lambda m: err.print(f"faultbox mutate: {m}", markup=False))
+    except KeyboardInterrupt:
+        raise UsageError("interrupted; every child process was stopped") from None
     jpath, hpath = write_outputs(doc, cfg.out)
     out = Console(highlight=False, soft_wrap=True)
     print_table(doc, out)

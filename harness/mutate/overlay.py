@@ -20,15 +20,23 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.mutate.mutants import Mutant, apply
 
-__all__ = ["BOOT", "REPO_ROOT", "SYSTEMS_DIR", "make_overlay", "child_argv", "run_child", "ChildResult"]
+__all__ = ["BOOT", "REPO_ROOT", "SYSTEMS_DIR", "make_overlay", "child_argv", "run_child",
+           "ChildResult", "kill_children"]
+
+# Children still running, so an interrupted mutate run can end them all (each has its own
+# process group, so a signal to the parent alone would leave them behind).
+_LIVE: set[subprocess.Popen[str]] = set()
+_LIVE_LOCK = threading.Lock()
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 SYSTEMS_DIR = REPO_ROOT / "systems"
@@ -82,8 +90,10 @@ def run_child(argv: list[str], timeout_s: float, cwd: Path = REPO_ROOT) -> Child
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ of mutated code anywhere
     env.setdefault("PYTHONHASHSEED", "0")
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    with _LIVE_LOCK:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        _LIVE.add(proc)
     try:
         out, err = proc.communicate(timeout=timeout_s)
         code: int | None = proc.returncode
@@ -95,13 +105,40 @@ def run_child(argv: list[str], timeout_s: float, cwd: Path = REPO_ROOT) -> Child
         _kill_group(proc)
         proc.communicate()
         raise
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(proc)
     return ChildResult(code, out, err, round(time.monotonic() - t0, 2))
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    import signal
+def kill_children(grace_s: float = 30.0) -> int:
+    """Stop every running child's process group; how many there were."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for proc in live:
+        _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for proc in live:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        _signal_group(proc, signal.SIGKILL)
+    return len(live)
 
+
+def _kill_group(proc: subprocess.Popen[str], grace_s: float = 30.0) -> None:
+    """SIGTERM first (a Docker child tears its cluster down on it), SIGKILL after ``grace_s``."""
+    _signal_group(proc, signal.SIGTERM)
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_group(proc, signal.SIGKILL)
+
+
+def _signal_group(proc: subprocess.Popen[str], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
     except ProcessLookupError:
         pass

@@ -29,7 +29,14 @@ from typing import Any
 from harness.errors import UsageError
 from harness.mutate.child import RESULT_TAG
 from harness.mutate.mutants import Mutant, load_curated, operator_mutants, sample
-from harness.mutate.overlay import REPO_ROOT, SYSTEMS_DIR, child_argv, make_overlay, run_child
+from harness.mutate.overlay import (
+    REPO_ROOT,
+    SYSTEMS_DIR,
+    child_argv,
+    kill_children,
+    make_overlay,
+    run_child,
+)
 from harness.mutate.scores import LIVE, scores
 from harness.mutate.targets import TARGETS, Target
 
@@ -256,6 +263,9 @@ def run_mutate(cfg: MutateConfig, say: Say | None = None) -> dict[str, Any]:
             ov = overlays / str(index[r["id"]])
             r["docker"] = _docker_stage(cfg, target, by_id[r["id"]], ov, k, cfg.out)
             log(f"docker {r['docker']['outcome']:9} {r['id']} {r['docker'].get('by', '')}")
+    except BaseException:  # interrupted: no child (nor its cluster) may outlive the run
+        kill_children()
+        raise
     finally:
         shutil.rmtree(overlays, ignore_errors=True)
     doc = {"kind": "faultbox-mutate", "version": 1, "system": cfg.system,
