@@ -28,6 +28,9 @@ def _positive(name: str, v: int | float, zero_ok: bool = False) -> None:
               help="Simulation swarm runs per surviving mutant (0: no sim stage).")
 @click.option("--sim-time-limit", default=10.0, show_default=True, type=float,
               help="Main phase of each simulated run, simulated seconds.")
+@click.option("--sim-nemesis", default="", show_default=True,
+              help="Sim: the faults each swarm run draws a subset of (default: partition,kill,"
+                   "pause,clock,packet; name figure8 to include it).")
 @click.option("--snapshot-every", default=0, show_default=True, type=int,
               help="Sim: nodes compact every N applied entries (0: the node's default of 1000).")
 @click.option("--no-divergence", is_flag=True,
@@ -62,16 +65,17 @@ def mutate(**kw: Any) -> None:
     for name in ("docker_runs", "jobs", "sim_time_limit", "docker_time_limit", "unit_timeout"):
         _positive(name.replace("_", "-"), kw[name])
     nemesis = tuple(x.strip() for x in kw["docker_nemesis"].split(",") if x.strip())
-    if kw["docker_sample"]:
-        from nemesis import PACKAGES
+    sim_nemesis = tuple(x.strip() for x in kw["sim_nemesis"].split(",") if x.strip())
+    from nemesis import PACKAGES
 
-        unknown = [n for n in nemesis if n not in PACKAGES]
+    for flag, names in (("--docker-nemesis", nemesis), ("--sim-nemesis", sim_nemesis)):
+        unknown = [n for n in names if n not in PACKAGES]
         if unknown:
-            raise UsageError(f"unknown fault {unknown[0]!r} in --docker-nemesis")
+            raise UsageError(f"unknown fault {unknown[0]!r} in {flag}")
     cfg = MutateConfig(
         system=kw["system"], operators=None if ops == "all" else int(ops),
         only=tuple(x.strip() for x in kw["only"].split(",") if x.strip()),
-        sim_runs=kw["sim_runs"], sim_time_limit_s=kw["sim_time_limit"],
+        sim_runs=kw["sim_runs"], sim_time_limit_s=kw["sim_time_limit"], sim_nemesis=sim_nemesis,
         snapshot_every=kw["snapshot_every"] or None, divergence=not kw["no_divergence"],
         docker_sample=kw["docker_sample"], docker_runs=kw["docker_runs"],
         docker_time_limit_s=kw["docker_time_limit"], docker_nemesis=nemesis, jobs=kw["jobs"],
