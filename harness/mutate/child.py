@@ -40,6 +40,21 @@ def failing_checkers(details: Any) -> list[str]:
     return out
 
 
+def starved(ops: Any, least: int = 10) -> list[str]:
+    """Client functions invoked at least ``least`` times that never once succeeded (every
+    write failing, say): no safety checker objects, but the system did not work."""
+    invoked: dict[str, int] = {}
+    succeeded: set[str] = set()
+    for op in ops:
+        if op.process == "nemesis":
+            continue
+        if op.type == "invoke":
+            invoked[op.f] = invoked.get(op.f, 0) + 1
+        elif op.type == "ok":
+            succeeded.add(op.f)
+    return sorted(f for f, n in invoked.items() if n >= least and f not in succeeded)
+
+
 def _first_anomaly(anomalies: Any) -> str:
     for a in anomalies or ():
         kind = a.get("kind") if isinstance(a, dict) else getattr(a, "kind", "")
@@ -87,6 +102,7 @@ def sim_runs(spec: dict[str, Any]) -> dict[str, Any]:
         r0 = time.monotonic()
         try:
             run = simulate(opts, sim, workload)
+            hungry = starved(run.ops)
             checker = workload.checker
             if run.statuses:
                 checker = with_divergence(checker, run.statuses)
@@ -96,8 +112,10 @@ def sim_runs(spec: dict[str, Any]) -> dict[str, Any]:
             anomaly = _first_anomaly([a.to_dict() for a in result.anomalies if a.kind != "perf"])
         except Exception as e:  # noqa: BLE001 - the harness itself failing is an error, not a kill
             checkers, valid, anomaly = [], "error", f"{type(e).__name__}: {e}"
+            hungry = []
         runs.append(_run_record(seed, wl, checkers, valid, anomaly, time.monotonic() - r0,
-                                sim_command(opts, sim), nemesis=list(opts.nemesis)))
+                                sim_command(opts, sim), nemesis=list(opts.nemesis),
+                                starved=hungry))
         if any(r["history"] for r in runs):
             break
     return {"runs": runs, "seconds": round(time.monotonic() - t0, 2)}

@@ -31,8 +31,9 @@ def _positive(name: str, v: int | float, zero_ok: bool = False) -> None:
 @click.option("--sim-nemesis", default="", show_default=True,
               help="Sim: the faults each swarm run draws a subset of (default: partition,kill,"
                    "pause,clock,packet; name figure8 to include it).")
-@click.option("--snapshot-every", default=0, show_default=True, type=int,
-              help="Sim: nodes compact every N applied entries (0: the node's default of 1000).")
+@click.option("--snapshot-every", default=50, show_default=True, type=int,
+              help="Sim: nodes compact every N applied entries, so short runs install snapshots "
+                   "(0: the node's default of 1000).")
 @click.option("--no-divergence", is_flag=True,
               help="Sim: no status monitor and no divergence checker (to measure without it).")
 @click.option("--docker-sample", default=4, show_default=True, type=int,

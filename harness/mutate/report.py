@@ -44,6 +44,8 @@ def _cell(st: dict[str, Any] | None) -> str:
         text += f" {escape(','.join(st['caught_by']))} (run {st.get('runs_to_kill')}, {st.get('seconds_to_kill')} s)"
     elif o == "survived":
         text += f" ({len(st.get('runs', []))} runs)"
+        if st.get("liveness"):
+            text += f" [yellow]liveness: {escape(st['liveness']['why'])}[/yellow]"
     return text
 
 
@@ -64,6 +66,7 @@ def print_table(doc: dict[str, Any], console: Console) -> None:
         f"tests, {s['equivalent']} equivalent")
     console.print(f"[bold]sim score {ratio_text(s['sim'])}[/bold] (history checkers only "
                   f"{ratio_text(s['sim_history'])}, without node asserts "
-                  f"{ratio_text(s.get('sim_no_asserts'))}); [bold]Docker score {ratio_text(s['docker'])}"
+                  f"{ratio_text(s.get('sim_no_asserts'))}, with liveness "
+                  f"{ratio_text(s.get('sim_with_liveness'))}); [bold]Docker score {ratio_text(s['docker'])}"
                   f"[/bold] (history checkers only {ratio_text(s['docker_history'])}); "
                   f"wall {doc['wall_seconds']:.0f} s")

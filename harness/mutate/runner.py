@@ -57,7 +57,7 @@ class MutateConfig:
     concurrency: int = 5
     recovery_s: float = 3.0
     interval_s: float | None = None  # None: the swarm draws the nemesis interval
-    snapshot_every: int | None = None  # sim: compact every N applied entries (None: node default)
+    snapshot_every: int | None = 50  # sim: compact every N applied entries (None: node default)
     divergence: bool = True  # sim: status monitor + divergence checker (issue 20 item 4)
     docker_sample: int = 4
     docker_runs: int = 2
@@ -167,6 +167,12 @@ def _stage_summary(got: dict[str, Any] | None, err: str, seconds: float) -> dict
             out.update(history_runs_to_kill=k, history_seconds_to_kill=round(elapsed, 2),
                        history_caught_by=[c for c in r.get("checkers", [])
                                           if c not in ("crash", "divergence")])
+    for k, r in enumerate(runs, start=1):
+        if r.get("valid") == "unknown" or r.get("starved"):
+            why = (f"never succeeded: {', '.join(r['starved'])}" if r.get("starved")
+                   else "verdict unknown (no client op succeeded)")
+            out["liveness"] = {"run": k, "why": why, "command": r.get("command", "")}
+            break
     if out["outcome"] == "survived" and any(r.get("valid") == "error" for r in runs):
         out["detail"] = next(r["anomaly"] for r in runs if r.get("valid") == "error")
     out["by"] = ("history" if "history_runs_to_kill" in out

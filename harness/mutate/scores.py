@@ -9,7 +9,10 @@
   equivalent: ``sim`` = killed by any checker in the simulation, ``sim_history`` =
   killed by a checker of the client history, ``sim_no_asserts`` = by a history
   checker or the divergence checker (nodes' status snapshots) — what a system
-  without invariant asserts would still be caught by; ``docker`` and
+  without invariant asserts would still be caught by; ``sim_with_liveness`` also
+  counts a survivor whose runs showed the system not working (an unknown verdict:
+  no client op succeeded, or one client function never succeeded) — a CI run would
+  not pass it, though no safety checker objects; ``docker`` and
   ``docker_history`` likewise over the Docker sample;
 * ``overall_sim`` counts the unit-test kills as kills too (killed / total).
 """
@@ -36,6 +39,7 @@ def scores(records: list[dict[str, Any]]) -> dict[str, Any]:
     sim_done = [r for r in judged if r.get("sim") is not None]
     sim_killed = [r for r in sim_done if r["sim"]["outcome"] == "killed"]
     sim_hist = [r for r in sim_done if r["sim"].get("by") == "history"]
+    sim_live = [r for r in sim_done if r["sim"]["outcome"] == "killed" or r["sim"].get("liveness")]
     sim_ext = [r for r in sim_done if r["sim"].get("by") in ("history", "divergence")]
     dock = [r for r in judged if r.get("docker") is not None]
     dock_killed = [r for r in dock if r["docker"]["outcome"] == "killed"]
@@ -50,6 +54,7 @@ def scores(records: list[dict[str, Any]]) -> dict[str, Any]:
         "sim": _ratio(len(sim_killed), len(sim_done)),
         "sim_history": _ratio(len(sim_hist), len(sim_done)),
         "sim_no_asserts": _ratio(len(sim_ext), len(sim_done)),
+        "sim_with_liveness": _ratio(len(sim_live), len(sim_done)),
         "docker": _ratio(len(dock_killed), len(dock)),
         "docker_history": _ratio(len(dock_hist), len(dock)),
         "overall_sim": _ratio(len(unit_killed) + len(sim_killed),

@@ -82,3 +82,23 @@ def test_outputs_are_written_and_the_page_escapes_values(tmp_path: Path) -> None
     print_table(doc, con)
     text = con.export_text()
     assert "sim score 1/1 = 100%" in text and "linearizable" in text
+
+
+def test_a_function_that_never_succeeds_is_flagged_as_liveness() -> None:
+    from harness.history import Op
+    from harness.mutate.child import starved
+
+    ops = []
+    for i in range(12):
+        ops += [Op(index=4 * i, time_ns=i, process=0, type="invoke", f="write", value=i),
+                Op(index=4 * i + 1, time_ns=i, process=0, type="fail", f="write", value=i),
+                Op(index=4 * i + 2, time_ns=i, process=1, type="invoke", f="read", value=None),
+                Op(index=4 * i + 3, time_ns=i, process=1, type="ok", f="read", value=None)]
+    assert starved(ops) == ["write"]
+    assert starved(ops[:8]) == []  # too few writes to say
+    runs = [_run(True, []), {**_run(True, []), "starved": ["write"]}]
+    s = _stage_summary({"runs": runs}, "", 2.0)
+    assert s["outcome"] == "survived" and s["liveness"]["run"] == 2
+    assert "write" in s["liveness"]["why"]
+    rec = _rec(1, "survived", s)
+    assert scores([rec])["sim_with_liveness"]["killed"] == 1 and scores([rec])["sim"]["killed"] == 0
