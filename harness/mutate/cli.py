@@ -43,6 +43,9 @@ def _positive(name: str, v: int | float, zero_ok: bool = False) -> None:
               help="Main phase of each Docker run, seconds.")
 @click.option("--docker-nemesis", default="partition,kill,pause,clock", show_default=True,
               help="Faults of the Docker runs.")
+@click.option("--nemesis-interval", default=None, type=float,
+              help="Seconds between faults in Docker runs and the sim (default: Docker "
+                   "faultbox run's 5 s; each sim run draws its own).")
 @click.option("--jobs", default=2, show_default=True, type=int, help="Child processes at a time.")
 @click.option("--unit-timeout", default=120.0, show_default=True, type=float,
               help="Per-mutant unit-test timeout, seconds (a hang is a kill).")
@@ -63,6 +66,8 @@ def mutate(**kw: Any) -> None:
         raise UsageError(f"--operators must be a number or 'all', got {ops!r}")
     for name in ("sim_runs", "docker_sample", "snapshot_every"):
         _positive(name.replace("_", "-"), kw[name], zero_ok=True)
+    if kw["nemesis_interval"] is not None:
+        _positive("nemesis-interval", kw["nemesis_interval"])
     for name in ("docker_runs", "jobs", "sim_time_limit", "docker_time_limit", "unit_timeout"):
         _positive(name.replace("_", "-"), kw[name])
     nemesis = tuple(x.strip() for x in kw["docker_nemesis"].split(",") if x.strip())
@@ -77,7 +82,7 @@ def mutate(**kw: Any) -> None:
         system=kw["system"], operators=None if ops == "all" else int(ops),
         only=tuple(x.strip() for x in kw["only"].split(",") if x.strip()),
         sim_runs=kw["sim_runs"], sim_time_limit_s=kw["sim_time_limit"], sim_nemesis=sim_nemesis,
-        snapshot_every=kw["snapshot_every"] or None, divergence=not kw["no_divergence"],
+        snapshot_every=kw["snapshot_every"] or None, interval_s=kw["nemesis_interval"], divergence=not kw["no_divergence"],
         docker_sample=kw["docker_sample"], docker_runs=kw["docker_runs"],
         docker_time_limit_s=kw["docker_time_limit"], docker_nemesis=nemesis, jobs=kw["jobs"],
         unit_timeout_s=kw["unit_timeout"], skip_unit_tests=kw["skip_unit_tests"], seed=kw["seed"], out=kw["out"],
