@@ -258,9 +258,9 @@ def is_list_append(h: History) -> bool:
 
 
 def _suggest_edn_model(h: History) -> tuple[str | None, Any]:
-    fs = {o.f for o in h if o.process != NEMESIS}
-    if "txn" in fs and is_list_append(h):
+    if is_list_append(h):  # (every client op a txn: it stops at the first that is not)
         return LIST_APPEND, None
+    fs = {o.f for o in h if o.process != NEMESIS}
     if "txn" in fs:
         return "multi-register", None
     if fs & {"acquire", "release"}:
