@@ -98,7 +98,9 @@ def clean_all(run_id: str | None = None, force: bool = False) -> dict[str, int]:
     """
     docker = _docker()
     client = _client()
-    label = LABEL if run_id is None else f"{LABEL}.run={_safe_name(run_id)}"
+    # faultbox=1, not the bare key: every container of the node image inherits the
+    # image's label faultbox=node (an SSH lab's hosts, for one), and only runs' are ours.
+    label = f"{LABEL}=1" if run_id is None else f"{LABEL}.run={_safe_name(run_id)}"
     removed = {"containers": 0, "networks": 0}
     for c in client.containers.list(all=True, filters={"label": label}):
         if not force and owner_alive(c.labels.get(f"{LABEL}.owner")):

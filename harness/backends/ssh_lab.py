@@ -10,8 +10,9 @@ same lab as a real remote-host fixture (sshd, host keys, iptables on the host).
 
 Containers get ``NET_ADMIN`` only (never privileged) and an init process that
 reaps the servers the backend starts under ``setsid``. They are labelled
-``faultbox.sshlab=<name>``, not ``faultbox``: ``faultbox clean`` leaves a lab
-alone; ``ssh-lab down`` removes it.
+``faultbox=sshlab`` and ``faultbox.sshlab=<name>``: ``faultbox clean`` removes
+only run containers (``faultbox=1``) and leaves a lab alone; ``ssh-lab down``
+removes it.
 """
 
 from __future__ import annotations
@@ -133,8 +134,13 @@ def _wait_sshd(ip: str, timeout_s: float) -> None:
 
 
 def lab_up(n: int, folder: Path, name: str | None = None, image: str | None = None,
-           progress: Callable[[str], None] = lambda _m: None) -> Lab:
-    """Start ``n`` sshd hosts; write hosts.toml, known_hosts and the client key in ``folder``."""
+           progress: Callable[[str], None] = lambda _m: None, owner: str | None = None) -> Lab:
+    """Start ``n`` sshd hosts; write hosts.toml, known_hosts and the client key in ``folder``.
+
+    ``owner`` (an :func:`~harness.netctl.owner_token`) marks the lab as a live
+    process's, as run containers are: an older ``faultbox clean`` that matched
+    every container of the node image then leaves it alone while that process lives.
+    """
     import docker
 
     if not 1 <= n <= 64:
@@ -154,7 +160,11 @@ def lab_up(n: int, folder: Path, name: str | None = None, image: str | None = No
     client_key = paramiko.RSAKey.generate(2048)
     _write_key(folder / "id_rsa", client_key)
     pub = f"{client_key.get_name()} {client_key.get_base64()} faultbox-ssh-lab\n"
-    labels = {LAB_LABEL: name}
+    # The node image carries the label faultbox=node; a lab container says what it is
+    # (clean_all removes only faultbox=1, the containers of runs).
+    labels = {LAB_LABEL: name, "faultbox": "sshlab"}
+    if owner:
+        labels["faultbox.owner"] = owner
     lab = Lab(name, folder, [])
     try:
         net = client.networks.create(f"fbssh-{name}", driver="bridge", labels=labels)

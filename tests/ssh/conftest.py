@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.backends.docker import docker_available
+from harness.netctl import owner_token
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,7 +29,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
     folder = tmp_path_factory.mktemp("sshlab") / "lab"
     name = f"t{os.getpid()}"
-    lab = lab_up(5, folder, name=name)
+    lab = lab_up(5, folder, name=name, owner=owner_token())
     try:
         yield lab
     finally:
