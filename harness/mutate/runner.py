@@ -244,7 +244,8 @@ def run_mutate(cfg: MutateConfig, say: Say | None = None) -> dict[str, Any]:
     try:
         baseline = _baseline(cfg, target, overlays)
         log(f"baseline: unit tests pass in {baseline['unit']['seconds']} s, "
-            f"{len(baseline['sim']['runs'])} sim runs valid")
+            f"{len(baseline['sim']['runs'])} sim runs valid, "
+            f"{baseline['liveness_runs']} with a liveness flag")
 
         def unit(r: dict[str, Any]) -> None:
             m = by_id[r["id"]]
@@ -296,7 +297,9 @@ def _baseline(cfg: MutateConfig, target: Target, overlays: Path) -> dict[str, An
         why = bad[0]["anomaly"] if bad else sim.get("detail")
         raise UsageError(f"the unmutated {cfg.system} is not valid in the simulation "
                          f"({bad[0]['command'] if bad else ''}): {why}")
-    return {"unit": unit, "sim": sim}
+    # The liveness flag means something only if the correct build never raises it.
+    flagged = sum(1 for r in sim.get("runs", []) if r.get("valid") == "unknown" or r.get("starved"))
+    return {"unit": unit, "sim": sim, "liveness_runs": flagged}
 
 
 def _each(jobs: int, fn: Callable[[dict[str, Any]], None], items: list[dict[str, Any]]) -> None:
