@@ -40,19 +40,22 @@ def failing_checkers(details: Any) -> list[str]:
     return out
 
 
+def succeeded_fs(ops: Any) -> list[str]:
+    """Client functions that succeeded at least once."""
+    return sorted({op.f for op in ops if op.process != "nemesis" and op.type == "ok"})
+
+
 def starved(ops: Any, least: int = 10) -> list[str]:
     """Client functions invoked at least ``least`` times that never once succeeded (every
-    write failing, say): no safety checker objects, but the system did not work."""
+    write failing, say): no safety checker objects, but the system did not work. (Compared
+    with the unmutated build's run of the same seed by the parent: a cas that never
+    matches is no finding.)"""
     invoked: dict[str, int] = {}
-    succeeded: set[str] = set()
     for op in ops:
-        if op.process == "nemesis":
-            continue
-        if op.type == "invoke":
+        if op.process != "nemesis" and op.type == "invoke":
             invoked[op.f] = invoked.get(op.f, 0) + 1
-        elif op.type == "ok":
-            succeeded.add(op.f)
-    return sorted(f for f, n in invoked.items() if n >= least and f not in succeeded)
+    ok = set(succeeded_fs(ops))
+    return sorted(f for f, n in invoked.items() if n >= least and f not in ok)
 
 
 def _first_anomaly(anomalies: Any) -> str:
@@ -102,7 +105,7 @@ def sim_runs(spec: dict[str, Any]) -> dict[str, Any]:
         r0 = time.monotonic()
         try:
             run = simulate(opts, sim, workload)
-            hungry = starved(run.ops)
+            hungry, fed = starved(run.ops), succeeded_fs(run.ops)
             checker = workload.checker
             if run.statuses:
                 checker = with_divergence(checker, run.statuses)
@@ -112,10 +115,10 @@ def sim_runs(spec: dict[str, Any]) -> dict[str, Any]:
             anomaly = _first_anomaly([a.to_dict() for a in result.anomalies if a.kind != "perf"])
         except Exception as e:  # noqa: BLE001 - the harness itself failing is an error, not a kill
             checkers, valid, anomaly = [], "error", f"{type(e).__name__}: {e}"
-            hungry = []
+            hungry, fed = [], []
         runs.append(_run_record(seed, wl, checkers, valid, anomaly, time.monotonic() - r0,
                                 sim_command(opts, sim), nemesis=list(opts.nemesis),
-                                starved=hungry))
+                                starved=hungry, succeeded=fed))
         if any(r["history"] for r in runs):
             break
     return {"runs": runs, "seconds": round(time.monotonic() - t0, 2)}

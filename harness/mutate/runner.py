@@ -147,7 +147,11 @@ def _unit_stage(cfg: MutateConfig, target: Target, m: Mutant | None,
             "seconds": res.seconds}
 
 
-def _stage_summary(got: dict[str, Any] | None, err: str, seconds: float) -> dict[str, Any]:
+def _stage_summary(got: dict[str, Any] | None, err: str, seconds: float,
+                   baseline_ok: dict[int, set[str]] | None = None) -> dict[str, Any]:
+    """One stage's outcome from its runs. ``baseline_ok``: per seed, the client functions
+    that succeeded in the unmutated build's run — a function that never succeeds counts
+    as a liveness flag only where it succeeded there."""
     if got is None:
         return {"outcome": "error", "detail": _tail(err) or "no result", "runs": [],
                 "seconds": seconds}
@@ -168,8 +172,10 @@ def _stage_summary(got: dict[str, Any] | None, err: str, seconds: float) -> dict
                        history_caught_by=[c for c in r.get("checkers", [])
                                           if c not in ("crash", "divergence")])
     for k, r in enumerate(runs, start=1):
-        if r.get("valid") == "unknown" or r.get("starved"):
-            why = (f"never succeeded: {', '.join(r['starved'])}" if r.get("starved")
+        hungry = [f for f in r.get("starved", [])
+                  if baseline_ok is None or f in baseline_ok.get(int(r.get("seed", -1)), set())]
+        if r.get("valid") == "unknown" or hungry:
+            why = (f"never succeeded: {', '.join(hungry)}" if hungry
                    else "verdict unknown (no client op succeeded)")
             out["liveness"] = {"run": k, "why": why, "command": r.get("command", "")}
             break
@@ -181,7 +187,8 @@ def _stage_summary(got: dict[str, Any] | None, err: str, seconds: float) -> dict
     return out
 
 
-def _sim_stage(cfg: MutateConfig, target: Target, overlay: Path, seed: int) -> dict[str, Any]:
+def _sim_stage(cfg: MutateConfig, target: Target, overlay: Path, seed: int,
+               baseline_ok: dict[int, set[str]] | None = None) -> dict[str, Any]:
     spec = {"system": target.system, "nodes": target.nodes, "workloads": list(target.sim_workloads),
             "runs": cfg.sim_runs, "seed": seed, "time_limit_s": cfg.sim_time_limit_s,
             "rate": cfg.rate, "concurrency": cfg.concurrency, "recovery_s": cfg.recovery_s,
@@ -193,7 +200,7 @@ def _sim_stage(cfg: MutateConfig, target: Target, overlay: Path, seed: int) -> d
     if res.returncode is None:
         return {"outcome": "error", "detail": f"the simulation hung ({timeout:.0f} s)", "runs": [],
                 "seconds": res.seconds}
-    return _stage_summary(_parse_result(res.stdout), res.stderr, res.seconds)
+    return _stage_summary(_parse_result(res.stdout), res.stderr, res.seconds, baseline_ok)
 
 
 def _docker_stage(cfg: MutateConfig, target: Target, m: Mutant, overlay: Path, k: int,
@@ -247,6 +254,9 @@ def run_mutate(cfg: MutateConfig, say: Say | None = None) -> dict[str, Any]:
             f"{len(baseline['sim']['runs'])} sim runs valid, "
             f"{baseline['liveness_runs']} with a liveness flag")
 
+        baseline_ok = {int(r["seed"]): set(r.get("succeeded", []))
+                       for r in baseline["sim"].get("runs", [])}
+
         def unit(r: dict[str, Any]) -> None:
             m = by_id[r["id"]]
             ov = make_overlay(overlays, index[m.id], m)
@@ -258,7 +268,7 @@ def run_mutate(cfg: MutateConfig, say: Say | None = None) -> dict[str, Any]:
 
         def sim(r: dict[str, Any]) -> None:
             ov = overlays / str(index[r["id"]])
-            r["sim"] = _sim_stage(cfg, target, ov, cfg.seed)
+            r["sim"] = _sim_stage(cfg, target, ov, cfg.seed, baseline_ok)
             s = r["sim"]
             log(f"sim   {s['outcome']:9} {r['id']} {s.get('by', '')} "
                 f"{', '.join(s.get('caught_by', []))}")
@@ -298,7 +308,7 @@ def _baseline(cfg: MutateConfig, target: Target, overlays: Path) -> dict[str, An
         raise UsageError(f"the unmutated {cfg.system} is not valid in the simulation "
                          f"({bad[0]['command'] if bad else ''}): {why}")
     # The liveness flag means something only if the correct build never raises it.
-    flagged = sum(1 for r in sim.get("runs", []) if r.get("valid") == "unknown" or r.get("starved"))
+    flagged = sum(1 for r in sim.get("runs", []) if r.get("valid") == "unknown")
     return {"unit": unit, "sim": sim, "liveness_runs": flagged}
 
 

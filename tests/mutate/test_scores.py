@@ -96,9 +96,11 @@ def test_a_function_that_never_succeeds_is_flagged_as_liveness() -> None:
                 Op(index=4 * i + 3, time_ns=i, process=1, type="ok", f="read", value=None)]
     assert starved(ops) == ["write"]
     assert starved(ops[:8]) == []  # too few writes to say
-    runs = [_run(True, []), {**_run(True, []), "starved": ["write"]}]
-    s = _stage_summary({"runs": runs}, "", 2.0)
+    runs = [{**_run(True, []), "seed": 0}, {**_run(True, []), "starved": ["write"], "seed": 1}]
+    s = _stage_summary({"runs": runs}, "", 2.0, {0: {"write"}, 1: {"write", "read"}})
     assert s["outcome"] == "survived" and s["liveness"]["run"] == 2
     assert "write" in s["liveness"]["why"]
+    # Where the unmutated build never got a write through on that seed either, it is no flag.
+    assert "liveness" not in _stage_summary({"runs": runs}, "", 2.0, {1: {"read"}})
     rec = _rec(1, "survived", s)
     assert scores([rec])["sim_with_liveness"]["killed"] == 1 and scores([rec])["sim"]["killed"] == 0
