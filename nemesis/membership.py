@@ -18,9 +18,10 @@ Each ``start-membership`` makes one change, its value ``{"action": A}``:
   cache the nodes the run started with also replicate the store, and delete
   what their log applies), else any.
 
-- ``replace`` — a flap, then at once a join (a leave when at the cap): the
-  orchestrator replacing a node whose registration lapsed; two changes,
-  recorded as ``{"changes": [flap, join]}``.
+- ``replace`` — a flap of an added node, then at once a join (a leave when at
+  the cap): the orchestrator replacing a cache node whose registration
+  lapsed; two changes, recorded as ``{"changes": [flap, join]}`` (a join
+  when no added node is registered).
 
 ``stop-membership`` brings every flapped node's heartbeat back (it registers
 again at once: the ring flips back). The nodes the cluster started with are
@@ -37,8 +38,8 @@ only once the TTL ran out; ``settled`` false if it did not show in time),
 and ``change`` the system's figures of the step from the members read before
 to those read after (keys moved against the ideal, load max/mean).
 
-The schedule (:func:`nemesis.schedule.membership_package`) repeats replace,
-another change, stop: a node is out of the ring across other changes and
+The schedule (:func:`nemesis.schedule.membership_package`) joins a node,
+then repeats replace, two more changes, stop: a node is out of the ring across other changes and
 then owns its old keys again — what it takes for an old owner to miss
 invalidations that writers send to the owners of their newest two rings
 (``stale-owner`` in the cache). The replacement follows the flap at once:
@@ -150,7 +151,9 @@ class MembershipNemesis(NemesisBase):
             return "join"
         if want == "join" and not room:
             return "leave"
-        if want in ("flap", "replace") and not self._flappable():
+        if want == "flap" and not self._flappable():
+            return "join" if room else "leave"
+        if want == "replace" and not [n for n in self._flappable() if n in self.added]:
             return "join" if room else "leave"
         return want
 

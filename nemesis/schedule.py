@@ -140,17 +140,21 @@ def coordinator_crash_package(opts: NemesisOptions) -> Package:
 
 
 def membership_package(opts: NemesisOptions) -> Package:
-    """Each band: a node's registration lapses and a replacement joins (``replace``),
-    one more change (join, leave, crash, flap or replace), then every flapped node
-    comes back — so the ring flips back to an old owner across other changes (see
-    :mod:`nemesis.membership`). The final heal brings flapped nodes back."""
+    """A join, then bands of: an added node's registration lapses and a replacement
+    joins (``replace``), two more changes (join, leave, crash, flap or replace), then
+    every flapped node comes back — so the ring flips back to an old owner across
+    other changes (see :mod:`nemesis.membership`). The final heal brings flapped
+    nodes back."""
     draw = _choice(MEMBERSHIP_ACTIONS)
 
     def change(test: Any, ctx: Any) -> dict[str, Any]:
         return {"f": "start-membership", "value": {"action": draw(test, ctx)}}
 
-    replace_op = {"f": "start-membership", "value": {"action": "replace"}}
-    ops = g.cycle([replace_op, g.once(change), {"f": "stop-membership"}])
+    def start(action: str) -> dict[str, Any]:
+        return {"f": "start-membership", "value": {"action": action}}
+
+    band = [start("replace"), g.once(change), g.once(change), {"f": "stop-membership"}]
+    ops = [start("join"), g.cycle(band)]
     pkg = _package("membership", MembershipNemesis(opts), lambda test, ctx: None, opts)
     return replace(pkg, generator=g.stagger(opts.interval_s, ops), ops=ops)
 
