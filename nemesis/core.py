@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import random
+import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -112,6 +113,7 @@ class NemesisBase:
         self.nodes: list[str] = []
         self.rng = random.Random(0)
         self.leaders: HasLeader | None = None
+        self.sleep: Callable[[float], None] = time.sleep  # the sim lets simulated time pass
 
     def setup(self, backend: Any, test: Mapping[str, Any]) -> None:
         self.backend = backend

@@ -13,6 +13,7 @@ from typing import Any
 
 from nemesis import grudge as gr
 from nemesis.core import NemesisBase, NemesisError, NemesisOptions
+from nemesis.leader import StatusLeader, find_leader
 
 __all__ = [
     "PARTITION_KINDS",
@@ -25,7 +26,12 @@ __all__ = [
     "undo_quietly",
 ]
 
-PARTITION_KINDS = ("halves", "one", "leader", "majorities-ring", "bridge", "one-way")
+PARTITION_KINDS = (
+    "halves", "one", "leader", "majorities-ring", "bridge", "one-way", "leader-minority",
+)
+# How long a new-leader kill or pause waits for the next leader, and how often it asks.
+CHASE_S = 3.0
+CHASE_POLL_S = 0.02
 
 
 def _value_spec(value: Any, key: str, default: Any) -> Any:
@@ -74,6 +80,11 @@ class PartitionNemesis(NemesisBase):
         if kind == "leader":
             leader = self.leader()
             return gr.isolate(nodes, leader) if leader in nodes else gr.isolate_one(nodes, self.rng)
+        if kind == "leader-minority":
+            leader = self.leader()
+            if leader not in nodes:
+                leader = self.rng.choice(nodes)
+            return gr.leader_minority(nodes, leader, self.rng)
         if kind == "majorities-ring":
             return gr.majorities_ring(nodes, self.rng)
         if kind == "bridge":
@@ -116,16 +127,45 @@ class _DownUp(NemesisBase):
     def _undo(self, node: str) -> None:
         raise NotImplementedError
 
+    def _hit(self, nodes: list[str]) -> None:
+        for n in nodes:
+            # Recorded first: if the fault half-happened (signal sent, then a
+            # timeout), the stop and the teardown must still undo it.
+            self.down.add(n)
+            self._do(n)
+
+    def _next_leader(self, gone: set[str]) -> str | None:
+        """The first leader among the nodes not in ``gone``, asked every CHASE_POLL_S
+        for at most CHASE_S (through ``self.sleep``: simulated time in the sim)."""
+        waited = 0.0
+        while waited < CHASE_S:
+            if isinstance(self.leaders, StatusLeader):  # ask only the nodes still up
+                up = {n: a for n, a in self.leaders.cluster.items() if n not in gone}
+                leader = find_leader(up, timeout_s=0.2)
+            else:
+                leader = self.leader()
+            if leader is not None and leader not in gone and leader in self.nodes:
+                return leader
+            self.sleep(CHASE_POLL_S)
+            waited += CHASE_POLL_S
+        return None
+
     def invoke(self, f: str, value: Any) -> Any:
         self._need_backend()
         if f == f"start-{self.fault}":
-            nodes = self.targets(_value_spec(value, "targets", "one"))
-            for n in nodes:
-                # Recorded first: if the fault half-happened (signal sent, then a
-                # timeout), the stop and the teardown must still undo it.
-                self.down.add(n)
-                self._do(n)
-            return nodes
+            spec = _value_spec(value, "targets", "one")
+            if spec != "new-leader":
+                nodes = self.targets(spec)
+                self._hit(nodes)
+                return nodes
+            # At a role change: the leader, then its successor the moment it is elected
+            # (before it has committed its first entry or served a read).
+            first = self.targets("leader")
+            self._hit(first)
+            nxt = self._next_leader(set(first))
+            if nxt is not None:
+                self._hit([nxt])
+            return first + ([nxt] if nxt is not None else [])
         if f == f"stop-{self.fault}":
             return undo_all(self.down, self._undo)
         raise NemesisError(f"{self.fault} nemesis cannot do {f!r}")

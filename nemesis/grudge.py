@@ -19,6 +19,7 @@ __all__ = [
     "isolate_one",
     "majorities_ring",
     "bridge",
+    "leader_minority",
     "one_way",
     "is_symmetric",
     "views",
@@ -91,6 +92,18 @@ def bridge(nodes: Sequence[str]) -> Grudge:
     out.update({n: frozenset(left) for n in right})
     out[middle] = frozenset()
     return out
+
+
+def leader_minority(nodes: Sequence[str], leader: str, rng: random.Random) -> Grudge:
+    """The leader kept with a minority of followers: it, plus ⌊(n-1)/2⌋ - 1 random
+    others, on one side; the majority on the other elects a new leader while the
+    old one still has followers to replicate to (and, without CheckQuorum, to lead)."""
+    if leader not in nodes:
+        raise ValueError(f"{leader!r} is not one of {list(nodes)}")
+    others = [n for n in nodes if n != leader]
+    keep = rng.sample(others, max(0, (len(nodes) - 1) // 2 - 1))
+    side = [leader, *sorted(keep)]
+    return complete_grudge([side, [n for n in nodes if n not in side]])
 
 
 def one_way(src_group: Collection[str], dst_group: Collection[str]) -> Grudge:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 __all__ = ["TARGETS", "select"]
 
-TARGETS = ("one", "minority", "majority", "leader", "all")
+TARGETS = ("one", "minority", "majority", "leader", "all", "new-leader")
 
 
 def select(
@@ -18,7 +18,8 @@ def select(
     ``one``: a random node; ``minority``: a random ⌊(n-1)/2⌋ of them (at least
     one); ``majority``: a random ⌊n/2⌋+1; ``leader`` (alias ``primaries``):
     the leader, or a random node when none is known; ``all``: every node; a
-    node name names itself.
+    node name names itself. ``new-leader`` selects as ``leader`` does here; the
+    kill and pause nemeses then also hit the next leader as soon as it is elected.
     """
     ns = list(nodes)
     if not ns:
@@ -30,7 +31,7 @@ def select(
         return sorted(rng.sample(ns, max(1, (n - 1) // 2)))
     if spec == "majority":
         return sorted(rng.sample(ns, n // 2 + 1))
-    if spec in ("leader", "primaries"):
+    if spec in ("leader", "primaries", "new-leader"):
         return [leader] if leader in ns else [rng.choice(ns)]
     if spec == "all":
         return sorted(ns)

@@ -25,7 +25,7 @@ from typing import Any
 from harness import generator as g
 from harness.generator.context import Context, _mk
 from harness.sim.world import World
-from nemesis.core import NemesisOptions, Package, compose, fault_of
+from nemesis.core import NemesisBase, NemesisOptions, Package, compose, fault_of
 from nemesis.faults import ClockNemesis
 
 __all__ = ["Fault", "Script", "ScriptedNemesis", "sim_package", "script_package", "describe"]
@@ -270,6 +270,8 @@ def sim_package(world: World, names: Sequence[str], interval_s: float, seed: int
     pkgs = []
     for name in names:
         pkg = nemesis.PACKAGES[name](opts)
+        if isinstance(pkg.nemesis, NemesisBase):  # a new-leader chase waits on simulated time
+            pkg.nemesis.sleep = world.nemesis_sleep
         if name == "clock":
             pkg = replace(pkg, nemesis=SimClockNemesis(opts))
         elif isinstance(pkg.nemesis, StatusNemesis):  # targeted: watches on simulated time
