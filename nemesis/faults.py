@@ -19,6 +19,7 @@ __all__ = [
     "PARTITION_KINDS",
     "ClockNemesis",
     "KillNemesis",
+    "LeaderChaseNemesis",
     "PacketNemesis",
     "PartitionNemesis",
     "PauseNemesis",
@@ -159,9 +160,13 @@ class _DownUp(NemesisBase):
                 self._hit(nodes)
                 return nodes
             # At a role change: the leader, then its successor the moment it is elected
-            # (before it has committed its first entry or served a read).
-            first = self.targets("leader")
+            # (before it has committed its first entry or served a read). With no leader
+            # known (a leaderless system, or mid-election) one random node, no chase.
+            leader = self.leader()
+            first = [leader] if leader in self.nodes else self.targets("one")
             self._hit(first)
+            if leader not in self.nodes:
+                return first
             nxt = self._next_leader(set(first))
             if nxt is not None:
                 self._hit([nxt])
@@ -185,6 +190,44 @@ class KillNemesis(_DownUp):
 
     def _undo(self, node: str) -> None:
         self._need_backend().start(node)
+
+
+class LeaderChaseNemesis(_DownUp):
+    """``start-leader-chase`` (value ``{"mode": kill|pause}``; result: mode and the nodes
+    hit — the leader, then its successor once elected) / ``stop-leader-chase`` (restart
+    or resume each as it was hit)."""
+
+    faults = frozenset({"leader-chase"})
+    fault = "leader-chase"
+    MODES = ("kill", "pause")
+
+    def __init__(self, opts: NemesisOptions) -> None:
+        super().__init__(opts)
+        self.mode = "kill"
+        self.how: dict[str, str] = {}
+
+    def _do(self, node: str) -> None:
+        self.how[node] = self.mode
+        if self.mode == "kill":
+            self._need_backend().kill(node)
+        else:
+            self._need_backend().pause(node)
+
+    def _undo(self, node: str) -> None:
+        if self.how.get(node, "kill") == "kill":
+            self._need_backend().start(node)
+        else:
+            self._need_backend().resume(node)
+        self.how.pop(node, None)
+
+    def invoke(self, f: str, value: Any) -> Any:
+        if f == "start-leader-chase":
+            mode = str(_value_spec(value, "mode", "kill"))
+            if mode not in self.MODES:
+                raise NemesisError(f"unknown leader-chase mode {mode!r} (kill or pause)")
+            self.mode = mode
+            return {"mode": mode, "nodes": super().invoke(f, {"targets": "new-leader"})}
+        return super().invoke(f, value)
 
 
 class PauseNemesis(_DownUp):

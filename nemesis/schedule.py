@@ -21,6 +21,7 @@ from nemesis.faults import (
     PARTITION_KINDS,
     ClockNemesis,
     KillNemesis,
+    LeaderChaseNemesis,
     PacketNemesis,
     PartitionNemesis,
     PauseNemesis,
@@ -38,6 +39,7 @@ __all__ = [
     "coordinator_crash_package",
     "figure8_package",
     "kill_package",
+    "leader_chase_package",
     "membership_package",
     "packet_package",
     "partition_package",
@@ -55,6 +57,7 @@ BAND_COLORS = {
     "coordinator-crash": "#a4243b",
     "membership": "#2e86ab",
     "commit-cut": "#5f0f40",
+    "leader-chase": "#495057",
 }
 
 
@@ -98,6 +101,13 @@ def partition_package(opts: NemesisOptions) -> Package:
 
 def kill_package(opts: NemesisOptions) -> Package:
     return _package("kill", KillNemesis(opts), _choice(opts.targets), opts)
+
+
+def leader_chase_package(opts: NemesisOptions) -> Package:
+    """Kill or pause the leader and then its successor the moment it is elected."""
+    nem = LeaderChaseNemesis(opts)
+    pkg = _package("leader-chase", nem, _choice([{"mode": m} for m in nem.MODES]), opts)
+    return replace(pkg, needs=frozenset({"kill", "pause"}))
 
 
 def pause_package(opts: NemesisOptions) -> Package:
@@ -176,4 +186,5 @@ PACKAGES: dict[str, Callable[[NemesisOptions], Package]] = {
     "coordinator-crash": coordinator_crash_package,
     "membership": membership_package,
     "commit-cut": commit_cut_package,
+    "leader-chase": leader_chase_package,
 }

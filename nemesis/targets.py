@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 __all__ = ["TARGETS", "select"]
 
-TARGETS = ("one", "minority", "majority", "leader", "all", "new-leader")
+TARGETS = ("one", "minority", "majority", "leader", "all")
 
 
 def select(
@@ -18,8 +18,9 @@ def select(
     ``one``: a random node; ``minority``: a random ⌊(n-1)/2⌋ of them (at least
     one); ``majority``: a random ⌊n/2⌋+1; ``leader`` (alias ``primaries``):
     the leader, or a random node when none is known; ``all``: every node; a
-    node name names itself. ``new-leader`` selects as ``leader`` does here; the
-    kill and pause nemeses then also hit the next leader as soon as it is elected.
+    node name names itself. ``new-leader`` (not drawn by default: the
+    ``leader-chase`` package) selects as ``leader`` does here; the kill and pause
+    nemeses then also hit the next leader as soon as it is elected.
     """
     ns = list(nodes)
     if not ns:
@@ -37,4 +38,6 @@ def select(
         return sorted(ns)
     if spec in ns:
         return [spec]
-    raise ValueError(f"unknown target {spec!r} (one of {', '.join(TARGETS)} or a node name)")
+    raise ValueError(
+        f"unknown target {spec!r} (one of {', '.join(TARGETS)}, new-leader or a node name)"
+    )

@@ -64,7 +64,26 @@ def test_new_leader_hits_the_leader_then_its_successor_once_elected(fault: str):
     assert [c for c in b.calls if c[0] == fault] == [(fault, "n3"), (fault, "n1")]
     assert sorted(pkg.nemesis.invoke(f"stop-{fault}", None)) == ["n1", "n3"]
     assert not (b.killed | b.paused)
-    assert "new-leader" in TARGETS
+    assert "new-leader" not in TARGETS  # not drawn by the kill and pause packages
+
+
+def test_the_leader_chase_package_kills_or_pauses_and_brings_each_back_as_it_was_hit():
+    pkg = nemesis.PACKAGES["leader-chase"](NemesisOptions())
+    assert pkg.needs == {"kill", "pause"}
+    b = ElectingBackend("n2", delay=0)
+    pkg.nemesis.setup(b, TEST)
+    pkg.nemesis.sleep = lambda s: None
+    assert pkg.nemesis.invoke("start-leader-chase", {"mode": "pause"}) == {
+        "mode": "pause", "nodes": ["n2", "n1"]}
+    assert b.paused == {"n1", "n2"} and not b.killed
+    assert sorted(pkg.nemesis.invoke("stop-leader-chase", None)) == ["n1", "n2"]
+    assert not b.paused and ("resume", "n1") in b.calls
+    leaderless = FakeBackend(leader=None)
+    pkg.nemesis.setup(leaderless, TEST)
+    hit = pkg.nemesis.invoke("start-leader-chase", {"mode": "kill"})["nodes"]
+    assert len(hit) == 1  # no leader known: one node, no chase
+    pkg.nemesis.teardown()
+    assert not leaderless.killed
 
 
 def test_new_leader_gives_up_when_nobody_is_elected():
@@ -75,17 +94,17 @@ def test_new_leader_gives_up_when_nobody_is_elected():
     assert pkg.nemesis.invoke("start-kill", "new-leader") == ["n3"]
 
 
-def test_correct_raftkv_stays_valid_under_new_leader_kills_and_pauses_in_the_simulation():
+def test_correct_raftkv_stays_valid_under_leader_chases_and_leader_minority_partitions():
     opts = Options(system="raftkv", workload="register", nodes=5, time_limit_s=30, seed=10,
-                   backend="sim", nemesis=("partition", "kill", "pause"),
+                   backend="sim", nemesis=("partition", "leader-chase"),
                    nemesis_interval_s=2.0)
     wl = make_workload(opts)
     run = simulate(opts, SimOptions(), wl)
     valid, anomalies = judge(opts, SimOptions(), wl, run.ops, run.statuses)
     assert valid is True, anomalies
     chased = [o for o in run.ops if o.process == "nemesis" and o.type == "info"
-              and o.f in ("start-kill", "start-pause") and isinstance(o.value, list)
-              and len(o.value) == 2]
+              and o.f == "start-leader-chase" and isinstance(o.value, dict)
+              and len(o.value["nodes"]) == 2]
     kinds = {o.value.get("kind") for o in run.ops if o.process == "nemesis"
              and o.f == "start-partition" and isinstance(o.value, dict)}
     assert chased, "no new-leader fault hit a second leader"
