@@ -17,6 +17,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # bench/queue.py would shadow the stdlib queue module the monitor's thread pool needs.
@@ -42,6 +43,10 @@ def _load(cl: LocalCluster, op: str, conc: int, seconds: float) -> dict:
         return None if typ == "ok" else typ
 
     return measure(open_client, one_op, conc, seconds)
+
+
+def _since(t0: int) -> Callable[[], int]:
+    return lambda: time.monotonic_ns() - t0
 
 
 def micro(n: int = 20000) -> None:
@@ -87,9 +92,8 @@ def main() -> None:
                 for op in ("put", "get"):
                     run_dir = Path(tmp) / f"run-{rnd}-{hz:g}-{op}"
                     run_dir.mkdir()
-                    t0 = time.monotonic_ns()
-                    mon = (StatusMonitor(cl.addrs, run_dir, lambda: time.monotonic_ns() - t0, hz)
-                           if hz > 0 else None)
+                    clock = _since(time.monotonic_ns())
+                    mon = StatusMonitor(cl.addrs, run_dir, clock, hz) if hz > 0 else None
                     try:
                         r = _load(cl, op, args.concurrency, args.seconds)
                     finally:
