@@ -3,7 +3,9 @@
     python3 bench/divergence.py [--seeds 6] [--time-limit 30] [--nodes 5] [--bugs all]
 
 Each bug runs through the deterministic simulation (raftkv, register workload,
-``partition,kill,pause`` at a 3 s interval, torn disks) on ``--seeds`` seeds.
+``--nemesis`` (default ``partition,kill,pause``) at a 3 s interval, torn disks) on
+``--seeds`` seeds. Run it with ``python -O`` to model a system without invariant
+asserts (only explicit raises stay).
 Bugs are the raftkv bug switches plus hand-planted Raft mutations patched into
 the library in this process (the classes they belong to):
 
@@ -99,7 +101,7 @@ def planted(name: str) -> Iterator[None]:
 def one(bug: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     opts = Options(system="raftkv", workload="register", nodes=args.nodes, backend="sim",
                    time_limit_s=args.time_limit, seed=seed, nemesis_interval_s=3.0,
-                   nemesis=("partition", "kill", "pause"), report=False,
+                   nemesis=tuple(args.nemesis.split(",")), report=False,
                    bugs=(bug,) if bug in SWITCHES else ())
     sim = SimOptions(torn=True)
     wl = make_workload(opts)
@@ -126,6 +128,7 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=30.0)
     ap.add_argument("--nodes", type=int, default=5)
     ap.add_argument("--bugs", default="all")
+    ap.add_argument("--nemesis", default="partition,kill,pause")
     args = ap.parse_args()
     bugs = [*SWITCHES, *PLANTED] if args.bugs == "all" else args.bugs.split(",")
     head = (f"{'bug':<24} {'runs':>4} {'any':>4} {'diverg':>6} {'d-only':>6} {'linear':>6} "
