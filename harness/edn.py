@@ -329,7 +329,12 @@ _COMMAS = bytes.maketrans(b" ", b",")
 _NAME = rb"[^ ,\[\]{}:\x00-\x1f\x7f]*+"
 _TOKEN_OF_RUN = re.compile(rb":(" + _NAME + rb")( ,|[ ,\]}])")
 _RUN = re.compile(rb"(?<=[\[{ ,])(?::" + _NAME + rb"(?: ,|[ ,])(?=:))*+:" + _NAME + rb"[ ,\]}]")
-_LEFT = re.compile(rb"(?<=[\[{ ,]):(" + _NAME + rb")([ ,\]}])")
+# A keyword left over, found by its colon (a fast literal search); the match is taken
+# only after a separator or a bracket, or right after a key's colon (see _keywords).  A
+# name starting with a digit or sign is not tried (a key's colon before a number is not
+# worth a call; such a keyword, if ever, stays and the text is refused).
+_LEFT = re.compile(rb":((?:[^ ,\[\]{}:\"\x00-\x1f\x7f0-9+\-][^ ,\[\]{}:\"\x00-\x1f\x7f]*+)?)([ ,\]}])")
+_BEFORE_KEYWORD = frozenset(b"[{ ,")
 # keywords that a map may have as keys in the fast path: the keys of Jepsen op maps
 OP_KEYS = frozenset((b"type", b"f", b"value", b"process", b"time", b"index", b"error", b"key", b"node"))
 _FAST_KEYWORDS = 40  # most keyword replace passes per chunk
@@ -537,6 +542,9 @@ def _keywords(o: bytes) -> bytes | None:
         written = [0]
 
         def one(m: re.Match[bytes]) -> bytes:
+            at = m.start()
+            if not (o[at - 1] in _BEFORE_KEYWORD or o[at - 2:at] == b'":'):
+                return m.group(0)  # a key's own colon (then a value), or inside a token
             kw, nxt = m.group(1), m.group(2)
             written[0] += nxt == b"," and kw in OP_KEYS
             return _json_keyword(kw, nxt)

@@ -335,14 +335,44 @@ def _chunk_ops(chunk: bytes, keyed: bool, ops: list[Op]) -> bool:
 
 
 def _text_ops(text: str, keyed: bool, ops: list[Op]) -> bool:
-    """Whole lines of op maps: the fast path, else 8 KiB pieces of it, each fast or complete.
+    """Whole lines of op maps: the fast path, else around the lines it cannot take.
 
-    A few odd lines (a nemesis op with a string-keyed map, an escape JSON lacks)
-    cost the complete reader on the pieces around them, not on the whole file.
-    Cutting at newlines keeps every form whole when each piece reads cleanly (a
-    form across a cut leaves an error in both pieces: then False, and the
-    caller reads the whole file, naming the line of any error).
+    A few odd lines (a nemesis op with a string-keyed map, a comment, a tag, an
+    escape JSON lacks) are found with one search for what marks them
+    (:data:`_ODD`) and read by the complete reader; the runs of lines between
+    them go through the fast path whole (or, should one still be refused, in
+    8 KiB pieces, each fast or complete).  Cutting at newlines keeps every form
+    whole when each piece reads cleanly (a form across a cut leaves an error in
+    both pieces: then False, and the caller reads the whole file, naming the
+    line of any error).
     """
+    if '{"' not in text:  # (a string-keyed map, as nemesis ops have, would fail it whole)
+        rows = read_op_rows(text)
+        if rows is not None:
+            ops.extend(_row_ops(rows, len(ops), keyed))
+            return True
+    done = 0
+    for m in _ODD.finditer(text):
+        if m.start() < done:
+            continue  # on a line already read
+        first = text.rfind("\n", 0, m.start()) + 1
+        last = text.find("\n", m.end())
+        last = len(text) if last < 0 else last + 1
+        if not (_piece_ops(text[done:first], keyed, ops) and _complete_ops(text[first:last], keyed, ops)):
+            return False
+        done = last
+    return _piece_ops(text[done:], keyed, ops)
+
+
+# What the fast path refuses on sight: a map with a string key, a comment, a tag or
+# discard, a character or escape.  (Inside a string too: then that line costs more.)
+_ODD = re.compile(r'\{\s*"|[;#\\]')
+
+
+def _piece_ops(text: str, keyed: bool, ops: list[Op]) -> bool:
+    """Lines with nothing odd: the fast path, else 8 KiB pieces, each fast or complete."""
+    if not text:
+        return True
     rows = read_op_rows(text)
     if rows is not None:
         ops.extend(_row_ops(rows, len(ops), keyed))
@@ -356,12 +386,18 @@ def _text_ops(text: str, keyed: bool, ops: list[Op]) -> bool:
         rows = read_op_rows(piece)
         if rows is not None:
             ops.extend(_row_ops(rows, len(ops), keyed))
-            continue
-        try:
-            forms, _, _ = parse_edn_located(piece)
-            ops.extend([_edn_op(d, i, keyed) for i, d in enumerate(forms, start=len(ops))])
-        except ValueError:  # EdnError too
+        elif not _complete_ops(piece, keyed, ops):
             return False
+    return True
+
+
+def _complete_ops(text: str, keyed: bool, ops: list[Op]) -> bool:
+    """The complete reader on whole lines; False (the caller gives up) on any error."""
+    try:
+        forms, _, _ = parse_edn_located(text)
+        ops.extend([_edn_op(d, i, keyed) for i, d in enumerate(forms, start=len(ops))])
+    except ValueError:  # EdnError too
+        return False
     return True
 
 

@@ -286,3 +286,24 @@ def test_jsonl_fast_path_agrees_with_the_stdlib_line_reader(tmp_path: Path, line
     except HistoryError as e:
         got = f":{str(e).split(':')[1]}:"
     assert got == ref
+
+
+def test_keywords_the_sample_missed_are_still_read_fast() -> None:
+    """A keyword seen only in the middle of a long chunk (outside the sample at its ends),
+    even right after a key the sample did see, is quoted by the leftover pass: the fast
+    path still takes the text, and reads it as the complete reader does."""
+    from harness.edn import parse_edn_located, read_op_rows
+    from harness.formats import _edn_op, _row_ops
+
+    line = "{{:type :{t}, :f :txn, :value [[:append {i} {i}] [:r {i} nil]], :process {p}, :time {i}{extra}}}"
+    extras = [", :error :timeout"] * 3 + [", :error [:x 1]"] * 3  # both shapes of :error in the sample
+    lines = [line.format(t="invoke" if i % 2 == 0 else "ok", i=i, p=i % 7, extra=extras[i] if i < 6 else "")
+             for i in range(6000)]
+    lines[3000] = line.format(t="info", i=3000, p=3, extra=", :error :eof")
+    lines[3001] = line.format(t="fail", i=3001, p=4, extra=", :error [:no-leader :n2]")
+    text = "\n".join(lines) + "\n"
+    rows = read_op_rows(text)
+    assert rows is not None
+    forms, _, _ = parse_edn_located(text)
+    assert [o.to_dict() for o in _row_ops(rows, 0, False)] == [_edn_op(d, i, False).to_dict() for i, d in enumerate(forms)]
+    assert rows[3000].error == "eof" and rows[3001].error == ["no-leader", "n2"]
