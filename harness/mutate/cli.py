@@ -29,8 +29,8 @@ def _positive(name: str, v: int | float, zero_ok: bool = False) -> None:
 @click.option("--sim-time-limit", default=10.0, show_default=True, type=float,
               help="Main phase of each simulated run, simulated seconds.")
 @click.option("--sim-nemesis", default="", show_default=True,
-              help="Sim: the faults each swarm run draws a subset of (default: partition,kill,"
-                   "pause,clock,packet; name figure8 to include it).")
+              help="Sim: the faults each swarm run draws a subset of (default: the target's, "
+                   "for raftkv partition,kill,pause,clock,packet,figure8).")
 @click.option("--snapshot-every", default=50, show_default=True, type=int,
               help="Sim: nodes compact every N applied entries, so short runs install snapshots "
                    "(0: the node's default of 1000).")

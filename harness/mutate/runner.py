@@ -52,7 +52,7 @@ class MutateConfig:
     only: tuple[str, ...] = ()  # run just these mutant ids
     sim_runs: int = 30
     sim_time_limit_s: float = 10.0
-    sim_nemesis: tuple[str, ...] = ()  # empty: the swarm draws from all sim faults
+    sim_nemesis: tuple[str, ...] = ()  # empty: the target's pool
     rate: float = 100.0
     concurrency: int = 5
     recovery_s: float = 3.0
@@ -192,7 +192,7 @@ def _sim_stage(cfg: MutateConfig, target: Target, overlay: Path, seed: int,
     spec = {"system": target.system, "nodes": target.nodes, "workloads": list(target.sim_workloads),
             "runs": cfg.sim_runs, "seed": seed, "time_limit_s": cfg.sim_time_limit_s,
             "rate": cfg.rate, "concurrency": cfg.concurrency, "recovery_s": cfg.recovery_s,
-            "nemesis": list(cfg.sim_nemesis), "interval_s": cfg.interval_s,
+            "nemesis": list(cfg.sim_nemesis or target.sim_nemesis), "interval_s": cfg.interval_s,
             "snapshot_every": cfg.snapshot_every, "divergence": cfg.divergence}
     # A generous ceiling: a mutant that livelocks the simulation is cut by the storm guard.
     timeout = 60 + cfg.sim_runs * max(20.0, cfg.sim_time_limit_s * 4)
