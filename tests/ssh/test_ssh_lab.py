@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from harness.backends.base import BackendError
-from harness.backends.ssh import SshBackend
+from harness.backends.ssh import SshBackend, clean_hosts
 from harness.backends.ssh_conn import ConnectError
 from harness.backends.ssh_hosts import SshSettings
 from systems import get_system
@@ -150,10 +150,16 @@ def test_unknown_host_key_refused_then_accepted_on_request(lab: Any, tmp_path: P
     line = one_error_line(fb("clean", "--backend", "ssh", "--hosts", str(hosts)))
     assert "is not in" in line and "ssh-keyscan" in line and "--ssh-accept-new" in line
     assert not kh.exists()
-    r = fb("clean", "--backend", "ssh", "--hosts", str(hosts), "--ssh-accept-new")
-    assert r.returncode == 0, r.stderr
+    said: list[str] = []
+    b = SshBackend("taccept", SshSettings(hosts, accept_new=True), None, progress=said.append)
+    b.connect()
+    b._close_all()
+    assert len(said) == 5 and all("host key recorded" in m for m in said)
     assert sorted(kh.read_text().splitlines()) == sorted(lab.known_hosts.read_text().splitlines())
-    assert fb("clean", "--backend", "ssh", "--hosts", str(hosts)).returncode == 0  # now known
+    b = SshBackend("tknown", SshSettings(hosts), None, progress=said.append)
+    b.connect()  # now known: no flag needed, nothing more recorded
+    b._close_all()
+    assert len(said) == 5
 
 
 def test_wrong_key_is_an_auth_failure(lab: Any, tmp_path: Path) -> None:
@@ -196,8 +202,11 @@ def test_clean_removes_what_a_dead_harness_left(lab: Any, tmp_path: Path) -> Non
     b._st.nodes.clear()
     procs, rules, runs = host_state(lab, 0)
     assert procs and rules and runs
-    r = fb("clean", "--backend", "ssh", "--hosts", str(lab.hosts_file))
-    assert r.returncode == 0 and "1 live run(s) left alone" in r.stdout  # we are still alive
+    said: list[str] = []
+    got = clean_hosts(SshSettings(lab.hosts_file), say=said.append)
+    assert got["runs"] == 0  # we are still alive: both hosts of the run leave it alone
+    assert sum("(1 live run(s) left alone)" in m for m in said) == 2, said
+    assert host_state(lab, 0) == (procs, rules, runs)
     r = fb("clean", "--backend", "ssh", "--hosts", str(lab.hosts_file), "--force")
     assert r.returncode == 0 and "removed: 2 runs, 2 server groups" in r.stdout, r.stdout
     assert_hosts_clean(lab)
@@ -215,4 +224,16 @@ def test_changed_host_key_is_refused(lab: Any, tmp_path: Path) -> None:
     assert not (tmp_path / "store").exists()
     with pytest.raises(BackendError, match="host key mismatch"):
         SshBackend("tkey", SshSettings(hosts), ["n1", "n2", "n3", "n4", "n5"]).connect()
-    assert fb("clean", "--backend", "ssh", "--hosts", str(lab.hosts_file)).returncode == 0
+    b = SshBackend("tnewkey", SshSettings(lab.hosts_file), None)
+    b.connect()  # the new key, once in known_hosts, is accepted
+    b._close_all()
+
+
+def test_docker_clean_leaves_the_lab_alone(lab: Any) -> None:
+    """The node image's own label is faultbox=node: `faultbox clean` must match only
+    the containers of runs (faultbox=1), never a lab host made from the image."""
+    from harness.backends.ssh_lab import _client
+
+    runs = {c.name for c in _client().containers.list(all=True, filters={"label": "faultbox=1"})}
+    assert not runs & {name for name, _ in lab.hosts}
+    assert all(c.labels.get("faultbox") == "sshlab" for c in map(lab.container, range(5)))
