@@ -12,9 +12,10 @@ the library in this process (the classes they belong to):
 * ``hb-commit-beyond-match`` — the leader's heartbeat carries its whole commit
   index instead of ``min(match, commit)``, so a follower with a stale tail from
   an old term commits and applies it (etcd guards exactly this).
-* ``vote-twice`` — a node grants its vote in a term in which it already voted
-  for someone else, so two leaders of one term append different entries at the
-  same index with the same term: log matching, which compares terms, is blind.
+* ``vote-twice`` — a node forgets the vote it cast in a term when another
+  candidate of that term asks, so two leaders of one term can append different
+  entries at the same index with the same term: log matching, which compares
+  terms, is blind to that.
 * ``skip-truncate`` — a follower accepting entries never drops a conflicting
   suffix it holds, it only appends past its end (entries from an old leader stay).
 
@@ -44,7 +45,7 @@ from harness.sim.run import _test_map, make_workload, simulate  # noqa: E402
 from harness.sim.world import SimOptions  # noqa: E402
 from systems.raft import core as raft_core  # noqa: E402
 from systems.raft import log as raft_log  # noqa: E402
-from systems.raft.types import HEARTBEAT, PREVOTE, PREVOTE_RESP, VOTE, VOTE_RESP  # noqa: E402
+from systems.raft.types import HEARTBEAT, VOTE  # noqa: E402
 
 SWITCHES = ("stale-read", "no-fsync", "commit-old-term", "no-dedup")
 
@@ -54,15 +55,13 @@ def _hb_commit_beyond_match(self: Any, ctx: Any) -> None:
         self._msg(HEARTBEAT, p, commit=self.log.committed, context=ctx)
 
 
+_handle_vote = raft_core.RaftCore._handle_vote
+
+
 def _vote_twice(self: Any, m: Any) -> None:
-    resp = PREVOTE_RESP if m.type == PREVOTE else VOTE_RESP
-    if self.log.is_up_to_date(m.index, m.log_term):
-        self._msg(resp, m.src, term=m.term)
-        if m.type == VOTE:
-            self.election_elapsed = 0
-            self.vote = m.src
-    else:
-        self._msg(resp, m.src, reject=True)
+    if m.type == VOTE and self.vote not in (None, m.src):
+        self.vote = None  # forgets the vote it cast in this term
+    _handle_vote(self, m)
 
 
 def _skip_truncate(self: Any, prev_index: int, prev_term: int, commit: int,

@@ -24,25 +24,10 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.loadgen import measure, print_table  # noqa: E402
+from bench.loadgen import print_table  # noqa: E402
+from bench.raftkv import _run as _load  # noqa: E402
 from harness.monitor import StatusMonitor  # noqa: E402
-from systems.raftkv import make_kv_client  # noqa: E402
 from tests.raftkv.cluster import LocalCluster  # noqa: E402
-
-
-def _load(cl: LocalCluster, op: str, conc: int, seconds: float) -> dict:
-    def open_client(w: int):  # noqa: ANN202
-        return make_kv_client(cl.addrs, cl.names[w % len(cl.names)], 5.0)
-
-    async def one_op(client, w: int, i: int):  # noqa: ANN001, ANN202
-        key = f"k{w}-{i % 100}"
-        if op == "put":
-            typ, _, _ = await client.invoke("write", [key, i])
-        else:
-            typ, _, _ = await client.invoke("read", [key, None])
-        return None if typ == "ok" else typ
-
-    return measure(open_client, one_op, conc, seconds)
 
 
 def _since(t0: int) -> Callable[[], int]:
