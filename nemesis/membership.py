@@ -11,9 +11,10 @@ Each ``start-membership`` makes one change, its value ``{"action": A}``:
   backend stops it (SIGTERM) and removes it;
 - ``crash`` — a node this nemesis added is SIGKILLed and removed without
   deregistering: the registry's TTL has to expire it;
-- ``flap`` — a registered node stops heart-beating its registration
-  (``{"op": "registration", "on": false}``) while it keeps serving; the TTL
-  expires it and clients route around it, but it still holds what it cached.
+- ``flap`` — a registered node is dropped from the registry at once and stops
+  heart-beating (``{"op": "registration", "on": false, "deregister": true}``:
+  a failed health check) while it keeps serving; clients route around it, but
+  it still holds what it cached.
   An added node is picked when one is registered (the elastic tier: in the
   cache the nodes the run started with also replicate the store, and delete
   what their log applies), else any.
@@ -209,9 +210,11 @@ class MembershipNemesis(NemesisBase):
             added = [n for n in candidates if n in self.added]
             node = self.rng.choice(added or candidates)
             self.flapped.add(node)  # first: a half-done flap is still undone
-            self._ask(node, {"op": "registration", "on": False})
-            return self._record(action, node, {"mechanism": "registration heartbeat stopped "
-                                               "(wire op registration on=false)"},
+            self._ask(node, {"op": "registration", "on": False, "deregister": True},
+                      timeout_s=5.0)
+            return self._record(action, node, {"mechanism": "heartbeat stopped and deregistered, "
+                                               "node still serving (wire op registration "
+                                               "on=false deregister=true)"},
                                 before, lambda m: node not in m, prefer_node=False)
         node = self.rng.choice(self.added)
         if action == "leave":

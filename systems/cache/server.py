@@ -21,8 +21,10 @@ answered once, echoing ``id``):
   ``{stored: false, reason}``; ``cdel {key}`` → ``{deleted}``;
   ``cstats``;
 - membership control (the harness's ``membership`` nemesis):
-  ``registration {on}`` stops or resumes the registration heartbeat (off: the
-  registry's TTL expires the node; on: it registers again at once);
+  ``registration {on, deregister?}`` stops or resumes the registration
+  heartbeat (off: the registry's TTL expires the node, or with ``deregister``
+  it is deregistered at once, as a failed health check does, while it keeps
+  serving; on: it registers again at once);
   ``leave`` stops the heartbeat and deregisters (a graceful leave; answered
   once the deregistration committed); ``registry`` → ``{epoch, members}``
   read from the store by this node.
@@ -121,11 +123,12 @@ class CacheRole:
 
     async def member_op(self, op: str, msg: dict[str, Any]) -> dict[str, Any]:
         """``registration``, ``leave`` and ``registry`` (see the module docstring)."""
-        if op == "registration":
+        if op == "registration" and (msg.get("on") or not msg.get("deregister")):
             self.registering = bool(msg.get("on"))
             self._wake.set()
             return {"ok": True, "registering": self.registering}
-        if op == "leave":
+        if op in ("leave", "registration"):  # registration off with deregister: a failed
+            # health check (the registry drops the node at once; it keeps serving)
             self.registering = False
             async with self._reg_lock:
                 reply, _, error = await self.registry_client().session(

@@ -14,8 +14,10 @@ A system whose membership can change mid-run (``SystemSpec.membership``)
 starts a joining node with the same argv plus ``Membership.join_args``
 (``--peers`` then names the nodes the cluster started with and the joiner)
 and answers, on every node, the membership control requests the
-``membership`` nemesis sends: ``{"op": "registration", "on": bool}`` (stop or
-resume the node's registration heartbeat), ``{"op": "leave"}`` (deregister
+``membership`` nemesis sends: ``{"op": "registration", "on": bool,
+"deregister": bool}`` (stop or resume the node's registration heartbeat; off
+with ``deregister``: also drop it from the registry at once while it keeps
+serving, as a failed health check does), ``{"op": "leave"}`` (deregister
 gracefully; answered once done) and ``{"op": "registry"}`` →
 ``{"ok": true, "epoch": int, "members": {node: "host:port"}}``.
 
