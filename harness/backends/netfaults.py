@@ -38,6 +38,7 @@ class NetFaults:
     _st: Any
     _netem: bool | None = None
     server_port: int = 7000
+    _why_no_netem = "no netem in this kernel"  # how packet_mechanism() explains the relay
 
     # -- hooks ------------------------------------------------------------------------
     def _net(self, node: str) -> NetExec:
@@ -75,7 +76,7 @@ class NetFaults:
         if self._netem:
             return {"delay": "tc netem", "loss": "tc netem", "dup": "tc netem"}
         return {
-            "delay": f"host TCP relay delaying port {self.server_port} (no netem in this kernel)",
+            "delay": f"host TCP relay delaying port {self.server_port} ({self._why_no_netem})",
             "loss": "iptables statistic DROP",
             "dup": "iptables TEE clone",
         }

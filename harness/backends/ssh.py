@@ -112,6 +112,7 @@ class SshBackend(NetFaults):
 
     name = "ssh"
     _st: _State
+    _why_no_netem = "netem not used: on a host it would delay the SSH session too"
 
     def __init__(
         self,

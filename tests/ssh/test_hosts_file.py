@@ -122,3 +122,13 @@ def test_a_key_file_that_is_not_a_key_is_named(tmp_path: Path) -> None:
     text = '[[hosts]]\nhost = "127.0.0.1"\nkey = "id"\nknown_hosts = "kh"\n'
     with pytest.raises(ConnectError, match=f"cannot load key {tmp_path / 'id'}"):
         SshHost(load_hosts(SshSettings(write(tmp_path, text)), ["n1"]).hosts[0]).connect()
+
+
+def test_packet_faults_never_use_netem_over_ssh(tmp_path: Path) -> None:
+    from harness.backends.ssh import SshBackend
+
+    b = SshBackend("unit", SshSettings(write(tmp_path, GOOD)), ["n1", "n2"])
+    mech = b.packet_mechanism()
+    assert "relay" in mech["delay"] and "netem not used" in mech["delay"]
+    assert mech["loss"] == "iptables statistic DROP" and mech["dup"] == "iptables TEE clone"
+    assert b.capabilities() >= {"kill", "pause", "partition", "clock", "packet"}
