@@ -5,7 +5,6 @@ nemesis, and systems/backends that cannot change membership refusing it."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from nemesis.membership import MembershipNemesis
 from systems import get_system
 from systems.cache import Ring, moved_share, ring_change
 from systems.cache.client import CacheClient
+from tests.harness.test_local_backend import _alive
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -104,15 +104,6 @@ def test_systems_and_backends_that_cannot_change_membership_refuse_it() -> None:
     assert r.returncode == 2, r.stderr
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and "raftkv cannot change membership" in lines[0], r.stderr
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as fh:
-        return fh.read().split()[2] != "Z"
 
 
 async def _routes_to(cluster: dict[str, tuple[str, int]], node: str) -> bool:
