@@ -44,7 +44,7 @@ def test_raftkv_mixed_faults_stay_valid(tmp_path: Path, node_image: str) -> None
     # The status monitor polled the containers and the nodes' digests were compared.
     div = out.results["checkers"]["divergence"]
     assert div["valid"] is True and div["details"]["source"] == "status.jsonl"
-    assert div["details"]["indices_compared"] > 100 and div["details"]["answers"] > 100
+    assert div["details"]["indices_compared"] > 20 and div["details"]["answers"] > 20
 
 
 def test_stale_read_bug_is_caught_under_partitions(tmp_path: Path, node_image: str) -> None:
