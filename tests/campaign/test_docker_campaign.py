@@ -13,6 +13,7 @@ import pytest
 from junitparser import JUnitXml
 
 from harness.backends.docker import docker_available
+from harness.netctl import owner_alive
 from tests.campaign.helpers import REPO, campaign_dirs, campaign_json, faultbox, write
 
 pytestmark = [
@@ -36,11 +37,20 @@ check_budget = 30
 
 
 def _docker_leftovers() -> list[str]:
+    """faultbox containers and networks whose owning harness process is gone.
+
+    Nodes of runs still going (another developer's, another CI job on this
+    engine) are not leftovers; anything our runs left behind has a dead owner.
+    """
     out = []
     for what in (["ps", "-a"], ["network", "ls"]):
-        r = subprocess.run(["docker", *what, "--filter", "label=faultbox", "-q"],
+        r = subprocess.run(["docker", *what, "--filter", "label=faultbox",
+                            "--format", '{{.ID}} {{.Label "faultbox.owner"}}'],
                            capture_output=True, text=True, timeout=60)
-        out += r.stdout.split()
+        for line in r.stdout.splitlines():
+            ident, _, owner = line.partition(" ")
+            if not owner_alive(owner.strip()):
+                out.append(ident)
     return out
 
 
