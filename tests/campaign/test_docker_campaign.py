@@ -44,7 +44,7 @@ def _docker_leftovers() -> list[str]:
     """
     out = []
     for what in (["ps", "-a"], ["network", "ls"]):
-        r = subprocess.run(["docker", *what, "--filter", "label=faultbox",
+        r = subprocess.run(["docker", *what, "--filter", "label=faultbox=1",
                             "--format", '{{.ID}} {{.Label "faultbox.owner"}}'],
                            capture_output=True, text=True, timeout=60)
         for line in r.stdout.splitlines():
