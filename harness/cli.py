@@ -77,7 +77,8 @@ def _ssh_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 # ---------------------------------------------------------------------- run
 @cli.command()
 @click.option("--system", default="raftkv", show_default=True, help="System under test (see `faultbox list`).")
-@click.option("--workload", default="register", show_default=True, help="Workload to run.")
+@click.option("--workload", default=None,
+              help="Workload to run [default: register, or the system's only workload].")
 @click.option("--nemesis", default="", help="Comma-separated faults, e.g. partition,kill.")
 @click.option("--nodes", default=None, type=int, help="Number of nodes [default: 3, or the system's maximum].")
 @click.option("--concurrency", default=5, show_default=True, type=int, help="Client workers.")
@@ -119,7 +120,7 @@ def run(**kw: Any) -> None:
 
     seed = kw["seed"] if kw["seed"] is not None else int(time.time_ns() % 1_000_000)
     opts = Options(
-        system=kw["system"], workload=kw["workload"], nemesis=_csv(kw["nemesis"]),
+        system=kw["system"], workload=kw["workload"] or "register", nemesis=_csv(kw["nemesis"]),
         nodes=kw["nodes"] if kw["nodes"] is not None else 3, concurrency=kw["concurrency"], rate=kw["rate"],
         time_limit_s=kw["time_limit"], seed=seed, backend=kw["backend"], bugs=tuple(kw["bugs"]),
         op_timeout_s=kw["op_timeout"], nemesis_interval_s=kw["nemesis_interval"],
@@ -128,10 +129,13 @@ def run(**kw: Any) -> None:
         ssh=_ssh_settings(kw, kw["backend"] == "ssh"),
     )
     systems, workloads, nemeses = _registries()
+    spec0 = systems.get(opts.system)
     if kw["nodes"] is None:
-        spec0 = systems.get(opts.system)
         cap = spec0.max_nodes if spec0 is not None and spec0.max_nodes else 3
         opts = replace(opts, nodes=min(3, cap))
+    if kw["workload"] is None and spec0 is not None and len(spec0.clients) == 1 \
+            and "register" not in spec0.clients:
+        opts = replace(opts, workload=next(iter(spec0.clients)))  # e.g. cache, lock, queue
     try:
         opts = replace(opts, system_opts=parse_system_opts(kw["system_opts"]))
         validate(opts, systems, list(workloads), nemeses)

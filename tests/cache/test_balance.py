@@ -82,3 +82,18 @@ def test_a_restarted_node_never_reissues_a_lease_token_of_its_previous_life() ->
     assert new.set("k", "stale", lease=lease.lease) == NotStored("lease")
     with pytest.raises(ValueError):
         CacheCore(incarnation=-1)
+
+
+def test_run_without_workload_takes_the_systems_only_workload(tmp_path) -> None:  # noqa: ANN001
+    """``faultbox run --backend sim --system cache`` runs the cache workload (the CLI's
+    default ``register`` is only for systems that serve it)."""
+    import json
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--backend", "sim",
+                        "--system", "cache", "--time-limit", "1", "--seed", "1", "--no-report",
+                        "--store", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    (test,) = tmp_path.glob("*/*/test.json")
+    assert json.loads(test.read_text())["workload"] == "cache"
