@@ -33,6 +33,7 @@ def check_run_dir(run_dir: Path, budget_s: float) -> dict[str, Any]:
         workloads.WorkloadOptions(
             rate=float(_number(test, "rate", 100.0, run_dir)),
             concurrency=int(_number(test, "concurrency", 5, run_dir, integer=True)),
+            keys=int(_number(test, "keys", 8, run_dir, integer=True)),
             check_time_budget_s=budget_s,
         )
     )

@@ -83,6 +83,8 @@ def _ssh_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--nodes", default=None, type=int, help="Number of nodes [default: 3, or the system's maximum].")
 @click.option("--concurrency", default=5, show_default=True, type=int, help="Client workers.")
 @click.option("--rate", default=100.0, show_default=True, type=float, help="Total client ops per second.")
+@click.option("--keys", default=8, show_default=True, type=int,
+              help="Keys a multi-key workload (kv, cache, append, ...) spreads its ops over.")
 @click.option("--time-limit", default=30.0, show_default=True, type=float, help="Main phase length, seconds.")
 @click.option("--seed", default=None, type=int, help="Seed for every random choice (default: random, recorded).")
 @click.option("--backend", default="docker", show_default=True,
@@ -121,8 +123,8 @@ def run(**kw: Any) -> None:
     seed = kw["seed"] if kw["seed"] is not None else int(time.time_ns() % 1_000_000)
     opts = Options(
         system=kw["system"], workload=kw["workload"] or "register", nemesis=_csv(kw["nemesis"]),
-        nodes=kw["nodes"] if kw["nodes"] is not None else 3, concurrency=kw["concurrency"], rate=kw["rate"],
-        time_limit_s=kw["time_limit"], seed=seed, backend=kw["backend"], bugs=tuple(kw["bugs"]),
+        nodes=kw["nodes"] if kw["nodes"] is not None else 3, concurrency=kw["concurrency"], keys=kw["keys"],
+        rate=kw["rate"], time_limit_s=kw["time_limit"], seed=seed, backend=kw["backend"], bugs=tuple(kw["bugs"]),
         op_timeout_s=kw["op_timeout"], nemesis_interval_s=kw["nemesis_interval"],
         recovery_s=kw["recovery"], check_budget_s=kw["check_budget"], store=kw["store"],
         report=not kw["no_report"], monitor_hz=kw["monitor_hz"],
@@ -140,10 +142,8 @@ def run(**kw: Any) -> None:
         opts = replace(opts, system_opts=parse_system_opts(kw["system_opts"]))
         validate(opts, systems, list(workloads), nemeses)
         spec = systems[opts.system]
-        from workloads import WorkloadOptions
 
-        workload = workloads[opts.workload](WorkloadOptions(
-            rate=opts.rate, concurrency=opts.concurrency, check_time_budget_s=opts.check_budget_s))
+        workload = workloads[opts.workload](opts.workload_options())
         sim_req = _sim_request(opts, kw) if opts.backend == "sim" else None
         if sim_req is None:
             _no_sim_flags(kw)

@@ -22,6 +22,7 @@ class Options:
     nemesis: tuple[str, ...] = ()
     nodes: int = 3
     concurrency: int = 5
+    keys: int = 8  # keys a multi-key workload spreads its ops over
     rate: float = 100.0
     time_limit_s: float = 30.0
     seed: int = 0
@@ -36,6 +37,13 @@ class Options:
     monitor_hz: float = 5.0  # status polls per node per second (divergence checker); 0 off
     system_opts: tuple[tuple[str, str], ...] = ()  # --opt NAME=VALUE, as given
     ssh: SshSettings | None = None  # --backend ssh: --hosts and the --ssh-* flags
+
+    def workload_options(self) -> Any:
+        """The :class:`workloads.base.WorkloadOptions` these options ask for."""
+        from workloads.base import WorkloadOptions
+
+        return WorkloadOptions(rate=self.rate, concurrency=self.concurrency, keys=self.keys,
+                               check_time_budget_s=self.check_budget_s)
 
     def system_settings(self) -> dict[str, str]:
         return dict(self.system_opts)
@@ -83,6 +91,8 @@ class Options:
             argv += ["--bug", b]
         for name, value in self.system_opts:
             argv += ["--opt", f"{name}={value}"]
+        if self.keys != 8:
+            argv += ["--keys", str(self.keys)]
         if self.monitor_hz != 5.0:
             argv += ["--monitor-hz", f"{self.monitor_hz:g}"]
         if self.ssh is not None:
@@ -115,6 +125,7 @@ def validate(o: Options, systems: dict[str, Any], workloads: list[str], nemeses:
     """Raise UsageError (one line) for anything wrong; ``systems`` maps name -> SystemSpec."""
     _positive("nodes", o.nodes)
     _positive("concurrency", o.concurrency)
+    _positive("keys", o.keys)
     _positive("rate", o.rate)
     _positive("time-limit", o.time_limit_s)
     _positive("op-timeout", o.op_timeout_s)

@@ -75,7 +75,7 @@ class FaultboxFixture:
         from harness.campaign.spec import build_campaign
         from harness.runner import run_test
         from systems import get_system
-        from workloads import WorkloadOptions, get_workload
+        from workloads import get_workload
 
         case: dict[str, Any] = {
             "system": system, "workload": workload, "nemesis": _mix(nemesis), "bug": _mix(bug),
@@ -90,8 +90,7 @@ class FaultboxFixture:
         if seed is None:
             opts = replace(opts, seed=int(time.time_ns() % 1_000_000))
         opts = replace(opts, store=self.store)
-        wl = get_workload(opts.workload, WorkloadOptions(
-            rate=opts.rate, concurrency=opts.concurrency, check_time_budget_s=opts.check_budget_s))
+        wl = get_workload(opts.workload, opts.workload_options())
         out = run_test(opts, get_system(opts.system), wl, notice=lambda m: None, argv=opts.command())
         detected, checker, expl = detection(out.run_dir, out.results)
         report = out.run_dir / "report.html"

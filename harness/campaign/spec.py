@@ -56,7 +56,7 @@ __all__ = [
 # case key -> Options field (the axes that map straight onto a run option)
 _OPTION_KEYS: dict[str, str] = {
     "system": "system", "workload": "workload", "nodes": "nodes", "time_limit": "time_limit_s",
-    "concurrency": "concurrency", "rate": "rate", "op_timeout": "op_timeout_s",
+    "concurrency": "concurrency", "keys": "keys", "rate": "rate", "op_timeout": "op_timeout_s",
     "nemesis_interval": "nemesis_interval_s", "recovery": "recovery_s",
     "check_budget": "check_budget_s", "backend": "backend",
 }
@@ -66,7 +66,7 @@ _DEFAULT_KEYS = _CASE_KEYS - {"name"}
 _CAMPAIGN_KEYS = frozenset({"name", "description"})
 _TOP_KEYS = frozenset({"campaign", "defaults", "case"})
 _STR_KEYS = frozenset({"system", "workload", "backend", "nemesis", "bug"})
-_INT_KEYS = frozenset({"nodes", "concurrency"})
+_INT_KEYS = frozenset({"nodes", "concurrency", "keys"})
 _EXPECTS = ("valid", "invalid")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Options.validate names flags; map them back to the campaign key in the message.

@@ -80,10 +80,9 @@ def main() -> int:
         opts = options_from_json(json.loads(sys.stdin.read()))
         from harness.runner import run_test
         from systems import get_system
-        from workloads import WorkloadOptions, get_workload
+        from workloads import get_workload
 
-        workload = get_workload(opts.workload, WorkloadOptions(
-            rate=opts.rate, concurrency=opts.concurrency, check_time_budget_s=opts.check_budget_s))
+        workload = get_workload(opts.workload, opts.workload_options())
         progress = _Progress()
         outcome = run_test(opts, get_system(opts.system), workload, on_op=progress.on_op,
                            notice=lambda m: print(f"faultbox: {m}", file=sys.stderr),

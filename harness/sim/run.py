@@ -50,10 +50,9 @@ class SimRun:
 
 
 def make_workload(opts: Options) -> Any:
-    from workloads import WorkloadOptions, get_workload
+    from workloads import get_workload
 
-    return get_workload(opts.workload, WorkloadOptions(
-        rate=opts.rate, concurrency=opts.concurrency, check_time_budget_s=opts.check_budget_s))
+    return get_workload(opts.workload, opts.workload_options())
 
 
 def _test_map(opts: Options, sim: SimOptions) -> dict[str, Any]:
