@@ -1,7 +1,8 @@
 """The queue on 5 containers: pauses of a partition leader lose send acknowledgements, the
 client retries the same (producer id, seq) at the next leader within the op, and
 ``no-idempotence`` appends the retry a second time — the queue checker names the duplicate.
-The correct build under the same schedule (same seed) stays valid.
+The correct build under the same schedule (same seed) stays valid. Whether a pause lands
+between a send's replication and its answer is timing: up to three seeds are tried.
 
 (campaigns/bugs.toml carries the same case; the 60 s and 120 s figures are in
 systems/queue/README.md.)
@@ -20,9 +21,11 @@ from tests.integration.runs import docker_run
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-def queue_run(tmp_path: Path, bugs: tuple[str, ...], seed: int = 2) -> RunOutcome:
-    return docker_run(tmp_path, "queue", "queue", ("pause",), seed, bugs, time_limit_s=15.0,
-                      interval_s=2.0)
+def queue_run(tmp_path: Path, bugs: tuple[str, ...], seed: int) -> RunOutcome:
+    # 5 producers at ~100 sends/s: a pause must land between a follower majority storing a
+    # send and the leader answering it (a few ms), so sends in flight make the odds.
+    return docker_run(tmp_path, "queue", "queue", ("pause",), seed, bugs, time_limit_s=20.0,
+                      interval_s=2.0, rate=200.0, concurrency=10)
 
 
 def queue_details(out: RunOutcome) -> dict[str, Any]:
@@ -31,12 +34,18 @@ def queue_details(out: RunOutcome) -> dict[str, Any]:
 
 def test_no_idempotence_is_caught_and_the_correct_build_stays_valid(tmp_path: Path,
                                                                    node_image: str) -> None:
-    bad = queue_run(tmp_path / "bug", ("no-idempotence",))
-    d = queue_details(bad)
-    assert bad.valid is False, d
+    # A lost ack after the commit is a matter of timing: up to three seeds are tried (about
+    # one duplicate per 10 s at half this send rate was measured); every verdict must be
+    # valid or duplicate-only, and the first one that catches it must be caught.
+    for seed in (2, 3, 4):
+        bad = queue_run(tmp_path / f"bug{seed}", ("no-idempotence",), seed)
+        d = queue_details(bad)
+        assert {k for k, n in d["counts"].items() if n} <= {"duplicate"}, d["counts"]
+        if bad.valid is False:
+            break
+    assert bad.valid is False, f"no retried send was appended twice in 3 runs: {d}"
     assert d["counts"]["duplicate"] > 0, d["counts"]
-    assert {k for k, n in d["counts"].items() if n} == {"duplicate"}, d["counts"]
-    good = queue_run(tmp_path / "ok", ())
+    good = queue_run(tmp_path / "ok", (), seed)
     g = queue_details(good)
     assert good.valid is True, out_anomalies(good)
     assert g["sends_ok"] > 200 and g["drained"], g
