@@ -11,23 +11,15 @@ cost, not a network's. Prints markdown tables; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-# bench/ is sys.path[0] when run as a script, and bench/queue.py would shadow the
-# standard library's queue (which the docker SDK imports): load cluster_up by path.
-_BENCH = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
-_spec = importlib.util.spec_from_file_location("cluster_up", _BENCH / "cluster_up.py")
-assert _spec is not None and _spec.loader is not None
-cluster_up = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cluster_up)
-_stats, _timed, fault_rows = cluster_up._stats, cluster_up._timed, cluster_up.fault_rows
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.cluster_up import _stats, _timed, fault_rows  # noqa: E402
 from harness.backends.docker import DockerBackend  # noqa: E402
 from harness.backends.ssh import SshBackend  # noqa: E402
 from harness.backends.ssh_hosts import SshSettings  # noqa: E402

@@ -61,7 +61,7 @@ the linearizability checker's ``fifo-queue`` / ``unordered-queue`` op shapes
 two checkers can judge the same run and cross-check each other.
 
 Cost: two passes; per polled message a few dict operations, so a valid
-history costs O(n + messages polled) (bench/queue.py times 1M messages).
+history costs O(n + messages polled) (bench/queue_bench.py times 1M messages).
 At most ``max_anomalies`` anomalies are kept per kind; counts are complete.
 """
 

@@ -11,7 +11,7 @@ messages/s the group consumed (distinct values delivered in the window),
 p50/p99 send latency, and sends that were not ok. Clients and every node
 share this machine's cores, so the numbers are a floor, not a capacity claim.
 
-    python bench/queue.py --part system [--nodes 3,5] [--partitions 1,3,8] \
+    python bench/queue_bench.py --part system [--nodes 3,5] [--partitions 1,3,8] \
         [--producers 1,10,50] [--consumers 2] [--seconds 5]
 
 **Checker** (``--part checker``, the default): synthetic histories in the queue workload's shape: ``producers`` processes
@@ -22,7 +22,7 @@ commit; after the sends, one drain poll per partition reads it all from 0.
 Every message is therefore polled twice (group + drain). Optionally broken:
 one acknowledged message is missing from every poll (a lost write).
 
-    python bench/queue.py [--sizes 10000,100000,1000000] [--repeat 1]
+    python bench/queue_bench.py [--sizes 10000,100000,1000000] [--repeat 1]
 
 The goal from issue 16 is a 1M-message history in <= 30 s on 2 cores.
 """
@@ -166,7 +166,7 @@ def _ints(text: str, flag: str) -> list[int]:
     except ValueError:
         out = []
     if not out or min(out) < 1:
-        print(f"bench/queue.py: {flag} must be comma-separated positive ints, not {text!r}",
+        print(f"bench/queue_bench.py: {flag} must be comma-separated positive ints, not {text!r}",
               file=sys.stderr)
         raise SystemExit(2)
     return out
