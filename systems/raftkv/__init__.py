@@ -11,7 +11,7 @@ library's simulated cluster with KV helpers). ``core``, ``log``,
 
 from __future__ import annotations
 
-from systems.common.spec import SystemSpec
+from systems.common.spec import SystemOption, SystemSpec
 
 from .client import (
     KVClient,
@@ -47,4 +47,7 @@ SYSTEM = SystemSpec(
     clients={"register": make_register_client, "kv": make_kv_client, "set": make_set_client},
     bugs=dict(BUGS),
     leader_based=True,
+    options={"snapshot_every": SystemOption(
+        "compact the Raft log into a snapshot every N applied entries (servers; sim nodes)",
+        NodeConfig().snapshot_every, minimum=1, client=False)},
 )

@@ -21,6 +21,8 @@ Stdlib only, no harness import: the ``io`` object is duck-typed.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from systems.raft.simclient import SimRaftClient
@@ -84,6 +86,11 @@ class RaftKVSimAdapter:
 
     def __init__(self, config: NodeConfig | None = None) -> None:
         self.config = config or NodeConfig()
+
+    def configure(self, settings: Mapping[str, Any]) -> RaftKVSimAdapter:
+        """This adapter with the run's ``--opt`` values (``snapshot_every``)."""
+        every = int(settings.get("snapshot_every", self.config.snapshot_every))
+        return RaftKVSimAdapter(dataclasses.replace(self.config, snapshot_every=every))
 
     def disk(self, node: str) -> SimStorage:
         return SimStorage()
