@@ -122,6 +122,27 @@ def campaign_dir(store: Path, name: str, resume: bool) -> tuple[Path, dict[str, 
     return d, {}
 
 
+@contextlib.contextmanager
+def _interruptible() -> Any:
+    """SIGINT raises KeyboardInterrupt here even if this process inherited it ignored.
+
+    A command started in the background of a non-interactive shell (``cmd &`` in a
+    script, nohup, some CI runners) inherits SIGINT as SIG_IGN, and Python then
+    keeps it ignored: ``kill -INT`` would neither stop the campaign nor reach its
+    runs. ``faultbox run`` takes SIGINT with its own handler either way; so does a
+    campaign, for as long as it runs (the previous disposition comes back after).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 class CampaignSession:
     def __init__(self, campaign: Campaign, cfg: RunConfig, ui: CampaignUI) -> None:
         self.c, self.cfg, self.ui = campaign, cfg, ui
@@ -164,6 +185,10 @@ class CampaignSession:
         return self.records[run_id]
 
     def _loop(self) -> None:
+        with _interruptible():
+            self._loop_body()
+
+    def _loop_body(self) -> None:
         self._write()
         while self.active or (self.pending and self.stopping is None):
             try:

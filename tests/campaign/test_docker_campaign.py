@@ -82,8 +82,10 @@ seeds = [1, 2, 3]
 """)
     store = tmp_path / "store"
     log = open(tmp_path / "out.log", "w")  # noqa: SIM115
+    # started as a script's background job is (SIGINT inherited ignored): Ctrl-C must still work
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "campaign", "run", str(f),
-                             "--store", str(store)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+                             "--store", str(store)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         def second_run_is_recording() -> bool:
             dirs = campaign_dirs(store, "intr")
