@@ -10,7 +10,7 @@ def test_memkv_register_is_linearizable_without_faults(faultbox):
 
 def test_memkv_loses_acknowledged_writes_when_killed(faultbox):
     result = faultbox.run(system="memkv", workload="register", nemesis=["kill"], backend="local",
-                          time_limit=8, nemesis_interval=2, recovery=1, seed=1)
+                          time_limit=12, nemesis_interval=1, recovery=1, seed=1)
     assert result.valid is False
     assert "not linearizable" in result.explanation
     assert str(result.report) in result.explanation
