@@ -58,8 +58,8 @@ def test_a_bad_option_on_the_cli_is_one_line_and_exit_2() -> None:
 
 
 def test_a_system_without_options_refuses_any() -> None:
-    one_line_error(fb("run", "--system", "raftkv", "--backend", "local", "--opt",
-                      "partitions=3"), "system raftkv has no option 'partitions' (known: none)")
+    one_line_error(fb("run", "--system", "memkv", "--backend", "local", "--opt",
+                      "partitions=3"), "system memkv has no option 'partitions' (known: none)")
 
 
 def test_the_option_reaches_servers_clients_and_the_reproduce_command() -> None:
