@@ -71,7 +71,7 @@ def read_status_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
         for line in f:
             try:
                 row = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # also Python's int-digit limit, deep nesting
                 bad += 1
                 continue
             if isinstance(row, dict):

@@ -64,11 +64,11 @@ def test_the_run_folder_file_hostile_lines_and_no_file(tmp_path: Path):
     d = Divergence()
     assert d.check({}, History([]), tmp_path).valid is True  # nothing recorded
     lines = [json.dumps(row("n1", 1, 1, [[1, 1, "a"]])), "{not json", "[1,2]",
-             json.dumps({"node": 5, "t_ns": "x"}),
+             json.dumps({"node": 5, "t_ns": "x"}), "[" * 100_000,  # nested past the recursion limit
              json.dumps(row("n2", 2, 1, [[1, 1, "b"], ["x", 1, "c"], [2, 1]]))]
     (tmp_path / "status.jsonl").write_text("\n".join(lines) + "\n")
     r = d.check({}, History([]), tmp_path)
-    assert r.valid is False and r.details["unreadable_rows"] == 3
+    assert r.valid is False and r.details["unreadable_rows"] == 4
     assert r.anomalies[0].data["digests"] == ["a", "b"]
 
 
