@@ -127,7 +127,12 @@ def test_register_under_partition_kill_pause_is_valid(lab: Any, tmp_path: Path) 
     assert "--backend ssh" in test["command"] and f"--hosts {lab.hosts_file}" in test["command"]
     faults = [json.loads(x)["f"] for x in (run / "history.jsonl").read_text().splitlines()
               if '"nemesis"' in x]
-    assert {"start-partition", "start-kill", "start-pause"} <= set(faults)
+    # which kinds the mix draws depends on timing (ctx.rng is shared with the clients), so
+    # ~7 draws over 15 s miss one of three kinds about 1 run in 6; each kind is exercised
+    # on the hosts directly in the first test. Here: several kinds, each one healed.
+    started = {f.removeprefix("start-") for f in faults if f.startswith("start-")}
+    assert len(started) >= 2 and started <= {"partition", "kill", "pause"}, faults
+    assert all(f"stop-{k}" in faults for k in started), faults
     assert_hosts_clean(lab)
 
 
