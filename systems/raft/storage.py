@@ -40,10 +40,18 @@ class FileStorage:
         self.hard_state = HardState()
         self.snapshot: Snapshot | None = None
         self.entries: list[Entry] = []  # mirror of the durable log after the snapshot
-        self.torn_bytes = 0  # bytes cut from the tail at recovery
-        self.fsyncs = 0
         self._buffer = bytearray()  # no-fsync bug only
         self._recover()
+
+    @property
+    def torn_bytes(self) -> int:
+        """Bytes recovery cut from the WAL's torn tail."""
+        return self._wal.torn_bytes
+
+    @property
+    def fsyncs(self) -> int:
+        """Group-commit fsyncs of the WAL (one per synced ``save``)."""
+        return self._wal.fsyncs
 
     # -- recovery ----------------------------------------------------------------
     def _recover(self) -> None:
@@ -51,7 +59,6 @@ class FileStorage:
             with open(self.snap_path, encoding="utf-8") as f:
                 self.snapshot = Snapshot.from_wire(json.load(f))
         self._wal = WAL(self.wal_path, replay=self._replay)
-        self.torn_bytes = self._wal.torn_bytes
         if self.snapshot is not None:
             snap = self.snapshot
             at = [e for e in self.entries if e.index == snap.index]
@@ -107,7 +114,6 @@ class FileStorage:
             return
         self._flush_buffer()
         self._wal.append_encoded(bytes(out))
-        self.fsyncs += 1
 
     def compact(self, snapshot: Snapshot) -> None:
         """Write the snapshot, then rewrite the log without the entries it covers."""

@@ -30,6 +30,8 @@ def test_the_wal_tolerates_a_torn_last_record(tmp_path):
     assert [e.index for e in entries] == [1, 2, 3] and hs == HardState(1, "n1", 0)
     assert st2.torn_bytes > 0
     st2.save(None, [Entry(2, 3, "d")], None, sync=True)  # appending after the cut works
+    st2.save(HardState(2, "n1", 3), [], None, sync=False)  # buffered: no fsync
+    assert st2.fsyncs == 1
     st2.close()
     assert [e.data for e in FileStorage(str(tmp_path)).load()[2]] == ["a", "b", "d"]
 
