@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULT_TAG", "failing_checkers", "sim_runs", "docker_runs", "main"]
+__all__ = ["RESULT_TAG", "failing_checkers", "sim_runs", "docker_runs", "docker_argv", "main"]
 
 RESULT_TAG = "FAULTBOX-MUTATE-RESULT "
 # A node that died on its own: the system's own assert or exception, not a checker's finding.
@@ -182,15 +182,23 @@ def _remove_image(tag: str) -> None:
         docker.from_env(timeout=60).images.remove(tag, force=False, noprune=False)
 
 
-def _docker_run(spec: dict[str, Any], seed: int, store: Path) -> dict[str, Any]:
-    from harness.cli import main as cli_main
-
+def docker_argv(spec: dict[str, Any], seed: int, store: Path) -> list[str]:
+    """The ``faultbox run`` command line of one Docker run of the mutant."""
     argv = ["faultbox", "run", "--system", spec["system"], "--workload", spec["workload"],
             "--nodes", str(spec["nodes"]), "--nemesis", ",".join(spec["nemesis"]),
             "--time-limit", str(spec["time_limit_s"]), "--seed", str(seed),
             "--store", str(store), "--no-report"]
     if spec.get("interval_s"):
         argv += ["--nemesis-interval", str(spec["interval_s"])]
+    if spec.get("snapshot_every"):
+        argv += ["--opt", f"snapshot_every={int(spec['snapshot_every'])}"]
+    return argv
+
+
+def _docker_run(spec: dict[str, Any], seed: int, store: Path) -> dict[str, Any]:
+    from harness.cli import main as cli_main
+
+    argv = docker_argv(spec, seed, store)
     old = sys.argv
     sys.argv = argv
     r0 = time.monotonic()

@@ -32,7 +32,8 @@ def _positive(name: str, v: int | float, zero_ok: bool = False) -> None:
               help="Sim: the faults each swarm run draws a subset of (default: the target's, "
                    "for raftkv partition,kill,pause,clock,packet,figure8).")
 @click.option("--snapshot-every", default=50, show_default=True, type=int,
-              help="Sim: nodes compact every N applied entries, so short runs install snapshots "
+              help="Nodes compact every N applied entries, so short runs install snapshots: the "
+                   "sim stage, and Docker runs of systems taking --opt snapshot_every "
                    "(0: the node's default of 1000).")
 @click.option("--no-divergence", is_flag=True,
               help="Sim: no status monitor and no divergence checker (to measure without it).")

@@ -209,10 +209,19 @@ def _docker_stage(cfg: MutateConfig, target: Target, m: Mutant, overlay: Path, k
     spec = {"system": target.system, "nodes": target.nodes, "workload": workload,
             "runs": cfg.docker_runs, "seed": cfg.seed, "time_limit_s": cfg.docker_time_limit_s,
             "nemesis": list(cfg.docker_nemesis), "interval_s": cfg.interval_s,
+            "snapshot_every": _snapshot_opt(target.system, cfg.snapshot_every),
             "store": str((out / "docker" / _safe(m.id)).resolve())}
     timeout = cfg.docker_runs * (cfg.docker_time_limit_s + 240) + 300
     res = run_child(child_argv(overlay, "harness.mutate.child", "docker", json.dumps(spec)), timeout)
     return _stage_summary(_parse_result(res.stdout), res.stderr, res.seconds)
+
+
+def _snapshot_opt(system: str, every: int | None) -> int | None:
+    """``--snapshot-every`` for the Docker runs (``--opt snapshot_every=N``) when the
+    system's servers take that option, else None (they keep their own compaction)."""
+    from systems import get_system
+
+    return every if every and "snapshot_every" in get_system(system).options else None
 
 
 def _safe(mid: str) -> str:

@@ -1,0 +1,26 @@
+"""The Docker stage's `faultbox run` command lines (no containers: argv only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.cli import run as run_cmd
+from harness.mutate.child import docker_argv
+from harness.mutate.runner import _snapshot_opt
+
+
+def _spec(**kw: object) -> dict[str, object]:
+    return {"system": "raftkv", "nodes": 5, "workload": "kv", "nemesis": ["partition", "kill"],
+            "time_limit_s": 120.0, "interval_s": None, "snapshot_every": None, **kw}
+
+
+def test_snapshot_every_reaches_docker_runs_of_systems_that_take_it() -> None:
+    assert _snapshot_opt("raftkv", 50) == 50
+    assert _snapshot_opt("raftkv", None) is None  # 0 on the command line: the node default
+    assert _snapshot_opt("lock", 50) is None  # lock's servers have no such option
+    argv = docker_argv(_spec(snapshot_every=50), 3, Path("s"))
+    assert argv[argv.index("--opt") + 1] == "snapshot_every=50"
+    assert "--opt" not in docker_argv(_spec(), 3, Path("s"))
+    # click accepts the line as `faultbox run` does
+    ctx = run_cmd.make_context("run", argv[2:])
+    assert ctx.params["system_opts"] == ("snapshot_every=50",) and ctx.params["seed"] == 3
