@@ -63,7 +63,7 @@ from systems.common.spec import Cluster, SystemClient
 from systems.common.wire import encode, read_frame
 from systems.raft.client import RaftClient
 
-from .node import member_since, owner_since
+from .node import CACHE_CALL_S, INVALIDATE_TRIES, member_since, owner_since
 from .ring import BoundedLoad, Ring, capacity
 
 __all__ = ["CacheClient", "Balancers", "make_cache_client", "shared_balancers", "MEMBERS_EVERY_S",
@@ -71,8 +71,7 @@ __all__ = ["CacheClient", "Balancers", "make_cache_client", "shared_balancers", 
 
 MEMBERS_EVERY_S = 0.25
 HISTORY = 64
-CACHE_CALL_S = 0.5
-INVALIDATE_TRIES = 3
+# CACHE_CALL_S and INVALIDATE_TRIES live in node.py, next to the flush gap they bound
 INVALIDATE_RINGS = 2
 
 

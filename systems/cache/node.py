@@ -40,7 +40,8 @@ each (``client.py``: 1.5 s), then gives up. A node that did not answer for
 that long was not running (paused, frozen, starved) — and its items may have
 missed that invalidation. So the shell reports its monotonic clock before
 every tick and every cache request (``wake(mono_ms)``); a gap above
-``flush_gap_ms`` (1 s, below the writers' retry window) since the last report
+``flush_gap_ms`` (``FLUSH_GAP_MS``, 1 s: derived from the writers' retry window,
+``WRITER_RETRY_MS``, and below it by ``FLUSH_MARGIN_MS``) since the last report
 flushes every item and lease before anything is answered.
 Moved ranges are also keyed on the registry's record of when the node last
 *joined* (``joined``, a membership epoch, sent by the client as part of
@@ -80,6 +81,10 @@ __all__ = [
     "NotStored",
     "owner_since",
     "member_since",
+    "CACHE_CALL_S",
+    "INVALIDATE_TRIES",
+    "WRITER_RETRY_MS",
+    "FLUSH_GAP_MS",
 ]
 
 BUGS: dict[str, str] = {
@@ -91,7 +96,19 @@ BUGS: dict[str, str] = {
 ITEM_OVERHEAD = 48
 INCARNATIONS = 1 << 24
 PER_INCARNATION = 1 << 28  # tokens and versions one process life may hand out
-FLUSH_GAP_MS = 1000
+# The missed-invalidation rule's two sides, defined here only (client.py imports them): a
+# writer tries its ``cdel`` at a node INVALIDATE_TRIES times, CACHE_CALL_S each, then gives
+# up -- a window of WRITER_RETRY_MS. A node silent (stopped) for that whole window may have
+# missed the invalidation, and it sees a gap of at least the window minus one request's
+# travel, so it must flush on a gap shorter than the window: FLUSH_GAP_MS is derived with
+# FLUSH_MARGIN_MS of slack for that travel and the shell's tick (tests/cache/test_node.py
+# fails if the relation breaks).
+CACHE_CALL_S = 0.5
+INVALIDATE_TRIES = 3
+WRITER_RETRY_MS = round(INVALIDATE_TRIES * CACHE_CALL_S * 1000)
+FLUSH_MARGIN_MS = 500
+FLUSH_GAP_MS = WRITER_RETRY_MS - FLUSH_MARGIN_MS
+assert 0 < FLUSH_GAP_MS < WRITER_RETRY_MS, "a stopped node must flush within a writer's retries"
 
 
 @dataclass(frozen=True, slots=True)

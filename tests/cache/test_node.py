@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from systems.cache.node import (
     BUGS,
+    CACHE_CALL_S,
     FLUSH_GAP_MS,
+    INVALIDATE_TRIES,
+    WRITER_RETRY_MS,
     CacheCore,
     Hit,
     Miss,
@@ -180,6 +186,49 @@ def test_a_node_that_was_stopped_longer_than_the_gap_forgets_items_and_leases() 
     assert isinstance(c.get("k"), Miss)
     assert c.set("j", "stale", lease=held.lease) == NotStored("lease")  # the lease went too
     assert c.stats()["flushes"] == 1
+
+
+class _Store:
+    """Just enough of the store client for one write: the put lands, members has one node."""
+
+    def now(self) -> float:
+        return 0.0
+
+    async def session(self, msg: dict[str, Any]) -> tuple[dict[str, Any], bool, None]:
+        return {"ok": True}, False, None
+
+    async def request(self, msg: dict[str, Any], _: bool) -> tuple[dict[str, Any], bool, None]:
+        return {"ok": True, "epoch": 1, "members": {"n1": "h:1"}}, False, None
+
+
+def test_a_node_silent_through_a_writers_retries_flushes() -> None:
+    """One relation, defined once (node.py): a writer gives up on a node after
+    INVALIDATE_TRIES calls of CACHE_CALL_S; a node silent for that window (less one
+    request's travel) may have missed the invalidation, so a gap that long flushes it.
+    Fails if the client's tries or timeout change on their own, or the gap grows to the
+    window."""
+    from systems.cache import client as cc
+
+    class Silent(cc.CacheClient):
+        calls: list[dict[str, Any]] = []
+
+        async def _cache_call(self, node: str, msg: dict[str, Any]) -> dict[str, Any] | None:
+            self.calls.append(msg)
+            return None  # the owner never answers: every try times out (CACHE_CALL_S each)
+
+    w = Silent({"n1": ("h", 1)}, "n1", 1.0, store=_Store())  # type: ignore[arg-type]
+    assert asyncio.run(w.invoke("write", {"key": "k", "value": 1}))[0] == "ok"
+    assert [m["op"] for m in w.calls] == ["cdel"] * INVALIDATE_TRIES
+    assert (cc.INVALIDATE_TRIES, cc.CACHE_CALL_S) == (INVALIDATE_TRIES, CACHE_CALL_S)
+    window_ms = len(w.calls) * cc.CACHE_CALL_S * 1000
+    assert window_ms == WRITER_RETRY_MS
+    assert FLUSH_GAP_MS <= window_ms - 500  # the slack for a request's travel and a tick
+    c = CacheCore()
+    assert c.flush_gap_ms == FLUSH_GAP_MS
+    c.wake(0)
+    fill(c, "k", "v")
+    assert c.wake(int(window_ms) - 500 + 1) is True  # silent through the retries: flushed
+    assert isinstance(c.get("k"), Miss)
 
 
 def test_unknown_bug_and_bad_limits_are_refused() -> None:
