@@ -149,9 +149,6 @@ def validate(o: Options, systems: dict[str, Any], workloads: list[str], nemeses:
     if "membership" in o.nemesis:
         if getattr(spec, "membership", None) is None:
             raise UsageError(f"system {o.system} cannot change membership (--nemesis membership)")
-        if o.backend == "sim":
-            raise UsageError("the sim backend cannot add or retire nodes (--nemesis membership); "
-                             "use --backend docker or local")
     for b in o.bugs:
         if b not in spec.bugs:
             known = ", ".join(sorted(spec.bugs)) or "none"

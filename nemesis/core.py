@@ -67,8 +67,6 @@ class NemesisOptions:
     strobe_period_ms: float = 50.0
     strobe_duration_s: float = 2.0
     clock_rates: tuple[float, ...] = (0.5, 2.0)
-    # deposed-leader: the isolated leader's clock rate (its timers run this much slower)
-    deposed_rate: float = 0.2
     # packet: probabilities and delay picked for a start-packet
     packet_loss: float = 0.3
     packet_dup: float = 0.3
@@ -108,6 +106,9 @@ class NemesisBase:
     """Shared state: the backend, node names, a seeded rng, and leader lookup."""
 
     faults: frozenset[str] = frozenset()
+    # True: targets are drawn from the backend's cluster as it is now (nodes the membership
+    # nemesis added included, retired ones gone), not only the nodes the test started with
+    live_targets = False
 
     def __init__(self, opts: NemesisOptions) -> None:
         self.opts = opts
@@ -127,12 +128,25 @@ class NemesisBase:
     def leader(self) -> str | None:
         return self.leaders.leader() if self.leaders is not None else None
 
+    def target_nodes(self) -> list[str]:
+        """The nodes a fault may hit: the test's, then (``live_targets``) those added since,
+        less those retired — as the backend's cluster has them now."""
+        if not self.live_targets or self.backend is None:
+            return list(self.nodes)
+        try:
+            live = list(self.backend.cluster())
+        except Exception:  # noqa: BLE001 - a backend that cannot say: the test's nodes
+            return list(self.nodes)
+        return [n for n in self.nodes if n in live] + sorted(
+            (n for n in live if n not in self.nodes), key=lambda n: (len(n), n))
+
     def targets(self, spec: Any) -> list[str]:
+        nodes = self.target_nodes()
         if isinstance(spec, list):  # explicit node list
-            return sorted(str(n) for n in spec if n in self.nodes)
+            return sorted(str(n) for n in spec if n in nodes)
         spec = str(spec or "one")
         leader = self.leader() if spec in ("leader", "primaries") else None
-        return select(spec, self.nodes, self.rng, leader)
+        return select(spec, nodes, self.rng, leader)
 
     def _need_backend(self) -> Backend:
         if self.backend is None:

@@ -69,9 +69,10 @@ class PartitionNemesis(NemesisBase):
     """``start-partition`` (value: a kind of :data:`PARTITION_KINDS`) / ``stop-partition``."""
 
     faults = frozenset({"partition"})
+    live_targets = True
 
     def grudge(self, kind: str) -> gr.Grudge:
-        nodes = sorted(self.nodes)
+        nodes = sorted(self.target_nodes())
         shuffled = list(nodes)
         self.rng.shuffle(shuffled)
         if kind == "halves":
@@ -117,6 +118,7 @@ class _DownUp(NemesisBase):
     """Shared shape of kill/start and pause/resume: remember who is down, bring back."""
 
     fault = ""
+    live_targets = True
 
     def __init__(self, opts: NemesisOptions) -> None:
         super().__init__(opts)
@@ -172,6 +174,7 @@ class _DownUp(NemesisBase):
                 self._hit([nxt])
             return first + ([nxt] if nxt is not None else [])
         if f == f"stop-{self.fault}":
+            self.down.intersection_update(self.target_nodes())  # a node retired since is gone
             return undo_all(self.down, self._undo)
         raise NemesisError(f"{self.fault} nemesis cannot do {f!r}")
 

@@ -94,6 +94,10 @@ class MembershipNemesis(NemesisBase):
         self.ring_change = spec.membership.ring_change
         self.members = sorted(self.nodes)
 
+    def on_clock(self, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+        """Wait and read time on another clock (the simulation's)."""
+        self._sleep, self._clock, self.sleep = sleep, clock, sleep
+
     def _backend(self) -> ChangesMembership:
         b = self._need_backend()
         assert isinstance(b, ChangesMembership)
@@ -102,13 +106,20 @@ class MembershipNemesis(NemesisBase):
     # -- talking to nodes -------------------------------------------------------------
     def _ask(self, node: str, msg: dict[str, Any], timeout_s: float | None = None) -> Any:
         timeout_s = REGISTRY_TIMEOUT_S if timeout_s is None else timeout_s
-        addr = self._need_backend().cluster().get(node)
+        backend = self._need_backend()
+        addr = backend.cluster().get(node)
         if addr is None:
             raise NemesisError(f"node {node} is not in the cluster")
-        try:
-            reply = wire.request(addr[0], addr[1], msg, timeout_s=timeout_s, control=True)
-        except (OSError, ValueError) as e:
-            raise NemesisError(f"{msg.get('op')} at {node}: {e!r}") from None
+        control = getattr(backend, "control", None)
+        if control is not None:  # the simulation: a request on its network, in its time
+            reply = control(node, msg, timeout_s)
+            if reply is None:
+                raise NemesisError(f"{msg.get('op')} at {node}: no answer in {timeout_s:g} s")
+        else:
+            try:
+                reply = wire.request(addr[0], addr[1], msg, timeout_s=timeout_s, control=True)
+            except (OSError, ValueError) as e:
+                raise NemesisError(f"{msg.get('op')} at {node}: {e!r}") from None
         if not isinstance(reply, dict) or not reply.get("ok"):
             err = reply.get("error") if isinstance(reply, dict) else reply
             raise NemesisError(f"{msg.get('op')} at {node} failed: {err}")

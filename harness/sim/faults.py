@@ -33,7 +33,8 @@ __all__ = ["Fault", "Script", "ScriptedNemesis", "sim_package", "script_package"
 _NS = 1_000_000_000
 _KIND = {"partition": "partition", "heal": "partition", "kill": "kill", "start": "kill",
          "pause": "pause", "resume": "pause", "clock": "clock", "strobe": "clock",
-         "shape": "packet"}
+         "shape": "packet", "add_node": "membership", "retire_node": "membership",
+         "control": "membership"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class Fault:
 
     t_ns: int
     call: str  # a World fault method: partition heal kill start pause resume clock strobe shape
+    # add_node retire_node control
     args: tuple[Any, ...]
     until_ns: int = 0  # > 0: made by a nemesis op that held the nemesis until then (figure8)
 
@@ -51,7 +53,8 @@ class Fault:
         kind = _KIND[self.call]
         stop = self.call in ("heal", "start", "resume") or (
             self.call == "clock" and tuple(self.args[1:]) == (0.0, 1.0)
-        ) or (self.call == "shape" and not any(self.args[1:]))
+        ) or (self.call == "shape" and not any(self.args[1:])) or (
+            self.call == "control" and _registration_on(self.args[1]))
         return f"{'stop' if stop else 'start'}-{kind}"
 
     def to_json(self) -> list[Any]:
@@ -67,6 +70,10 @@ class Fault:
 
 
 Script = tuple[Fault, ...]
+
+
+def _registration_on(msg: Any) -> bool:
+    return isinstance(msg, Mapping) and msg.get("op") == "registration" and bool(msg.get("on"))
 
 
 def describe(f: Fault) -> str:
@@ -88,6 +95,10 @@ def describe(f: Fault) -> str:
     if f.call == "strobe":
         nodes, delta, period, duration = f.args
         return f"{t} strobe {','.join(nodes)} delta={delta:g}s every {period:g}s for {duration:g}s"
+    if f.call == "control":
+        node, msg, _ = f.args
+        what = " ".join(f"{k}={v}" for k, v in sorted(dict(msg).items()) if k != "op")
+        return f"{t} control {node}: {msg.get('op')}{' ' + what if what else ''}"
     return f"{t} {f.call} {' '.join(str(a) for a in f.args)}"
 
 
@@ -95,6 +106,8 @@ def apply(world: World, f: Fault) -> None:
     """Carry out one scripted call on the world (args as logged, grudges from JSON)."""
     if f.call == "partition":
         world.partition({d: frozenset(s) for d, s in dict(f.args[0]).items()})
+    elif f.call == "add_node":  # the world names it (the same name again on a replay)
+        world.add_node()
     elif f.call == "strobe":
         nodes, delta, period, duration = f.args
         world.strobe(list(nodes), float(delta), float(period), float(duration))
@@ -107,17 +120,23 @@ class ScriptedNemesis:
     script did of X (as the real nemeses heal only what they did: a node that crashed on
     its own stays down)."""
 
-    faults = frozenset({"partition", "kill", "pause", "clock", "packet"})
+    faults = frozenset({"partition", "kill", "pause", "clock", "packet", "membership"})
 
     def __init__(self, world: World) -> None:
         self.world = world
         self.touched: dict[str, set[str]] = {"kill": set(), "pause": set(), "clock": set(),
-                                             "packet": set()}
+                                             "packet": set(), "membership": set()}
 
     def _apply(self, f: Fault) -> None:
         apply(self.world, f)
         kind = _KIND[f.call]
-        if kind in self.touched and f.args and isinstance(f.args[0], str):
+        if f.call == "control":  # membership: the nodes whose registration it turned off
+            node, msg = f.args[0], dict(f.args[1])
+            if msg.get("op") == "registration":
+                (self.touched[kind].discard if msg.get("on") else self.touched[kind].add)(node)
+        elif kind == "membership":
+            pass
+        elif kind in self.touched and f.args and isinstance(f.args[0], str):
             if f.f.startswith("start-"):
                 self.touched[kind].add(f.args[0])
             else:
@@ -144,6 +163,8 @@ class ScriptedNemesis:
             return "healed"
         heal: dict[str, Callable[[str], None]] = {
             "stop-kill": w.start, "stop-pause": w.resume,
+            "stop-membership": lambda n: self._apply(Fault(
+                w.now_ns, "control", (n, {"op": "registration", "on": True}, 2.5))),
             "stop-clock": lambda n: w.clock(n, 0.0, 1.0),
             "stop-packet": lambda n: w.shape(n, 0, 0, 0)}
         if f not in heal:
@@ -264,6 +285,7 @@ class OwnRng(g.Gen):
 def sim_package(world: World, names: Sequence[str], interval_s: float, seed: int) -> Package:
     """The nemesis packages ``names`` built for the world, composed, on their own rng."""
     import nemesis
+    from nemesis.membership import MembershipNemesis
     from nemesis.status import StatusNemesis
 
     opts = NemesisOptions(interval_s=interval_s)
@@ -276,6 +298,8 @@ def sim_package(world: World, names: Sequence[str], interval_s: float, seed: int
             pkg = replace(pkg, nemesis=SimClockNemesis(opts))
         elif isinstance(pkg.nemesis, StatusNemesis):  # targeted: watches on simulated time
             pkg.nemesis.attach(world.status_of, lambda: world.now_ns / _NS, world.nemesis_sleep)
+        elif isinstance(pkg.nemesis, MembershipNemesis):  # settles and asks on simulated time
+            pkg.nemesis.on_clock(world.nemesis_sleep, lambda: world.now_ns / _NS)
         pkgs.append(pkg)
     pkg = compose(pkgs)
     rng = random.Random(f"sim-nemesis:{seed}")

@@ -27,6 +27,14 @@ shape, ``name == "sim"``): the same nemesis classes that drive Docker call
   that reads wall time gets its offset and rate through an optional
   ``skew(offset_s, rate)`` method, called on every change and at boot;
   raftkv's cores only count ticks.
+* **membership** — with an adapter that has ``join_node``, the world can add
+  a node mid-run (``add_node``: the next free name ``n<k>``, booted by
+  ``join_node`` with the nodes the run started with as its peers; a joiner
+  keeps nothing across a crash, it has no simulated disk) and retire one it
+  added (``retire_node``: down for good, its clients see the connection drop,
+  gone from ``cluster()``); ``control(node, msg, timeout_s)`` is a request the
+  nemesis sends a node (a wire request in Docker), answered in simulated time.
+  The membership nemesis drives all three, as it drives Docker's backend.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.backends.base import BackendError, next_node_name
 from harness.errors import UsageError
 from harness.sim.adapter import CallResult, SimAdapter, SimNode
 from nemesis.leader import leader_from_statuses
@@ -53,6 +62,7 @@ CLIENTS = "clients"  # the harness's clients as a grudge member (a fault that cu
 # 5-node raftkv run at 100 ops/s takes about 2,000 events per simulated second;
 # runs pass storm_events(nodes, rate), about 15 times what they need.
 STORM_EVENTS = 100_000
+CONTROL_POLL_S = 0.01  # how often a nemesis waiting on a control request looks (simulated)
 
 
 def storm_events(nodes: int, rate: float) -> int:
@@ -142,7 +152,10 @@ class World:
         self.storm = storm
         self.sleeper: Callable[[float], None] | None = None  # set while a nemesis op runs
         self.adapter = adapter
-        self.names = list(nodes)
+        self.names = list(nodes)  # every node ever up, the run's first, then those added
+        self.initial = tuple(nodes)  # the nodes the run started with (a joiner's peers)
+        self.joined: set[str] = set()  # added mid-run (booted by the adapter's join_node)
+        self.retired: set[str] = set()  # added, then retired for good
         self.seed = seed
         self.bugs = tuple(bugs)
         self.opts = options or SimOptions()
@@ -153,7 +166,7 @@ class World:
         self._seq = 0
         self.tick_ns = int(round(adapter.tick_s * _NS))
         self.nodes = {n: _Node() for n in self.names}
-        self.disks = {n: adapter.disk(n) for n in self.names}
+        self.disks: dict[str, Any] = {n: adapter.disk(n) for n in self.names}
         self.grudge: dict[str, frozenset[str]] = {}
         self._calls: dict[int, tuple[str, Callable[[CallResult], None]]] = {}  # token -> waiter
         self._next_token = 0
@@ -195,7 +208,10 @@ class World:
 
     # -- backend: lifecycle -----------------------------------------------------------
     def capabilities(self) -> frozenset[str]:
-        return frozenset({"kill", "pause", "partition", "clock", "packet"})
+        caps = {"kill", "pause", "partition", "clock", "packet"}
+        if getattr(self.adapter, "join_node", None) is not None:
+            caps.add("membership")
+        return frozenset(caps)
 
     def up(self, system: SystemSpec | None = None, nodes: list[str] | None = None,
            run_dir: Path | None = None, bugs: tuple[str, ...] = (), seed: int = 0) -> None:
@@ -206,7 +222,7 @@ class World:
         return None
 
     def cluster(self) -> Mapping[str, Addr]:
-        return {n: ("sim", i) for i, n in enumerate(self.names)}
+        return {n: ("sim", i) for i, n in enumerate(self.names) if n not in self.retired}
 
     def crashes(self) -> list[dict[str, Any]]:
         return []
@@ -218,7 +234,7 @@ class World:
         return {"loss": "simulated", "dup": "simulated", "delay": "simulated"}
 
     def leader(self) -> str | None:
-        statuses = {n: self._status(n) for n in self.names}
+        statuses = {n: self._status(n) for n in self.cluster()}
         return leader_from_statuses({n: s for n, s in statuses.items() if s is not None})
 
     def nemesis_sleep(self, seconds: float) -> None:
@@ -252,8 +268,13 @@ class World:
         node = self.nodes[n]
         node.boots += 1
         rng = random.Random(f"{self.seed}:{n}:{node.boots}")
-        node.core = self._guard(n, lambda: self.adapter.node(
-            n, list(self.names), self.disks[n], rng, self.bugs, node.boots))
+        if n in self.joined:
+            join: Any = self.adapter.join_node  # type: ignore[attr-defined]
+            node.core = self._guard(n, lambda: join(
+                n, [*self.initial, n], rng, self.bugs, node.boots))
+        else:
+            node.core = self._guard(n, lambda: self.adapter.node(
+                n, list(self.initial), self.disks[n], rng, self.bugs, node.boots))
         if node.core is None:
             return
         if node.offset_s or node.rate != 1.0:
@@ -278,10 +299,11 @@ class World:
         node.gen += 1
         node.held = []
         node.paused = False  # a restarted process is a fresh, running one
-        disk = self.disks[n]
-        pending = disk.pending()
-        keep = self.rng.randint(0, pending) if self.opts.torn and pending else 0
-        disk.crash(keep)
+        disk = self.disks.get(n)  # None: a joiner (memory only)
+        if disk is not None:
+            pending = disk.pending()
+            keep = self.rng.randint(0, pending) if self.opts.torn and pending else 0
+            disk.crash(keep)
         for token, (dst, waiter) in sorted(self._calls.items()):
             if dst == n:
                 del self._calls[token]
@@ -289,8 +311,51 @@ class World:
 
     def start(self, n: str) -> None:
         self._log("start", n)
-        if self.nodes[n].core is None:
+        if self.nodes[n].core is None and n not in self.retired:
             self._boot(n)
+
+    # -- membership (base.ChangesMembership) -------------------------------------------
+    def add_node(self) -> dict[str, Any]:
+        """Boot one more node with the adapter's ``join_node`` (the next free ``n<k>``)."""
+        if "membership" not in self.capabilities():
+            raise BackendError(f"the {self.adapter.name} simulation adapter cannot add nodes "
+                               "(it has no join_node)")
+        name = next_node_name(set(self.names))
+        self._log("add_node", name)
+        self.names.append(name)
+        self.joined.add(name)
+        self.nodes[name] = _Node()
+        self._boot(name)
+        return {"node": name, "addr": f"sim:{name}", "mechanism": "a node booted in the simulation"}
+
+    def retire_node(self, node: str, graceful: bool) -> dict[str, Any]:
+        """Take a node added mid-run down for good (it is then gone from ``cluster()``)."""
+        if node not in self.joined or node in self.retired:
+            raise BackendError(f"cannot retire {node}: not a live node added in this run")
+        self._log("retire_node", node, bool(graceful))
+        if self.nodes[node].core is not None:
+            self._down(node)
+        self.retired.add(node)
+        self.grudge.pop(node, None)
+        how = "stopped" if graceful else "crashed"
+        return {"node": node, "mechanism": f"{how} and removed from the simulation"}
+
+    def control(self, node: str, msg: dict[str, Any], timeout_s: float) -> Any:
+        """A control request to ``node`` (the nemesis's wire request), waited for in simulated
+        time: the reply, or None when it did not answer within ``timeout_s``."""
+        self._log("control", node, dict(msg), float(timeout_s))
+        box: list[CallResult] = []
+        if node not in self.nodes or node in self.retired:
+            return None
+        token = self.call(node, msg, box.append)
+        deadline = self.now_ns + int(timeout_s * _NS)
+        while not box and self.now_ns < deadline:
+            self.nemesis_sleep(min(CONTROL_POLL_S, (deadline - self.now_ns) / _NS))
+        if not box:
+            self.cancel(token)
+            return None
+        kind, reply = box[0]
+        return reply if kind == "ok" else None
 
     def pause(self, n: str) -> None:
         self._log("pause", n)

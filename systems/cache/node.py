@@ -66,7 +66,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +81,7 @@ __all__ = [
     "NotStored",
     "owner_since",
     "member_since",
+    "apply_feed",
     "CACHE_CALL_S",
     "INVALIDATE_TRIES",
     "WRITER_RETRY_MS",
@@ -181,6 +182,22 @@ def member_since(rings: Sequence[tuple[int, Ring]], node: str) -> int:
             break
         since = epoch
     return since
+
+
+def apply_feed(cache: CacheCore, reply: Mapping[str, Any], seen: int) -> int:
+    """A cache-only node's invalidation feed (store.py: the answer to its heartbeat's
+    ``register {seen}``): delete every key put after ``seen`` (``changed`` None: flush);
+    returns the new ``seen``. Deletes are always safe, so answers may come out of order."""
+    upto = reply.get("upto")
+    if not reply.get("ok") or not isinstance(upto, int):
+        return seen
+    changed = reply.get("changed")
+    if changed is None:
+        cache.invalidate(None)
+    else:
+        for key in changed:
+            cache.invalidate(str(key))
+    return max(seen, upto)
 
 
 class CacheCore:

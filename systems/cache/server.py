@@ -53,7 +53,7 @@ from systems.raft.server import parse_args as _parse_args
 from systems.raft.types import Rng
 
 from .node import BUGS as CACHE_BUGS
-from .node import INCARNATIONS, CacheCore, Hit, Stored
+from .node import INCARNATIONS, CacheCore, Hit, Stored, apply_feed
 from .store import STORE_BUGS, StoreNode
 
 __all__ = ["main", "Server", "JoinedServer", "parse_args", "cache_op", "BUGS", "REGISTER_TTL_MS",
@@ -90,6 +90,8 @@ class CacheRole:
         self.cache = CacheCore(lease_ticks=LEASE_TICKS, bugs=[b for b in bugs if b in CACHE_BUGS],
                                incarnation=secrets.randbelow(INCARNATIONS))  # node.py
         self.registering = True
+        self.feed = False  # a cache-only node: store.py's invalidation feed on its heartbeat
+        self.seen = 0  # the index up to which the feed deleted
         self._reg_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._registry: RaftClient | None = None
@@ -111,7 +113,10 @@ class CacheRole:
                 async with self._reg_lock:
                     if self.registering:
                         with contextlib.suppress(Exception):  # lost to a fault: retried
-                            await self.registry_client().session(msg)
+                            reply, _, _ = await self.registry_client().session(
+                                {**msg, "seen": self.seen} if self.feed else msg)
+                            if self.feed and reply is not None:
+                                self.seen = apply_feed(self.cache, reply, self.seen)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(HEARTBEAT_S):
@@ -232,6 +237,7 @@ class JoinedServer(NodeShell, CacheRole):
         self.args = args
         self._store = {n: a for n, a in args.peers.items() if n != args.node}
         self.init_role(args.bug)
+        self.feed = True  # no replica deletes puts here: the heartbeat brings them (store.py)
         self._beat: asyncio.Task[None] | None = None
 
     def store_peers(self) -> dict[str, tuple[str, int]]:

@@ -10,9 +10,15 @@ Commands (``Entry.data``; client commands carry a session ``(c, s)``: a
 retried command returns the remembered answer and never applies twice):
 
 - ``put {key, value}`` — the store write; answers ``{ok, index}``.
-- ``register {node, addr, ttl}`` — a cache node's heartbeat: registers it or
+- ``register {node, addr, ttl, seen?}`` — a cache node's heartbeat: registers it or
   renews its registration (a new *generation*, the entry's index). A node
-  that was not a member makes a **membership change**.
+  that was not a member makes a **membership change**. With ``seen`` (a
+  cache-only node's, see "Invalidation from the log") the answer also
+  carries that node's **invalidation feed**: ``upto`` (this entry's index)
+  and ``changed``, the keys put at an index in ``(max(seen, joined), upto]``
+  (``None`` when more than ``FEED_MAX`` of them: flush everything). Only
+  puts since the node's current join: what it cached before that, the
+  moved-range rule drops (its ``since`` includes its join epoch, node.py).
 - ``deregister {node}`` — a graceful leave; a membership change.
 - ``expire {node, gen}`` — proposed by the leader when a registration's TTL
   ran out on its monotonic clock (``StoreNode``); removes the node only if
@@ -34,6 +40,10 @@ form of memcache's commit-log invalidation daemons (mcsqueal). The writer's
 ``cdel`` stays the prompt path; this one is the reliable one: a writer that
 times out or dies between its put and its ``cdel`` cannot leave the cache
 stale forever, and a replica that missed puts deletes when it catches up.
+Cache nodes that joined mid-run are no replicas: they get the same deletes
+through their heartbeat, the feed above (the machine keeps the index of each
+key's last put, ``written``), once per ``HEARTBEAT_S`` while they reach the
+leader (``node.apply_feed``).
 
 Heartbeat timing follows the lock service's lease rule (systems/lock/node.py):
 the leader gives each registration generation a deadline of *its* now + TTL
@@ -51,15 +61,17 @@ from typing import Any, ClassVar
 from systems.raft.node import RAFT_BUGS, NodeConfig, RaftNode, Storage
 from systems.raft.types import LEADER, Entry, Rng
 
-__all__ = ["StoreMachine", "StoreNode", "Member", "COMMANDS", "STORE_BUGS", "EXPIRE_RETRY_MS"]
+__all__ = ["StoreMachine", "StoreNode", "Member", "COMMANDS", "STORE_BUGS", "EXPIRE_RETRY_MS",
+           "FEED_MAX"]
 
 Reply = dict[str, Any]
 EXPIRE_RETRY_MS = 500
+FEED_MAX = 256  # more keys changed than this since a node's last feed: it flushes instead
 STORE_BUGS: dict[str, str] = dict(RAFT_BUGS)
 
 COMMANDS = {
     "put": ("key", "value"),
-    "register": ("node", "addr", "ttl"),
+    "register": ("node", "addr", "ttl", "seen"),
     "deregister": ("node",),
 }
 
@@ -85,6 +97,7 @@ class StoreMachine:
         # have changed). The cache shells delete/flush their local cache core with it.
         self.on_change: Callable[[str | None], None] | None = None
         self.data: dict[str, Any] = {}
+        self.written: dict[str, int] = {}  # key -> index of its last put (the feed)
         self.members: dict[str, Member] = {}
         self.epoch = 0
         self.sessions: dict[str, tuple[int, Reply]] = {}
@@ -123,6 +136,7 @@ class StoreMachine:
     def snapshot(self) -> Any:
         return {
             "data": dict(self.data),
+            "written": dict(self.written),
             "members": {n: [m.addr, m.ttl_ms, m.gen, m.joined]
                         for n, m in self.members.items()},
             "epoch": self.epoch,
@@ -132,6 +146,7 @@ class StoreMachine:
     def restore(self, image: Any) -> None:
         image = image if isinstance(image, dict) else {}
         self.data = dict(image.get("data", {}))
+        self.written = {k: int(i) for k, i in image.get("written", {}).items()}
         self.members = {n: Member(str(v[0]), int(v[1]), int(v[2]), int(v[-1]))
                         for n, v in image.get("members", {}).items()}
         self.epoch = int(image.get("epoch", 0))
@@ -145,6 +160,7 @@ class StoreMachine:
         if op == "put":
             key = str(cmd.get("key"))
             self.data[key] = cmd.get("value")
+            self.written[key] = index
             if self.on_change is not None:
                 self.on_change(key)
             return {"ok": True, "index": index}
@@ -152,11 +168,16 @@ class StoreMachine:
             node = str(cmd.get("node"))
             old = self.members.get(node)
             ttl = max(1, _int(cmd.get("ttl"), 3000))
-            self.members[node] = Member(str(cmd.get("addr")), ttl, index,
-                                        index if old is None else old.joined)
+            joined = index if old is None else old.joined
+            self.members[node] = Member(str(cmd.get("addr")), ttl, index, joined)
             if old is None:
                 self.epoch = index
-            return {"ok": True, "epoch": self.epoch, "gen": index}
+            reply: Reply = {"ok": True, "epoch": self.epoch, "gen": index}
+            if "seen" in cmd:  # a cache-only node: its invalidation feed (this membership only)
+                floor = max(_int(cmd.get("seen")), joined)
+                changed = sorted(k for k, i in self.written.items() if i > floor)
+                reply.update(upto=index, changed=changed if len(changed) <= FEED_MAX else None)
+            return reply
         if op == "deregister":
             if self.members.pop(str(cmd.get("node")), None) is not None:
                 self.epoch = index

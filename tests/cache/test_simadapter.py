@@ -7,20 +7,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from harness.history import History
 from harness.options import Options
 from harness.sim.run import judge, make_workload, simulate
-from harness.sim.world import SimOptions
-from systems.cache.simadapter import HEARTBEAT_TICKS, CacheSimAdapter
+from harness.sim.world import SimOptions, World
+from systems.cache.simadapter import HEARTBEAT_TICKS, CacheSimAdapter, SimCacheNode
 
 ALL = ("partition", "kill", "pause", "clock", "packet")
 
 
 def run(seed: int, nemesis: tuple[str, ...] = ALL, interval: float = 1.0, sim: str = "",
-        bugs: tuple[str, ...] = (), time_limit: float = 10.0) -> tuple[Any, list[Any], Any]:
+        bugs: tuple[str, ...] = (), time_limit: float = 10.0, keys: int | None = None,
+        system_opts: tuple[tuple[str, str], ...] = ()) -> tuple[Any, list[Any], Any]:
     opts = Options(system="cache", workload="cache", nodes=5, time_limit_s=time_limit,
                    seed=seed, backend="sim", nemesis=nemesis, nemesis_interval_s=interval,
-                   bugs=bugs)
+                   bugs=bugs, system_opts=system_opts, **({"keys": keys} if keys else {}))
     so = SimOptions.parse(sim)
     wl = make_workload(opts)
     r = simulate(opts, so, wl)
@@ -138,3 +141,111 @@ def test_bounded_loads_keep_every_node_within_c_times_the_mean_plus_one() -> Non
     p, b = cache_details(plain)["load"], cache_details(bounded)["load"]
     assert b["max_over_mean"] < 1.5 < p["max_over_mean"], (p, b)
     assert b["inflight"]["max_excess_over_mean"] < p["inflight"]["max_excess_over_mean"]
+
+
+# -- membership changes in the simulation ------------------------------------------------
+
+def changes(r: Any) -> list[dict[str, Any]]:
+    """The membership changes the run made (a replace is two), as the nemesis recorded them."""
+    out: list[dict[str, Any]] = []
+    for o in r.ops:
+        if o.process == "nemesis" and o.type == "info" and o.f == "start-membership" \
+                and isinstance(o.value, dict) and not o.error:
+            out += o.value.get("changes") or [o.value]
+    return out
+
+
+def hits_on_added(r: Any) -> list[str]:
+    """The fault ops (kill, pause, partition) that touched a node added mid-run."""
+    added = {c["node"] for c in changes(r) if c.get("action") == "join"}
+    out = []
+    for o in r.ops:
+        if o.process == "nemesis" and o.type == "info" and o.f in (
+                "start-kill", "start-pause", "start-partition") and not o.error:
+            v = o.value
+            named = set(v) if isinstance(v, list) else set(str(v.get("grudge", "")).replace(
+                "'", " ").replace('"', " ").split()) if isinstance(v, dict) else set()
+            if named & added:
+                out.append(f"{o.f} {sorted(named & added)}")
+    return out
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_the_correct_build_stays_valid_as_nodes_join_leave_crash_and_flap_under_faults(
+        seed: int) -> None:
+    """The membership nemesis composed with partition, kill and pause, which also hit the
+    nodes it added: every seed makes several changes (4 to 8) and stays valid."""
+    valid, anomalies, r = run(seed, ("partition", "kill", "pause", "membership"),
+                              interval=1.0, time_limit=30.0, keys=32)
+    assert valid is True, anomalies
+    made = changes(r)
+    assert len(made) >= 4, made
+    assert {c["action"] for c in made} >= {"join", "flap"}, made
+    assert any(f.call == "add_node" for f in r.schedule)
+    assert hits_on_added(r), "no kill, pause or partition touched an added node"
+
+
+@pytest.mark.parametrize(("bug", "seed", "nemesis", "system_opts"), [
+    ("stale-owner", 2, ("membership",), ()),
+    ("no-invalidate", 1, ("partition", "membership"), ()),
+    ("no-lease", 1, ("pause", "membership"), (("fill_delay_ms", "300"),)),
+])
+def test_every_bug_switch_is_caught_with_membership_changes_in_the_simulation(
+        bug: str, seed: int, nemesis: tuple[str, ...], system_opts: tuple[tuple[str, str], ...]
+) -> None:
+    """stale-owner needs a cache-only node out of the ring across changes and back (only
+    the membership nemesis does that); the other two are caught with it in the mix."""
+    valid, anomalies, r = run(seed, nemesis, interval=1.5, time_limit=20.0, keys=32,
+                              bugs=(bug,), system_opts=system_opts)
+    assert valid is False
+    assert {a["kind"] for a in anomalies} & {"stale-read", "not-converged"}, anomalies
+    assert len(changes(r)) >= 2
+
+
+def test_membership_runs_replay_exactly() -> None:
+    a = run(4, ("kill", "membership"), interval=1.5, time_limit=8.0, keys=32)
+    b = run(4, ("kill", "membership"), interval=1.5, time_limit=8.0, keys=32)
+    assert [o.to_dict() for o in a[2].ops] == [o.to_dict() for o in b[2].ops]
+    assert changes(a[2])
+
+
+def _ask(world: World, node: str, msg: dict[str, Any]) -> Any:
+    reply = world.control(node, msg, 2.0)
+    assert reply is not None and reply.get("ok"), (node, msg, reply)
+    return reply
+
+
+def _cached_at_joiner(feed_on: bool) -> tuple[Any, int, int]:
+    """A node added mid-run caches k = "old"; a writer's put of "new" commits and the writer
+    times out before its ``cdel`` (it never sends it). What n4 serves 1.5 s later, the
+    put's index, and n4's feed position."""
+    world = World(CacheSimAdapter(), ["n1", "n2", "n3"], seed=7)
+    world.up()
+    world.run_for(2.0)
+    joiner = world.add_node()["node"]
+    world.run_for(1.0)
+    if not feed_on:  # its heartbeat (and the feed with it) stopped; it stays registered
+        _ask(world, joiner, {"op": "registration", "on": False})
+    miss = _ask(world, joiner, {"op": "cget", "key": "k", "since": 0})
+    assert miss["hit"] is False and miss["lease"] is not None
+    assert _ask(world, joiner, {"op": "cset", "key": "k", "value": "old", "lease": miss["lease"],
+                                "epoch": 1})["stored"] is True
+    leader = world.leader()
+    assert leader is not None
+    put = _ask(world, leader, {"op": "put", "key": "k", "value": "new", "c": "w", "s": 1})
+    world.run_for(1.5)  # three heartbeats
+    got = _ask(world, joiner, {"op": "cget", "key": "k", "since": 0})
+    node = world.nodes[joiner].core
+    assert isinstance(node, SimCacheNode)
+    return got, int(put["index"]), node.seen
+
+
+def test_a_joined_node_drops_a_key_whose_writer_timed_out_before_invalidating() -> None:
+    """Cache-only nodes are no store replicas (no delete on apply): their heartbeat's answer
+    carries the keys put since (store.py's feed). Without it, the old value stays."""
+    got, index, seen = _cached_at_joiner(feed_on=True)
+    assert got["hit"] is False, got  # deleted by the feed: the next read fills "new"
+    assert seen >= index
+    got, index, seen = _cached_at_joiner(feed_on=False)
+    assert got["hit"] is True and got["value"] == "old"  # the control: nothing else deletes it
+    assert seen < index

@@ -119,3 +119,38 @@ def test_snapshot_restores_the_same_state() -> None:
                                         "joined": {"c1": 2}}
     assert other.query(["get", "k"]) == {"ok": True, "value": [1]}
     assert other.query(["nope"])["ok"] is False
+
+
+def test_a_cache_only_nodes_heartbeat_carries_the_keys_put_since_its_last_one() -> None:
+    """The invalidation feed (store.py): keys put after max(seen, the node's join), so what
+    a node cached before it (re)joined is left to the moved-range rule."""
+    from systems.cache.node import CacheCore, apply_feed
+    from systems.cache.store import FEED_MAX, StoreMachine
+    from systems.raft.types import Entry
+
+    m = StoreMachine()
+    seq = iter(range(1, 10_000))
+
+    def cmd(index: int, **c: Any) -> Any:
+        return m.apply(Entry(1, index, {**c, "c": "x", "s": next(seq)}))
+
+    cmd(1, op="put", key="a", value=1)
+    first = cmd(2, op="register", node="j", addr="h:1", ttl=3000, seen=0)
+    assert first["upto"] == 2 and first["changed"] == []  # joined at 2: nothing before
+    cmd(3, op="put", key="b", value=1)
+    cmd(4, op="put", key="a", value=2)
+    beat = cmd(5, op="register", node="j", addr="h:1", ttl=3000, seen=2)
+    assert beat["changed"] == ["a", "b"] and beat["upto"] == 5
+    assert cmd(6, op="register", node="j", addr="h:1", ttl=3000, seen=5)["changed"] == []
+    assert "changed" not in cmd(7, op="register", node="r", addr="h:2", ttl=3000)  # a replica
+    cache = CacheCore()
+    for k in ("a", "b", "c"):
+        cache.set(k, 0)
+    assert apply_feed(cache, beat, 3) == 5
+    assert [k for k in ("a", "b", "c") if cache.get(k).__class__.__name__ == "Hit"] == ["c"]
+    assert apply_feed(cache, {"ok": False}, 5) == 5
+    for i in range(FEED_MAX + 1):
+        cmd(10 + i, op="put", key=f"k{i}", value=i)
+    many = cmd(10_000, op="register", node="j", addr="h:1", ttl=3000, seen=6)
+    assert many["changed"] is None  # too many: the node flushes
+    assert apply_feed(cache, many, 6) == 10_000 and len(cache) == 0

@@ -151,11 +151,10 @@ def test_package_shapes_and_op_names() -> None:
         pkg = make(NemesisOptions(interval_s=1.0))
         # figure8 is partitions only; coordinator-crash is a targeted kill; commit-cut
         # cuts and kills (its delay is used when the backend has one); leader-chase
-        # kills or pauses; deposed-leader isolates the leader and slows its clock
+        # kills or pauses
         needs = {"figure8": {"partition"}, "coordinator-crash": {"kill"},
                  "commit-cut": {"partition", "kill"},
-                 "leader-chase": {"kill", "pause"},
-                 "deposed-leader": {"partition", "clock"}}.get(name, {name})
+                 "leader-chase": {"kill", "pause"}}.get(name, {name})
         assert pkg.name == name and pkg.needs == frozenset(needs)
         assert pkg.bands[0].start_f == f"start-{name}" and pkg.bands[0].stop_f == f"stop-{name}"
         ops = g.simulate(g.nemesis(g.time_limit(30, pkg.generator)), seed=1, concurrency=0)
@@ -210,3 +209,38 @@ def test_compose_mixes_faults_and_heals_all() -> None:
     assert b.killed == set() and b.grudge == {} and all(c == (0.0, 1.0) for c in b.clocks.values())
     with pytest.raises(NemesisError):
         pkg.nemesis.invoke("start-pause", "one")
+
+
+class GrowingBackend(FakeBackend):
+    """A cluster the membership nemesis changes: ``live`` is what ``cluster()`` says now."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = list(NODES)
+
+    def cluster(self) -> dict[str, tuple[str, int]]:
+        return {n: ("127.0.0.1", 1) for n in self.live}
+
+    def start(self, node: str) -> None:
+        if node not in self.live:
+            raise NemesisError(f"unknown node {node}")  # as Docker's backend does
+        super().start(node)
+
+
+def test_partition_kill_and_pause_also_hit_nodes_added_mid_run_and_forget_retired_ones() -> None:
+    b = GrowingBackend()
+    pkgs = {n: nemesis.PACKAGES[n](NemesisOptions()) for n in ("kill", "pause", "partition")}
+    for p in pkgs.values():
+        p.nemesis.setup(b, TEST)
+    b.live += ["n6", "n7"]  # two nodes joined after setup
+    assert pkgs["kill"].nemesis.invoke("start-kill", "all") == [*NODES, "n6", "n7"]
+    assert pkgs["pause"].nemesis.invoke("start-pause", "n7") == ["n7"]
+    grudge = pkgs["partition"].nemesis.invoke("start-partition", "halves")["grudge"]
+    assert {"n6", "n7"} <= set(grudge) | {s for ss in grudge.values() for s in ss}
+    b.live.remove("n6")  # retired while down: the restart skips it instead of failing
+    assert pkgs["kill"].nemesis.invoke("stop-kill", None) == [*NODES, "n7"]
+    assert ("start", "n6") not in b.calls
+    # the clock nemesis keeps the nodes the test started with
+    clock = nemesis.PACKAGES["clock"](NemesisOptions())
+    clock.nemesis.setup(b, TEST)
+    assert "n7" not in clock.nemesis.targets("all")
