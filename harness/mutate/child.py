@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULT_TAG", "failing_checkers", "sim_runs", "docker_runs", "docker_argv", "main"]
+__all__ = ["RESULT_TAG", "failing_checkers", "sim_runs", "docker_runs", "docker_argv", "docker_workload", "main"]
 
 RESULT_TAG = "FAULTBOX-MUTATE-RESULT "
 # A node that died on its own: the system's own assert or exception, not a checker's finding.
@@ -153,7 +153,7 @@ def docker_runs(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         for i in range(int(spec["runs"])):
             seed = int(spec["seed"]) + i
-            runs.append(_docker_run(spec, seed, store / f"seed-{seed}"))
+            runs.append(_docker_run(spec, seed, docker_workload(spec, i), store / f"seed-{seed}"))
             if any(r["history"] for r in runs) or runs[-1]["valid"] == "error":
                 break
     finally:
@@ -182,9 +182,17 @@ def _remove_image(tag: str) -> None:
         docker.from_env(timeout=60).images.remove(tag, force=False, noprune=False)
 
 
-def docker_argv(spec: dict[str, Any], seed: int, store: Path) -> list[str]:
+def docker_workload(spec: dict[str, Any], i: int) -> str:
+    """The workload of the mutant's ``i``-th Docker run: the target's workloads in turn,
+    starting at the mutant's own offset, so a mutant's runs cover every workload (a bug
+    only the linearizable register shows is not left to set runs alone)."""
+    workloads = list(spec["workloads"])
+    return str(workloads[(int(spec.get("first", 0)) + i) % len(workloads)])
+
+
+def docker_argv(spec: dict[str, Any], seed: int, workload: str, store: Path) -> list[str]:
     """The ``faultbox run`` command line of one Docker run of the mutant."""
-    argv = ["faultbox", "run", "--system", spec["system"], "--workload", spec["workload"],
+    argv = ["faultbox", "run", "--system", spec["system"], "--workload", workload,
             "--nodes", str(spec["nodes"]), "--nemesis", ",".join(spec["nemesis"]),
             "--time-limit", str(spec["time_limit_s"]), "--seed", str(seed),
             "--store", str(store), "--no-report"]
@@ -195,10 +203,10 @@ def docker_argv(spec: dict[str, Any], seed: int, store: Path) -> list[str]:
     return argv
 
 
-def _docker_run(spec: dict[str, Any], seed: int, store: Path) -> dict[str, Any]:
+def _docker_run(spec: dict[str, Any], seed: int, workload: str, store: Path) -> dict[str, Any]:
     from harness.cli import main as cli_main
 
-    argv = docker_argv(spec, seed, store)
+    argv = docker_argv(spec, seed, workload, store)
     old = sys.argv
     sys.argv = argv
     r0 = time.monotonic()
@@ -213,12 +221,12 @@ def _docker_run(spec: dict[str, Any], seed: int, store: Path) -> dict[str, Any]:
     results_path = _latest_results(store)
     command = " ".join(argv)
     if results_path is None:
-        return _run_record(seed, spec["workload"], [], "error", f"no results (exit {code})",
+        return _run_record(seed, workload, [], "error", f"no results (exit {code})",
                            seconds, command, exit_code=code)
     res = json.loads(results_path.read_text())
     checkers = failing_checkers(res.get("checkers") or res.get("details"))
     anomaly = _first_anomaly(res.get("anomalies") or [])
-    return _run_record(seed, spec["workload"], checkers, res.get("valid"), anomaly, seconds,
+    return _run_record(seed, workload, checkers, res.get("valid"), anomaly, seconds,
                        command, exit_code=code, run_dir=str(results_path.parent))
 
 

@@ -205,8 +205,8 @@ def _sim_stage(cfg: MutateConfig, target: Target, overlay: Path, seed: int,
 
 def _docker_stage(cfg: MutateConfig, target: Target, m: Mutant, overlay: Path, k: int,
                   out: Path) -> dict[str, Any]:
-    workload = target.docker_workloads[k % len(target.docker_workloads)]
-    spec = {"system": target.system, "nodes": target.nodes, "workload": workload,
+    spec = {"system": target.system, "nodes": target.nodes,
+            "workloads": list(target.docker_workloads), "first": k,
             "runs": cfg.docker_runs, "seed": cfg.seed, "time_limit_s": cfg.docker_time_limit_s,
             "nemesis": list(cfg.docker_nemesis), "interval_s": cfg.interval_s,
             "snapshot_every": _snapshot_opt(target.system, cfg.snapshot_every),
