@@ -79,7 +79,9 @@ def _ssh_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--system", default="raftkv", show_default=True, help="System under test (see `faultbox list`).")
 @click.option("--workload", default=None,
               help="Workload to run [default: register, or the system's only workload].")
-@click.option("--nemesis", default="", help="Comma-separated faults, e.g. partition,kill.")
+@click.option("--nemesis", default="",
+              help="Comma-separated faults, e.g. partition,kill; 'default' is the tuned mix "
+                   "(see `faultbox list`).")
 @click.option("--nodes", default=None, type=int, help="Number of nodes [default: 3, or the system's maximum].")
 @click.option("--concurrency", default=5, show_default=True, type=int, help="Client workers.")
 @click.option("--rate", default=100.0, show_default=True, type=float, help="Total client ops per second.")
@@ -119,10 +121,11 @@ def run(**kw: Any) -> None:
     """Run one test: system × workload × faults on N nodes."""
     from harness.options import Options, parse_system_opts, validate
     from harness.runner import run_test
+    from nemesis.schedule import expand_mix
 
     seed = kw["seed"] if kw["seed"] is not None else int(time.time_ns() % 1_000_000)
     opts = Options(
-        system=kw["system"], workload=kw["workload"] or "register", nemesis=_csv(kw["nemesis"]),
+        system=kw["system"], workload=kw["workload"] or "register", nemesis=expand_mix(_csv(kw["nemesis"])),
         nodes=kw["nodes"] if kw["nodes"] is not None else 3, concurrency=kw["concurrency"], keys=kw["keys"],
         rate=kw["rate"], time_limit_s=kw["time_limit"], seed=seed, backend=kw["backend"], bugs=tuple(kw["bugs"]),
         op_timeout_s=kw["op_timeout"], nemesis_interval_s=kw["nemesis_interval"],
@@ -375,6 +378,9 @@ def list_() -> None:
     out.print(t)
     out.print("workloads: " + ", ".join(workloads))
     out.print("nemeses:   " + (", ".join(nemeses) or "-"))
+    from nemesis.schedule import DEFAULT_MIX
+
+    out.print("default:   " + ",".join(DEFAULT_MIX) + "  (--nemesis default)")
 
 
 # -------------------------------------------------------------------- clean

@@ -36,11 +36,13 @@ from nemesis.grudge import (
 )
 from nemesis.leader import HasLeader, StatusLeader, find_leader
 from nemesis.membership import MembershipNemesis
-from nemesis.schedule import PACKAGES
+from nemesis.schedule import DEFAULT_MIX, PACKAGES, expand_mix
 from nemesis.targets import TARGETS, select
 
 __all__ = [
     "PACKAGES",
+    "DEFAULT_MIX",
+    "expand_mix",
     "FAULTS",
     "TARGETS",
     "PARTITION_KINDS",

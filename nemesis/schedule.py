@@ -33,10 +33,12 @@ from nemesis.targets import TARGETS
 
 __all__ = [
     "BAND_COLORS",
+    "DEFAULT_MIX",
     "PACKAGES",
     "clock_package",
     "commit_cut_package",
     "coordinator_crash_package",
+    "expand_mix",
     "figure8_package",
     "kill_package",
     "leader_chase_package",
@@ -188,3 +190,18 @@ PACKAGES: dict[str, Callable[[NemesisOptions], Package]] = {
     "commit-cut": commit_cut_package,
     "leader-chase": leader_chase_package,
 }
+
+# The default fault schedule: what `--nemesis default` names (faultbox run, campaigns),
+# `faultbox mutate`'s Docker runs and the nightly's raftkv mix. Chosen by the raftkv
+# mutation score in Docker (issue 20; the measured table is in docs/mutation.md).
+DEFAULT_MIX: tuple[str, ...] = ("partition", "kill", "pause", "clock")
+
+
+def expand_mix(names: Sequence[str]) -> tuple[str, ...]:
+    """Fault names with ``default`` replaced by :data:`DEFAULT_MIX` (each name once)."""
+    out: list[str] = []
+    for n in names:
+        for f in DEFAULT_MIX if n == "default" else (n,):
+            if f not in out:
+                out.append(f)
+    return tuple(out)

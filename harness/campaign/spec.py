@@ -321,8 +321,10 @@ def _system_opts(merged: Mapping[str, Any], where: str) -> tuple[tuple[str, str]
 
 
 def _options(chosen: Mapping[str, Any], regs: Registries) -> Options:
+    from nemesis.schedule import expand_mix
+
     kw: dict[str, Any] = {field: chosen[key] for key, field in _OPTION_KEYS.items() if key in chosen}
-    kw["nemesis"] = split_mix(chosen.get("nemesis", ""))
+    kw["nemesis"] = expand_mix(split_mix(chosen.get("nemesis", "")))
     kw["bugs"] = split_mix(chosen.get("bug", ""))
     for key in ("rate", "time_limit_s", "op_timeout_s", "nemesis_interval_s", "recovery_s",
                 "check_budget_s"):

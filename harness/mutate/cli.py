@@ -42,8 +42,9 @@ def _positive(name: str, v: int | float, zero_ok: bool = False) -> None:
 @click.option("--docker-runs", default=2, show_default=True, type=int, help="Docker runs per sampled mutant.")
 @click.option("--docker-time-limit", default=60.0, show_default=True, type=float,
               help="Main phase of each Docker run, seconds.")
-@click.option("--docker-nemesis", default="partition,kill,pause,clock", show_default=True,
-              help="Faults of the Docker runs.")
+@click.option("--docker-nemesis", default="default", show_default=True,
+              help="Faults of the Docker runs ('default': faultbox run's tuned mix, "
+                   "--nemesis default).")
 @click.option("--nemesis-interval", default=None, type=float,
               help="Seconds between faults in Docker runs and the sim (default: Docker "
                    "faultbox run's 5 s; each sim run draws its own).")
@@ -71,10 +72,10 @@ def mutate(**kw: Any) -> None:
         _positive("nemesis-interval", kw["nemesis_interval"])
     for name in ("docker_runs", "jobs", "sim_time_limit", "docker_time_limit", "unit_timeout"):
         _positive(name.replace("_", "-"), kw[name])
-    nemesis = tuple(x.strip() for x in kw["docker_nemesis"].split(",") if x.strip())
-    sim_nemesis = tuple(x.strip() for x in kw["sim_nemesis"].split(",") if x.strip())
-    from nemesis import PACKAGES
+    from nemesis import PACKAGES, expand_mix
 
+    nemesis = expand_mix([x.strip() for x in kw["docker_nemesis"].split(",") if x.strip()])
+    sim_nemesis = tuple(x.strip() for x in kw["sim_nemesis"].split(",") if x.strip())
     for flag, names in (("--docker-nemesis", nemesis), ("--sim-nemesis", sim_nemesis)):
         unknown = [n for n in names if n not in PACKAGES]
         if unknown:

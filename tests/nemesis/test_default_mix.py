@@ -1,0 +1,36 @@
+"""`--nemesis default`: the tuned fault mix, named once (nemesis.schedule.DEFAULT_MIX)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.campaign.spec import build_campaign
+from harness.mutate.runner import MutateConfig
+from nemesis import DEFAULT_MIX, PACKAGES, expand_mix
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_default_expands_to_the_mix_once_and_keeps_the_rest() -> None:
+    assert DEFAULT_MIX and all(f in PACKAGES for f in DEFAULT_MIX)
+    assert expand_mix(["default"]) == DEFAULT_MIX
+    assert expand_mix(["figure8", "default", DEFAULT_MIX[0]]) == ("figure8", *DEFAULT_MIX)
+    assert expand_mix(["partition", "kill"]) == ("partition", "kill")
+    assert MutateConfig().docker_nemesis == DEFAULT_MIX
+
+
+def test_campaigns_and_faultbox_run_take_default(tmp_path: Path) -> None:
+    case = {"system": "raftkv", "nodes": 5, "nemesis": ["default", "kill"], "backend": "sim"}
+    camp = build_campaign("c", "", "c.toml", {}, [case])
+    assert [r.options.nemesis for r in camp.runs] == [DEFAULT_MIX, ("kill",)]
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--backend", "sim",
+                        "--nemesis", "default", "--time-limit", "2", "--seed", "1",
+                        "--store", str(tmp_path), "--no-report"],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    test = json.loads(next(tmp_path.glob("*/*/test.json")).read_text())
+    assert tuple(test["nemesis"]) == DEFAULT_MIX
+    assert "--nemesis " + ",".join(DEFAULT_MIX) in r.stdout  # the reproduce line names the mix
