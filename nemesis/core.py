@@ -67,6 +67,8 @@ class NemesisOptions:
     strobe_period_ms: float = 50.0
     strobe_duration_s: float = 2.0
     clock_rates: tuple[float, ...] = (0.5, 2.0)
+    # deposed-leader: the isolated leader's clock rate (its timers run this much slower)
+    deposed_rate: float = 0.2
     # packet: probabilities and delay picked for a start-packet
     packet_loss: float = 0.3
     packet_dup: float = 0.3

@@ -16,6 +16,7 @@ from harness import generator as g
 from nemesis.commit_cut import CommitCutNemesis
 from nemesis.coordinator_crash import CoordinatorCrashNemesis
 from nemesis.core import Band, NemesisOptions, Package
+from nemesis.deposed import DeposedLeaderNemesis
 from nemesis.faults import (
     CLOCK_MODES,
     PARTITION_KINDS,
@@ -38,6 +39,7 @@ __all__ = [
     "clock_package",
     "commit_cut_package",
     "coordinator_crash_package",
+    "deposed_leader_package",
     "expand_mix",
     "figure8_package",
     "kill_package",
@@ -60,6 +62,7 @@ BAND_COLORS = {
     "membership": "#2e86ab",
     "commit-cut": "#5f0f40",
     "leader-chase": "#495057",
+    "deposed-leader": "#8d6a9f",
 }
 
 
@@ -110,6 +113,12 @@ def leader_chase_package(opts: NemesisOptions) -> Package:
     nem = LeaderChaseNemesis(opts)
     pkg = _package("leader-chase", nem, _choice([{"mode": m} for m in nem.MODES]), opts)
     return replace(pkg, needs=frozenset({"kill", "pause"}))
+
+
+def deposed_leader_package(opts: NemesisOptions) -> Package:
+    """Isolate the leader from its peers and slow its clock (see :mod:`nemesis.deposed`)."""
+    pkg = _package("deposed-leader", DeposedLeaderNemesis(opts), lambda test, ctx: None, opts)
+    return replace(pkg, needs=frozenset({"partition", "clock"}))
 
 
 def pause_package(opts: NemesisOptions) -> Package:
@@ -189,6 +198,7 @@ PACKAGES: dict[str, Callable[[NemesisOptions], Package]] = {
     "membership": membership_package,
     "commit-cut": commit_cut_package,
     "leader-chase": leader_chase_package,
+    "deposed-leader": deposed_leader_package,
 }
 
 # The default fault schedule: what `--nemesis default` names (faultbox run, campaigns),

@@ -151,10 +151,11 @@ def test_package_shapes_and_op_names() -> None:
         pkg = make(NemesisOptions(interval_s=1.0))
         # figure8 is partitions only; coordinator-crash is a targeted kill; commit-cut
         # cuts and kills (its delay is used when the backend has one); leader-chase
-        # kills or pauses
+        # kills or pauses; deposed-leader isolates the leader and slows its clock
         needs = {"figure8": {"partition"}, "coordinator-crash": {"kill"},
                  "commit-cut": {"partition", "kill"},
-                 "leader-chase": {"kill", "pause"}}.get(name, {name})
+                 "leader-chase": {"kill", "pause"},
+                 "deposed-leader": {"partition", "clock"}}.get(name, {name})
         assert pkg.name == name and pkg.needs == frozenset(needs)
         assert pkg.bands[0].start_f == f"start-{name}" and pkg.bands[0].stop_f == f"stop-{name}"
         ops = g.simulate(g.nemesis(g.time_limit(30, pkg.generator)), seed=1, concurrency=0)
