@@ -1,9 +1,16 @@
 """Stats and perf checkers: what happened, how often, how fast.
 
 ``Stats`` counts ok/fail/info per ``f`` and the availability (share of
-client completions that were ok), overall and during fault intervals. It
-never calls a run invalid; it says ``unknown`` when no client op succeeded
-at all (a test that measured nothing proves nothing).
+client completions that were ok), overall and during fault intervals. As
+Jepsen's stats checker, it calls a run invalid when a client function never
+succeeded: ``never-succeeded``, for an ``f`` invoked at least
+``NEVER_OK_MIN`` times without one ok (every write failing is a broken
+system, though no safety checker objects). The floor keeps a function tried
+a few times during an outage from counting, and a cas that legitimately fails
+most tries (a register's cas matches about one time in five: ten misses in a
+row happen one run in ten, thirty one in a thousand). Below the floor, a run
+where no client op succeeded at all is ``unknown`` (a test that measured
+nothing proves nothing).
 
 ``Perf`` gives latency quantiles per ``f`` and outcome, and throughput per
 second; it is informational and always valid.
@@ -16,10 +23,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from checkers.core import UNKNOWN, Result
+from checkers.core import UNKNOWN, Anomaly, Result
 from harness.history import NEMESIS, History, fault_windows
 
-__all__ = ["Stats", "Perf", "fault_intervals", "quantile"]
+__all__ = ["Stats", "Perf", "NEVER_OK_MIN", "fault_intervals", "quantile"]
+
+# A client function invoked this often without one ok makes the run invalid.
+NEVER_OK_MIN = 30
 
 
 def fault_intervals(history: History) -> list[tuple[str, int, int]]:
@@ -32,16 +42,22 @@ def _in_any(t: int, intervals: list[tuple[str, int, int]]) -> bool:
 
 
 class Stats:
+    def __init__(self, never_ok_min: int = NEVER_OK_MIN) -> None:
+        self.never_ok_min = never_ok_min
+
     def check(self, test: Mapping[str, Any], history: History, out_dir: Path | None) -> Result:
         by_f: dict[str, dict[str, int]] = defaultdict(lambda: {"ok": 0, "fail": 0, "info": 0})
         faults = fault_intervals(history)
         during = {"ok": 0, "total": 0}
         total_ok = total = 0
+        first: dict[str, list[int]] = defaultdict(list)  # the first few invocations per f
         for inv, comp in history.pairs():
             if inv.process == NEMESIS:
                 continue
             kind = comp.type if comp is not None else "info"
             by_f[inv.f][kind] += 1
+            if len(first[inv.f]) < 3:
+                first[inv.f].append(inv.index)
             total += 1
             total_ok += kind == "ok"
             if faults and _in_any(inv.time_ns, faults):
@@ -57,6 +73,16 @@ class Stats:
             else None,
             "faults": [{"fault": n, "start_ns": s, "end_ns": e} for n, s, e in faults],
         }
+        starved = [(f, n) for f, n in sorted(by_f.items())
+                   if n["ok"] == 0 and sum(n.values()) >= self.never_ok_min]
+        if starved:
+            details["never_succeeded"] = [f for f, _ in starved]
+            anomalies = tuple(Anomaly(
+                "never-succeeded",
+                f"{f} was invoked {sum(n.values())} times and never succeeded "
+                f"({n['fail']} failed, {n['info']} indeterminate): the system did not work",
+                tuple(first[f]), {"f": f, **n}) for f, n in starved)
+            return Result(False, anomalies, details)
         if total and total_ok == 0:
             details["reason"] = "no client operation succeeded"
             return Result(UNKNOWN, details=details)

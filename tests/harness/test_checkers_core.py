@@ -65,6 +65,31 @@ def test_stats_unknown_when_nothing_succeeded():
     assert Stats().check({}, h, None).valid == UNKNOWN
 
 
+def _tries(f, outcomes, start=0):
+    ops = []
+    for k, t in enumerate(outcomes):
+        i = start + 2 * k
+        ops += [Op(i, i, k % 3, "invoke", f), Op(i + 1, i + 1, k % 3, t, f)]
+    return ops
+
+
+def test_stats_invalid_when_a_function_never_succeeded_jepsen_style():
+    # every write fails (9 fail, 1 indeterminate) while reads work: invalid, named
+    h = History(_tries("read", ["ok"] * 12) + _tries("write", ["fail"] * 9 + ["info"], start=24))
+    r = Stats(never_ok_min=10).check({}, h, None)
+    assert r.valid is False and r.details["never_succeeded"] == ["write"]
+    (a,) = r.anomalies
+    assert a.kind == "never-succeeded" and "write was invoked 10 times" in a.explanation
+    assert a.ops == (24, 26, 28) and a.data["fail"] == 9 and a.data["info"] == 1
+    # one ok is enough; fewer tries than the floor are not judged
+    assert Stats(never_ok_min=10).check({}, History(_tries("read", ["ok"] * 3) + _tries(
+        "write", ["fail"] * 9 + ["ok"], start=6)), None).valid is True
+    assert Stats().check({}, History(_tries("read", ["ok"] * 3) + _tries(
+        "write", ["fail"] * 29, start=6)), None).valid is True  # under the default floor (30)
+    assert Stats(never_ok_min=3).check({}, History(_tries("read", ["ok"] * 3) + _tries(
+        "write", ["fail"] * 3, start=6)), None).valid is False
+
+
 def test_perf_latency_quantiles():
     r = Perf().check({}, _h(), None)
     assert r.details["latency_ms"]["read"]["ok"]["p50"] == 5.0
