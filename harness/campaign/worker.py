@@ -34,6 +34,8 @@ def options_from_json(d: dict[str, Any]) -> Options:
     d = dict(d)
     d["nemesis"] = tuple(d.get("nemesis", ()))
     d["bugs"] = tuple(d.get("bugs", ()))
+    # to_json writes --opt values as a mapping; Options holds (name, value) pairs
+    d["system_opts"] = tuple((str(k), str(v)) for k, v in dict(d.get("system_opts") or {}).items())
     d["store"] = Path(d["store"])
     if d.get("ssh") is not None:
         ssh = dict(d["ssh"])

@@ -30,6 +30,12 @@ Three parts:
   that talks to the cluster only through ``io`` (:class:`SimIO`): it must
   follow the same routing, retry and error table as the system's real client
   so the simulation is not kinder than reality.
+* **membership** (optional) — ``join_node(name, peers, rng, bugs, boot)``
+  builds a node added mid-run (``peers``: the run's first nodes and itself;
+  no disk, it keeps nothing across a crash); the world then has the
+  ``membership`` capability (``add_node``, ``retire_node``, ``control``) the
+  membership nemesis drives. Nodes answer its control requests
+  (``registration``, ``leave``, ``registry``) as the real server does.
 """
 
 from __future__ import annotations

@@ -140,3 +140,19 @@ def test_quick_sweep_shorthand_lists_its_runs() -> None:
     assert r.returncode == 0, r.stderr
     ids = [ln.split()[1] for ln in r.stdout.splitlines() if ln.strip()]
     assert len(ids) == 8 and "raftkv-kv-kill-n3/s2" in ids
+
+
+def test_a_runs_options_survive_the_trip_to_its_worker_process() -> None:
+    """The runner sends ``Options.to_json`` (``--opt`` values as a mapping) to the worker;
+    a case with ``opt`` failed there (ValueError unpacking the mapping's keys)."""
+    import json
+
+    from harness.campaign.worker import options_from_json
+    from harness.options import Options
+
+    opts = Options(system="cache", workload="cache", nemesis=("pause", "membership"),
+                   bugs=("no-lease",), system_opts=(("fill_delay_ms", "300"),), keys=32,
+                   backend="sim")
+    back = options_from_json(json.loads(json.dumps(opts.to_json())))
+    assert back == opts
+    assert back.command() == opts.command() and "--opt fill_delay_ms=300" in back.command()
