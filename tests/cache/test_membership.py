@@ -127,6 +127,31 @@ async def _routes_to(cluster: dict[str, tuple[str, int]], node: str) -> bool:
         await c.close()
 
 
+async def _fed(cluster: dict[str, tuple[str, int]], joiner: tuple[str, int]) -> bool:
+    """A joined node caches ``fed``; a put of it commits with no ``cdel`` (a writer that
+    timed out): the joiner's heartbeat brings the delete (store.py's feed) within ~1 s."""
+    from systems.common import wire
+    from systems.raft.client import RaftClient
+
+    def ask(msg: dict[str, Any]) -> Any:
+        return wire.request(joiner[0], joiner[1], msg, timeout_s=2.0)
+
+    miss = ask({"op": "cget", "key": "fed", "since": 0})
+    assert ask({"op": "cset", "key": "fed", "value": "old", "lease": miss["lease"],
+                "epoch": 1})["stored"] is True
+    store = RaftClient(cluster, "n1", 3.0)
+    try:
+        reply, _, _ = await store.session({"op": "put", "key": "fed", "value": "new"})
+        assert reply is not None and reply.get("ok"), reply
+    finally:
+        await store.close()
+    for _ in range(40):  # heartbeats every 0.5 s; give it 4 s on a busy machine
+        if not ask({"op": "cget", "key": "fed", "since": 0})["hit"]:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
 @pytest.mark.slow
 def test_local_backend_adds_and_retires_cache_nodes(tmp_path: Path) -> None:
     backend = LocalBackend(ready_timeout_s=15)
@@ -150,6 +175,7 @@ def test_local_backend_adds_and_retires_cache_nodes(tmp_path: Path) -> None:
             "n1", "n2", "n3"]
         pids["n4"] = backend.pid("n4") or 0
         assert asyncio.run(_routes_to(original, "n4"))
+        assert asyncio.run(_fed(original, backend.cluster()["n4"]))
 
         rep = nem.invoke("start-membership", {"action": "replace"})  # flap, then a join
         flap, join = rep["changes"]
