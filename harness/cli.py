@@ -95,7 +95,8 @@ def _ssh_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--opt", "system_opts", multiple=True, metavar="NAME=VALUE",
               help="A system option, e.g. partitions=4 (repeatable; see `faultbox list`).")
 @click.option("--op-timeout", default=3.0, show_default=True, type=float, help="Per-op timeout, seconds.")
-@click.option("--nemesis-interval", default=5.0, show_default=True, type=float, help="Seconds between faults.")
+@click.option("--nemesis-interval", default=None, type=float,
+              help="Seconds between faults [default: 5, or the default schedule's with --nemesis default].")
 @click.option("--recovery", default=3.0, show_default=True, type=float, help="Wait after healing, seconds.")
 @click.option("--check-budget", default=120.0, show_default=True, type=float, help="Checker time budget, seconds.")
 @click.option("--store", default="store", show_default=True, type=click.Path(path_type=Path), help="Store folder.")
@@ -121,14 +122,17 @@ def run(**kw: Any) -> None:
     """Run one test: system × workload × faults on N nodes."""
     from harness.options import Options, parse_system_opts, validate
     from harness.runner import run_test
-    from nemesis.schedule import expand_mix
+    from nemesis.schedule import expand_mix, schedule_interval
 
     seed = kw["seed"] if kw["seed"] is not None else int(time.time_ns() % 1_000_000)
+    names = _csv(kw["nemesis"])
+    mix = expand_mix(names)
     opts = Options(
-        system=kw["system"], workload=kw["workload"] or "register", nemesis=expand_mix(_csv(kw["nemesis"])),
+        system=kw["system"], workload=kw["workload"] or "register", nemesis=mix,
         nodes=kw["nodes"] if kw["nodes"] is not None else 3, concurrency=kw["concurrency"], keys=kw["keys"],
         rate=kw["rate"], time_limit_s=kw["time_limit"], seed=seed, backend=kw["backend"], bugs=tuple(kw["bugs"]),
-        op_timeout_s=kw["op_timeout"], nemesis_interval_s=kw["nemesis_interval"],
+        op_timeout_s=kw["op_timeout"],
+        nemesis_interval_s=schedule_interval(names, kw["nemesis_interval"], Options.nemesis_interval_s),
         recovery_s=kw["recovery"], check_budget_s=kw["check_budget"], store=kw["store"],
         report=not kw["no_report"], monitor_hz=kw["monitor_hz"],
         ssh=_ssh_settings(kw, kw["backend"] == "ssh"),

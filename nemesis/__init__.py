@@ -36,13 +36,15 @@ from nemesis.grudge import (
 )
 from nemesis.leader import HasLeader, StatusLeader, find_leader
 from nemesis.membership import MembershipNemesis
-from nemesis.schedule import DEFAULT_MIX, PACKAGES, expand_mix
+from nemesis.schedule import DEFAULT_INTERVAL_S, DEFAULT_MIX, PACKAGES, expand_mix, schedule_interval
 from nemesis.targets import TARGETS, select
 
 __all__ = [
     "PACKAGES",
     "DEFAULT_MIX",
+    "DEFAULT_INTERVAL_S",
     "expand_mix",
+    "schedule_interval",
     "FAULTS",
     "TARGETS",
     "PARTITION_KINDS",

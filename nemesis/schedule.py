@@ -34,6 +34,7 @@ from nemesis.targets import TARGETS
 
 __all__ = [
     "BAND_COLORS",
+    "DEFAULT_INTERVAL_S",
     "DEFAULT_MIX",
     "PACKAGES",
     "clock_package",
@@ -48,6 +49,7 @@ __all__ = [
     "packet_package",
     "partition_package",
     "pause_package",
+    "schedule_interval",
     "start_stop_cycle",
 ]
 
@@ -201,10 +203,12 @@ PACKAGES: dict[str, Callable[[NemesisOptions], Package]] = {
     "deposed-leader": deposed_leader_package,
 }
 
-# The default fault schedule: what `--nemesis default` names (faultbox run, campaigns),
-# `faultbox mutate`'s Docker runs and the nightly's raftkv mix. Chosen by the raftkv
+# The default fault schedule: what `--nemesis default` names (faultbox run, campaigns,
+# `faultbox mutate`'s Docker runs, the nightly), and its seconds between faults (taken
+# when such a run gives none). Chosen by the raftkv
 # mutation score in Docker (issue 20; the measured table is in docs/mutation.md).
 DEFAULT_MIX: tuple[str, ...] = ("partition", "kill", "pause", "clock")
+DEFAULT_INTERVAL_S = 2.0
 
 
 def expand_mix(names: Sequence[str]) -> tuple[str, ...]:
@@ -215,3 +219,13 @@ def expand_mix(names: Sequence[str]) -> tuple[str, ...]:
             if f not in out:
                 out.append(f)
     return tuple(out)
+
+
+def schedule_interval(names: Sequence[str], given: float | None,
+                      otherwise: float | None) -> float | None:
+    """Seconds between faults: ``given`` when set, else :data:`DEFAULT_INTERVAL_S` when
+    the fault names (as given, before :func:`expand_mix`) ask for ``default``, else
+    ``otherwise``."""
+    if given is not None:
+        return given
+    return DEFAULT_INTERVAL_S if "default" in names else otherwise

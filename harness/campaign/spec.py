@@ -321,10 +321,14 @@ def _system_opts(merged: Mapping[str, Any], where: str) -> tuple[tuple[str, str]
 
 
 def _options(chosen: Mapping[str, Any], regs: Registries) -> Options:
-    from nemesis.schedule import expand_mix
+    from nemesis.schedule import expand_mix, schedule_interval
 
     kw: dict[str, Any] = {field: chosen[key] for key, field in _OPTION_KEYS.items() if key in chosen}
-    kw["nemesis"] = expand_mix(split_mix(chosen.get("nemesis", "")))
+    names = split_mix(chosen.get("nemesis", ""))
+    kw["nemesis"] = expand_mix(names)
+    interval = schedule_interval(names, kw.get("nemesis_interval_s"), None)
+    if interval is not None:
+        kw["nemesis_interval_s"] = interval
     kw["bugs"] = split_mix(chosen.get("bug", ""))
     for key in ("rate", "time_limit_s", "op_timeout_s", "nemesis_interval_s", "recovery_s",
                 "check_budget_s"):

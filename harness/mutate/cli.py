@@ -46,8 +46,9 @@ def _positive(name: str, v: int | float, zero_ok: bool = False) -> None:
               help="Faults of the Docker runs ('default': faultbox run's tuned mix, "
                    "--nemesis default).")
 @click.option("--nemesis-interval", default=None, type=float,
-              help="Seconds between faults in Docker runs and the sim (default: Docker "
-                   "faultbox run's 5 s; each sim run draws its own).")
+              help="Seconds between faults in Docker runs and the sim (default: faultbox "
+                   "run's, the default schedule's for --docker-nemesis default; each sim "
+                   "run draws its own).")
 @click.option("--jobs", default=2, show_default=True, type=int, help="Child processes at a time.")
 @click.option("--unit-timeout", default=120.0, show_default=True, type=float,
               help="Per-mutant unit-test timeout, seconds (a hang is a kill).")
@@ -72,12 +73,13 @@ def mutate(**kw: Any) -> None:
         _positive("nemesis-interval", kw["nemesis_interval"])
     for name in ("docker_runs", "jobs", "sim_time_limit", "docker_time_limit", "unit_timeout"):
         _positive(name.replace("_", "-"), kw[name])
-    from nemesis import PACKAGES, expand_mix
+    from nemesis import PACKAGES
 
-    nemesis = expand_mix([x.strip() for x in kw["docker_nemesis"].split(",") if x.strip()])
+    nemesis = tuple(x.strip() for x in kw["docker_nemesis"].split(",") if x.strip())
     sim_nemesis = tuple(x.strip() for x in kw["sim_nemesis"].split(",") if x.strip())
     for flag, names in (("--docker-nemesis", nemesis), ("--sim-nemesis", sim_nemesis)):
-        unknown = [n for n in names if n not in PACKAGES]
+        unknown = [n for n in names if n not in PACKAGES
+                   and not (n == "default" and flag == "--docker-nemesis")]
         if unknown:
             raise UsageError(f"unknown fault {unknown[0]!r} in {flag}")
     cfg = MutateConfig(

@@ -39,7 +39,6 @@ from harness.mutate.overlay import (
 )
 from harness.mutate.scores import LIVE, scores
 from harness.mutate.targets import TARGETS, Target
-from nemesis.schedule import DEFAULT_MIX
 
 __all__ = ["MutateConfig", "select_mutants", "load_equivalent", "run_mutate"]
 
@@ -63,7 +62,7 @@ class MutateConfig:
     docker_sample: int = 4
     docker_runs: int = 2
     docker_time_limit_s: float = 60.0
-    docker_nemesis: tuple[str, ...] = DEFAULT_MIX
+    docker_nemesis: tuple[str, ...] = ("default",)  # faultbox run's --nemesis default
     jobs: int = 2
     unit_timeout_s: float = 120.0
     unit_args: tuple[str, ...] | None = None  # pytest arguments instead of the target's

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness.campaign.spec import build_campaign
 from harness.mutate.runner import MutateConfig
-from nemesis import DEFAULT_MIX, PACKAGES, expand_mix
+from nemesis import DEFAULT_INTERVAL_S, DEFAULT_MIX, PACKAGES, expand_mix, schedule_interval
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,13 +19,24 @@ def test_default_expands_to_the_mix_once_and_keeps_the_rest() -> None:
     assert expand_mix(["default"]) == DEFAULT_MIX
     assert expand_mix(["figure8", "default", DEFAULT_MIX[0]]) == ("figure8", *DEFAULT_MIX)
     assert expand_mix(["partition", "kill"]) == ("partition", "kill")
-    assert MutateConfig().docker_nemesis == DEFAULT_MIX
+    assert MutateConfig().docker_nemesis == ("default",)  # faultbox run expands it
+
+
+def test_the_default_schedule_brings_its_interval_unless_one_is_given() -> None:
+    assert schedule_interval(["default"], None, 5.0) == DEFAULT_INTERVAL_S
+    assert schedule_interval(["default"], 7.0, 5.0) == 7.0
+    # the same faults named one by one are an ordinary mix: the ordinary default
+    assert schedule_interval(list(DEFAULT_MIX), None, 5.0) == 5.0
+    assert schedule_interval([], None, None) is None
 
 
 def test_campaigns_and_faultbox_run_take_default(tmp_path: Path) -> None:
     case = {"system": "raftkv", "nodes": 5, "nemesis": ["default", "kill"], "backend": "sim"}
     camp = build_campaign("c", "", "c.toml", {}, [case])
     assert [r.options.nemesis for r in camp.runs] == [DEFAULT_MIX, ("kill",)]
+    assert [r.options.nemesis_interval_s for r in camp.runs] == [DEFAULT_INTERVAL_S, 5.0]
+    camp = build_campaign("c", "", "c.toml", {}, [dict(case, nemesis_interval=3)])
+    assert [r.options.nemesis_interval_s for r in camp.runs] == [3.0, 3.0]
     r = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--backend", "sim",
                         "--nemesis", "default", "--time-limit", "2", "--seed", "1",
                         "--store", str(tmp_path), "--no-report"],
@@ -33,4 +44,5 @@ def test_campaigns_and_faultbox_run_take_default(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     test = json.loads(next(tmp_path.glob("*/*/test.json")).read_text())
     assert tuple(test["nemesis"]) == DEFAULT_MIX
+    assert test["nemesis_interval_s"] == DEFAULT_INTERVAL_S
     assert "--nemesis " + ",".join(DEFAULT_MIX) in r.stdout  # the reproduce line names the mix
