@@ -36,7 +36,13 @@ from nemesis.grudge import (
 )
 from nemesis.leader import HasLeader, StatusLeader, find_leader
 from nemesis.membership import MembershipNemesis
-from nemesis.schedule import DEFAULT_INTERVAL_S, DEFAULT_MIX, PACKAGES, expand_mix, schedule_interval
+from nemesis.schedule import (
+    DEFAULT_INTERVAL_S,
+    DEFAULT_MIX,
+    PACKAGES,
+    expand_mix,
+    schedule_interval,
+)
 from nemesis.targets import TARGETS, select
 
 __all__ = [
