@@ -221,8 +221,7 @@ def expand_mix(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def schedule_interval(names: Sequence[str], given: float | None,
-                      otherwise: float | None) -> float | None:
+def schedule_interval(names: Sequence[str], given: float | None, otherwise: float) -> float:
     """Seconds between faults: ``given`` when set, else :data:`DEFAULT_INTERVAL_S` when
     the fault names (as given, before :func:`expand_mix`) ask for ``default``, else
     ``otherwise``."""

@@ -326,9 +326,8 @@ def _options(chosen: Mapping[str, Any], regs: Registries) -> Options:
     kw: dict[str, Any] = {field: chosen[key] for key, field in _OPTION_KEYS.items() if key in chosen}
     names = split_mix(chosen.get("nemesis", ""))
     kw["nemesis"] = expand_mix(names)
-    interval = schedule_interval(names, kw.get("nemesis_interval_s"), None)
-    if interval is not None:
-        kw["nemesis_interval_s"] = interval
+    kw["nemesis_interval_s"] = schedule_interval(names, kw.get("nemesis_interval_s"),
+                                                 Options.nemesis_interval_s)
     kw["bugs"] = split_mix(chosen.get("bug", ""))
     for key in ("rate", "time_limit_s", "op_timeout_s", "nemesis_interval_s", "recovery_s",
                 "check_budget_s"):

@@ -27,7 +27,6 @@ def test_the_default_schedule_brings_its_interval_unless_one_is_given() -> None:
     assert schedule_interval(["default"], 7.0, 5.0) == 7.0
     # the same faults named one by one are an ordinary mix: the ordinary default
     assert schedule_interval(list(DEFAULT_MIX), None, 5.0) == 5.0
-    assert schedule_interval([], None, None) is None
 
 
 def test_campaigns_and_faultbox_run_take_default(tmp_path: Path) -> None:
