@@ -266,20 +266,26 @@ def model_history(rng: random.Random, n_ops: int, concurrency: int) -> History:
     return History(events)
 
 
+# The histories draw from a Random seeded by Hypothesis, not from st.randoms(): Hypothesis
+# records every call on its randoms as a choice, which made each example ~15x slower (11 s
+# for the 150 examples below); n and concurrency still shrink.
+SEEDS = st.integers(0, 2**32 - 1)
+
+
 @settings(max_examples=150, deadline=None)
-@given(rng=st.randoms(use_true_random=False), n=st.integers(0, 80),
-       concurrency=st.integers(1, 6))
-def test_model_histories_are_valid(rng: random.Random, n: int, concurrency: int) -> None:
-    h = model_history(rng, n, concurrency)
+@given(seed=SEEDS, n=st.integers(0, 80), concurrency=st.integers(1, 6))
+def test_model_histories_are_valid(seed: int, n: int, concurrency: int) -> None:
+    h = model_history(random.Random(seed), n, concurrency)
     r = check_set(h)
     assert r.valid is True, (r.anomalies, r.details)
 
 
 @settings(max_examples=100, deadline=None)
-@given(rng=st.randoms(use_true_random=False), n=st.integers(1, 60),
-       concurrency=st.integers(1, 6), mutation=st.sampled_from(["drop", "double"]))
-def test_damaged_model_histories_are_invalid(rng: random.Random, n: int, concurrency: int,
+@given(seed=SEEDS, n=st.integers(1, 60), concurrency=st.integers(1, 6),
+       mutation=st.sampled_from(["drop", "double"]))
+def test_damaged_model_histories_are_invalid(seed: int, n: int, concurrency: int,
                                              mutation: str) -> None:
+    rng = random.Random(seed)
     h = model_history(rng, n, concurrency)
     final = len(h) - 1  # the last final read's completion
     present = list(h[final].value)
