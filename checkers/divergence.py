@@ -18,6 +18,12 @@ This checker needs no client read and no assert inside the system:
 * ``commit-regressed`` — a node's durable commit index went down (a node
   forgot entries it had made durable as committed: lost fsyncs, a log
   truncated on recovery).
+* ``two-leaders`` — two nodes of one group each reported ``role: leader`` with
+  the same ``term`` (at any two times): Raft's Election Safety allows one
+  leader per term, ever. Two leaders of one term can append different
+  entries at the same (index, term), or the same no-op, so the digests need
+  not differ; a vote counted twice (a voter that forgot its vote after a
+  restart) shows here first.
 
 A Raft group is the node's top-level status, or each entry of a
 ``partitions`` list (the queue runs one group per partition).
@@ -121,6 +127,8 @@ class _Judge:
         self.first: dict[tuple[str, int], _Seen] = {}
         self.by_node: dict[tuple[str, str], dict[int, str]] = {}
         self.commit: dict[tuple[str, str], tuple[int, int]] = {}
+        self.leaders: dict[tuple[str, int], tuple[str, int]] = {}  # (group, term) -> first
+        self.two_leaders: set[tuple[str, int]] = set()
         self.anomalies: list[Anomaly] = []
         self.diverged: set[tuple[str, ...]] = set()
         self.compared = 0
@@ -139,6 +147,8 @@ class _Judge:
         self.answers += 1
         for group, g in _groups(st):
             self._commit(group, node, t_ns, _int(g.get("durable_commit")))
+            if g.get("role") == "leader":
+                self._leader(group, node, t_ns, _int(g.get("term")))
             mine = self.by_node.setdefault((group, node), {})
             for index, term, digest in _digest_rows(g):
                 self._digest(group, node, t_ns, index, term, digest, mine)
@@ -163,6 +173,24 @@ class _Judge:
                  "t_before_ns": prev[1], "t_after_ns": t_ns},
             ))
         self.commit[(group, node)] = (c, t_ns)
+
+    def _leader(self, group: str, node: str, t_ns: int, term: int | None) -> None:
+        if term is None:
+            return
+        first = self.leaders.setdefault((group, term), (node, t_ns))
+        if first[0] == node or (group, term) in self.two_leaders:
+            return
+        self.two_leaders.add((group, term))
+        where = f" in {group}" if group else ""
+        self._add(Anomaly(
+            "two-leaders",
+            f"{first[0]} and {node}{where} both reported being leader of term {term} (at "
+            f"{first[1] / 1e9:.3f} s and {t_ns / 1e9:.3f} s): Election Safety allows one "
+            f"leader per term",
+            self._op_near(max(t_ns, first[1])),
+            {"nodes": sorted({first[0], node}), "group": group, "term": term,
+             "t_ns": [first[1], t_ns]},
+        ))
 
     def _digest(self, group: str, node: str, t_ns: int, index: int, term: int, digest: str,
                 mine: dict[int, str]) -> None:

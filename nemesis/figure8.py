@@ -38,7 +38,7 @@ heals again, for the package's usual start/stop shape).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from harness.netctl import CLIENTS
@@ -83,7 +83,8 @@ class Figure8Nemesis(StatusNemesis):
     def setup(self, backend: Any, test: Mapping[str, Any]) -> None:
         super().setup(backend, test)
         if len(self.nodes) < 5:
-            raise NemesisError(f"--nemesis figure8 needs at least 5 nodes, not {len(self.nodes)}")
+            raise NemesisError(f"--nemesis {self.fault} needs at least 5 nodes, not "
+                               f"{len(self.nodes)}")
 
     def status(self, node: str) -> Status | None:
         """A Raft node's status, or None when it does not answer or is not a Raft node."""
@@ -103,15 +104,21 @@ class Figure8Nemesis(StatusNemesis):
         self._need_backend().partition(g)
         return gr.grudge_to_json(g)
 
-    # -- the attempt -------------------------------------------------------------
-    def attempt(self) -> dict[str, Any]:
-        nodes = sorted(self.nodes)
+    def begin(self) -> tuple[list[dict[str, Any]], Callable[[str], dict[str, Any]],
+                             tuple[str, Status] | None]:
+        """A steered attempt's phase log, its ``end(outcome)`` (the completion value), and
+        the leader it starts from (None: none within 3 s)."""
         phases: list[dict[str, Any]] = []
 
         def end(outcome: str) -> dict[str, Any]:
             return {"outcome": outcome, "phases": phases}
 
-        found = self.wait(lambda: self.leader_among(nodes), 3.0)
+        return phases, end, self.wait(lambda: self.leader_among(sorted(self.nodes)), 3.0)
+
+    # -- the attempt -------------------------------------------------------------
+    def attempt(self) -> dict[str, Any]:
+        nodes = sorted(self.nodes)
+        phases, end, found = self.begin()
         if found is None:
             return end("no leader to start from")
         a, st_a = found
@@ -162,25 +169,31 @@ class Figure8Nemesis(StatusNemesis):
             return end(f"committed index {conflict} overwritten: {', '.join(down)} stopped answering")
         return end("B did not overwrite the committed entries" if won else "B did not win at (d)")
 
+    fault = "figure8"  # a steered schedule on this class names its own op pair
+
+    def heal(self) -> None:
+        """Undo what an attempt did to the network (a subclass undoes more)."""
+        self._need_backend().heal()
+
     def invoke(self, f: str, value: Any) -> Any:
-        backend = self._need_backend()
-        if f == "start-figure8":
+        self._need_backend()
+        if f == f"start-{self.fault}":
             # One attempt is a whole episode: heal when it ends, however it ends, so
-            # clients are not left cut off every node until stop-figure8.
+            # clients are not left cut off every node until the stop op.
             try:
                 return self.attempt()
             finally:
                 with contextlib.suppress(Exception):
-                    backend.heal()
-        if f == "stop-figure8":
-            backend.heal()
+                    self.heal()
+        if f == f"stop-{self.fault}":
+            self.heal()
             return "healed"
-        raise NemesisError(f"figure8 nemesis cannot do {f!r}")
+        raise NemesisError(f"{self.fault} nemesis cannot do {f!r}")
 
     def teardown(self) -> None:
         if self.backend is not None:
             with contextlib.suppress(Exception):
-                self.backend.heal()
+                self.heal()
 
 
 def _brief(st: Mapping[str, Any] | None | bool) -> dict[str, Any] | None:

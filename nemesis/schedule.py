@@ -31,6 +31,7 @@ from nemesis.figure8 import Figure8Nemesis
 from nemesis.membership import ACTIONS as MEMBERSHIP_ACTIONS
 from nemesis.membership import MembershipNemesis
 from nemesis.targets import TARGETS
+from nemesis.voter_crash import VoterCrashNemesis
 
 __all__ = [
     "BAND_COLORS",
@@ -51,6 +52,7 @@ __all__ = [
     "pause_package",
     "schedule_interval",
     "start_stop_cycle",
+    "voter_crash_package",
 ]
 
 BAND_COLORS = {
@@ -65,6 +67,7 @@ BAND_COLORS = {
     "commit-cut": "#5f0f40",
     "leader-chase": "#495057",
     "deposed-leader": "#8d6a9f",
+    "voter-crash": "#bc4b51",
 }
 
 
@@ -121,6 +124,13 @@ def deposed_leader_package(opts: NemesisOptions) -> Package:
     """Isolate the leader from its peers and slow its clock (see :mod:`nemesis.deposed`)."""
     pkg = _package("deposed-leader", DeposedLeaderNemesis(opts), lambda test, ctx: None, opts)
     return replace(pkg, needs=frozenset({"partition", "clock"}))
+
+
+def voter_crash_package(opts: NemesisOptions) -> Package:
+    """Crash a voter right after its vote, then offer it a second candidate of that term
+    (see :mod:`nemesis.voter_crash`)."""
+    pkg = _package("voter-crash", VoterCrashNemesis(opts), lambda test, ctx: None, opts)
+    return replace(pkg, needs=frozenset({"partition", "kill", "packet"}))
 
 
 def pause_package(opts: NemesisOptions) -> Package:
@@ -201,6 +211,7 @@ PACKAGES: dict[str, Callable[[NemesisOptions], Package]] = {
     "commit-cut": commit_cut_package,
     "leader-chase": leader_chase_package,
     "deposed-leader": deposed_leader_package,
+    "voter-crash": voter_crash_package,
 }
 
 # The default fault schedule: what `--nemesis default` names (faultbox run, campaigns,

@@ -30,7 +30,7 @@ def _positive(name: str, v: int | float, zero_ok: bool = False) -> None:
               help="Main phase of each simulated run, simulated seconds.")
 @click.option("--sim-nemesis", default="", show_default=True,
               help="Sim: the faults each swarm run draws a subset of (default: the target's, "
-                   "for raftkv partition,kill,pause,clock,packet,figure8,deposed-leader).")
+                   "for raftkv partition,kill,pause,clock,packet,figure8,deposed-leader,voter-crash).")
 @click.option("--snapshot-every", default=50, show_default=True, type=int,
               help="Nodes compact every N applied entries, so short runs install snapshots: the "
                    "sim stage, and Docker runs of systems taking --opt snapshot_every "

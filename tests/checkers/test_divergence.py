@@ -50,6 +50,25 @@ def test_a_node_disagreeing_with_itself_after_a_restart_and_a_commit_going_back(
     assert "before and after a restart" in div.explanation and "terms 1 and 2" in div.explanation
 
 
+def test_two_leaders_of_one_term_ever_is_a_finding_one_per_term():
+    def lead(node: str, t: int, term: int, role: str = "leader") -> dict:
+        return status_row(node, t, {"role": role, "term": term, "digests": []})
+
+    ok = [lead("n1", 1, 3), lead("n1", 2, 3), lead("n2", 3, 4), lead("n1", 4, 4, "follower"),
+          lead("n3", 5, 3, "candidate")]
+    assert check_statuses(ok).valid is True  # one leader per term; other roles do not count
+    r = check_statuses(ok + [lead("n4", 2_000_000_000, 3), lead("n5", 3_000_000_000, 3)])
+    (a,) = r.anomalies  # said once for the term
+    assert r.valid is False and a.kind == "two-leaders"
+    assert a.data["nodes"] == ["n1", "n4"] and a.data["term"] == 3
+    assert "n1 and n4 both reported being leader of term 3" in a.explanation
+    part = [{"role": "leader", "term": 1, "digests": []}]
+    groups = [status_row(n, 1, {"partitions": [dict(part[0])] if n == "n1" else
+                                [{"role": "follower", "term": 1}, dict(part[0])]})
+              for n in ("n1", "n2")]
+    assert check_statuses(groups).valid is True  # each queue partition has its own leader
+
+
 def test_queue_partitions_are_compared_group_by_group():
     part = [{"durable_commit": 1, "digests": [[1, 1, "p0"]]},
             {"durable_commit": 1, "digests": [[1, 1, "p1"]]}]

@@ -155,7 +155,8 @@ def test_package_shapes_and_op_names() -> None:
         needs = {"figure8": {"partition"}, "coordinator-crash": {"kill"},
                  "commit-cut": {"partition", "kill"},
                  "leader-chase": {"kill", "pause"},
-                 "deposed-leader": {"partition", "clock"}}.get(name, {name})
+                 "deposed-leader": {"partition", "clock"},
+                 "voter-crash": {"partition", "kill", "packet"}}.get(name, {name})
         assert pkg.name == name and pkg.needs == frozenset(needs)
         assert pkg.bands[0].start_f == f"start-{name}" and pkg.bands[0].stop_f == f"stop-{name}"
         ops = g.simulate(g.nemesis(g.time_limit(30, pkg.generator)), seed=1, concurrency=0)
