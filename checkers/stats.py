@@ -8,8 +8,10 @@ succeeded: ``never-succeeded``, for an ``f`` invoked at least
 system, though no safety checker objects). The floor keeps a function tried
 a few times during an outage from counting, and a cas that legitimately fails
 most tries (a register's cas matches about one time in five: ten misses in a
-row happen one run in ten, thirty one in a thousand). Below the floor, a run
-where no client op succeeded at all is ``unknown`` (a test that measured
+row happen one run in ten, thirty one in a thousand). A run where at least
+``NOTHING_OK_MIN`` client ops were tried and none succeeded is invalid too
+(``nothing-succeeded``: a system that answers nothing makes every op time
+out, so few are tried); with fewer, it is ``unknown`` (a test that measured
 nothing proves nothing).
 
 ``Perf`` gives latency quantiles per ``f`` and outcome, and throughput per
@@ -26,10 +28,12 @@ from typing import Any
 from checkers.core import UNKNOWN, Anomaly, Result
 from harness.history import NEMESIS, History, fault_windows
 
-__all__ = ["Stats", "Perf", "NEVER_OK_MIN", "fault_intervals", "quantile"]
+__all__ = ["Stats", "Perf", "NEVER_OK_MIN", "NOTHING_OK_MIN", "fault_intervals", "quantile"]
 
 # A client function invoked this often without one ok makes the run invalid.
 NEVER_OK_MIN = 30
+# This many client ops, none ok, makes the run invalid (fewer: unknown).
+NOTHING_OK_MIN = 10
 
 
 def fault_intervals(history: History) -> list[tuple[str, int, int]]:
@@ -42,8 +46,10 @@ def _in_any(t: int, intervals: list[tuple[str, int, int]]) -> bool:
 
 
 class Stats:
-    def __init__(self, never_ok_min: int = NEVER_OK_MIN) -> None:
+    def __init__(self, never_ok_min: int = NEVER_OK_MIN,
+                 nothing_ok_min: int = NOTHING_OK_MIN) -> None:
         self.never_ok_min = never_ok_min
+        self.nothing_ok_min = nothing_ok_min
 
     def check(self, test: Mapping[str, Any], history: History, out_dir: Path | None) -> Result:
         by_f: dict[str, dict[str, int]] = defaultdict(lambda: {"ok": 0, "fail": 0, "info": 0})
@@ -83,6 +89,13 @@ class Stats:
                 f"({n['fail']} failed, {n['info']} indeterminate): the system did not work",
                 tuple(first[f]), {"f": f, **n}) for f, n in starved)
             return Result(False, anomalies, details)
+        if total >= self.nothing_ok_min and total_ok == 0:
+            details["reason"] = "no client operation succeeded"
+            return Result(False, (Anomaly(
+                "nothing-succeeded",
+                f"none of {total} client operations succeeded: the system did not work",
+                tuple(i for ids in first.values() for i in ids)[:5], {"ops": total}),),
+                details)
         if total and total_ok == 0:
             details["reason"] = "no client operation succeeded"
             return Result(UNKNOWN, details=details)

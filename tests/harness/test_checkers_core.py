@@ -90,6 +90,16 @@ def test_stats_invalid_when_a_function_never_succeeded_jepsen_style():
         "write", ["fail"] * 3, start=6)), None).valid is False
 
 
+def test_stats_invalid_when_ten_ops_and_none_succeeded_unknown_below():
+    # an unresponsive system: every op times out, so few are tried, none ok
+    h = History(_tries("read", ["fail"] * 6) + _tries("write", ["info"] * 4, start=12))
+    r = Stats().check({}, h, None)
+    (a,) = r.anomalies
+    assert r.valid is False and a.kind == "nothing-succeeded" and a.data == {"ops": 10}
+    assert "none of 10 client operations succeeded" in a.explanation
+    assert Stats().check({}, History(_tries("read", ["fail"] * 9)), None).valid == UNKNOWN
+
+
 def test_perf_latency_quantiles():
     r = Perf().check({}, _h(), None)
     assert r.details["latency_ms"]["read"]["ok"]["p50"] == 5.0
