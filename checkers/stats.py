@@ -12,7 +12,10 @@ row happen one run in ten, thirty one in a thousand). A run where at least
 ``NOTHING_OK_MIN`` client ops were tried and none succeeded is invalid too
 (``nothing-succeeded``: a system that answers nothing makes every op time
 out, so few are tried); with fewer, it is ``unknown`` (a test that measured
-nothing proves nothing).
+nothing proves nothing). And a run whose faults ended with a heal (a
+``stop-*`` op last) where at least ``RECOVERY_MIN`` client ops were invoked
+after it and none succeeded is invalid (``no-recovery``: the final reads all
+failed on a healed cluster, so the system did not come back).
 
 ``Perf`` gives latency quantiles per ``f`` and outcome, and throughput per
 second; it is informational and always valid.
@@ -28,12 +31,15 @@ from typing import Any
 from checkers.core import UNKNOWN, Anomaly, Result
 from harness.history import NEMESIS, History, fault_windows
 
-__all__ = ["Stats", "Perf", "NEVER_OK_MIN", "NOTHING_OK_MIN", "fault_intervals", "quantile"]
+__all__ = ["Stats", "Perf", "NEVER_OK_MIN", "NOTHING_OK_MIN", "RECOVERY_MIN", "fault_intervals",
+           "quantile"]
 
 # A client function invoked this often without one ok makes the run invalid.
 NEVER_OK_MIN = 30
 # This many client ops, none ok, makes the run invalid (fewer: unknown).
 NOTHING_OK_MIN = 10
+# This many client ops after the final heal, none ok, makes the run invalid.
+RECOVERY_MIN = 3
 
 
 def fault_intervals(history: History) -> list[tuple[str, int, int]]:
@@ -50,6 +56,20 @@ class Stats:
                  nothing_ok_min: int = NOTHING_OK_MIN) -> None:
         self.never_ok_min = never_ok_min
         self.nothing_ok_min = nothing_ok_min
+
+    @staticmethod
+    def _after_heal(history: History) -> tuple[int, list[tuple[int, bool]]] | None:
+        """(the final heal's time, (invoke index, ok?) of every client op invoked after
+        it), or None when the run's faults did not end with a heal."""
+        last = None
+        for op in history:
+            if op.process == NEMESIS and (last is None or op.time_ns >= last.time_ns):
+                last = op
+        if last is None or not last.f.startswith("stop-"):
+            return None
+        return last.time_ns, [(inv.index, comp is not None and comp.type == "ok")
+                              for inv, comp in history.pairs()
+                              if inv.process != NEMESIS and inv.time_ns > last.time_ns]
 
     def check(self, test: Mapping[str, Any], history: History, out_dir: Path | None) -> Result:
         by_f: dict[str, dict[str, int]] = defaultdict(lambda: {"ok": 0, "fail": 0, "info": 0})
@@ -89,6 +109,16 @@ class Stats:
                 f"({n['fail']} failed, {n['info']} indeterminate): the system did not work",
                 tuple(first[f]), {"f": f, **n}) for f, n in starved)
             return Result(False, anomalies, details)
+        healed = self._after_heal(history)
+        if healed is not None and len(healed[1]) >= RECOVERY_MIN and not any(
+                ok for _, ok in healed[1]):
+            t, after = healed
+            details["after_final_heal"] = {"ops": len(after), "ok": 0}
+            return Result(False, (Anomaly(
+                "no-recovery",
+                f"none of the {len(after)} client operations invoked after the final heal "
+                f"(at {t / 1e9:.3f} s) succeeded: the system did not come back",
+                tuple(i for i, _ in after)[:5], {"ops": len(after), "heal_ns": t}),), details)
         if total >= self.nothing_ok_min and total_ok == 0:
             details["reason"] = "no client operation succeeded"
             return Result(False, (Anomaly(

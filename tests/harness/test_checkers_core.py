@@ -104,3 +104,21 @@ def test_perf_latency_quantiles():
     r = Perf().check({}, _h(), None)
     assert r.details["latency_ms"]["read"]["ok"]["p50"] == 5.0
     assert r.details["latency_ms"]["write"]["fail"]["n"] == 1
+
+
+def test_stats_invalid_when_nothing_succeeded_after_the_final_heal():
+    main = _tries("read", ["ok"] * 40)
+    heal = [Op(80, 80, "nemesis", "invoke", "stop-partition"),
+            Op(81, 81, "nemesis", "info", "stop-partition", "healed")]
+    final = _tries("read", ["fail"] * 3, start=82)
+    r = Stats().check({}, History(main + heal + final), None)
+    (a,) = r.anomalies
+    assert r.valid is False and a.kind == "no-recovery" and a.ops == (82, 84, 86)
+    assert "none of the 3 client operations invoked after the final heal" in a.explanation
+    # one final op ok, fewer than 3 after the heal, or faults not ending with a heal: valid
+    ok_one = _tries("read", ["fail", "fail", "ok"], start=82)
+    assert Stats().check({}, History(main + heal + ok_one), None).valid is True
+    assert Stats().check({}, History(main + heal + final[:4]), None).valid is True
+    start = [Op(80, 80, "nemesis", "invoke", "start-kill"), Op(81, 81, "nemesis", "info",
+                                                             "start-kill", ["n1"])]
+    assert Stats().check({}, History(main + start + final), None).valid is True
