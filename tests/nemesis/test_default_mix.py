@@ -45,3 +45,14 @@ def test_campaigns_and_faultbox_run_take_default(tmp_path: Path) -> None:
     assert tuple(test["nemesis"]) == DEFAULT_MIX
     assert test["nemesis_interval_s"] == DEFAULT_INTERVAL_S
     assert "--nemesis " + ",".join(DEFAULT_MIX) in r.stdout  # the reproduce line names the mix
+
+
+def test_the_nightly_runs_every_replicated_system_under_the_default_schedule() -> None:
+    from harness.campaign.spec import parse_campaign
+
+    path = REPO / "campaigns" / "nightly.toml"
+    camp = parse_campaign(path.read_text(), str(path))
+    tuned = {r.options.system for r in camp.runs
+             if set(DEFAULT_MIX) <= set(r.options.nemesis)
+             and r.options.nemesis_interval_s == DEFAULT_INTERVAL_S}
+    assert {"raftkv", "lock", "queue", "twopc", "cache"} <= tuned
