@@ -2,7 +2,8 @@
 
 Swarm testing (Groce et al.): instead of every run using every fault at one
 intensity, run ``seed`` draws a subset of the requested faults (all five the
-simulation has when none is named), a nemesis interval, network delay, loss
+simulation has when none is named, and membership changes for a system that
+can have them), a nemesis interval, network delay, loss
 and duplication, and torn writes — so some runs are calm but hit one fault
 hard and others pile faults on. The draw is a pure function of the seed, and
 every drawn option is an ordinary option, so each run's reproduce line is a
@@ -27,7 +28,7 @@ from harness.options import Options
 from harness.sim.run import judge, make_workload, sim_command, simulate
 from harness.sim.world import SimOptions
 
-__all__ = ["SWARM_FAULTS", "RunSummary", "draw", "run_one", "swarm", "pool_map"]
+__all__ = ["SWARM_FAULTS", "RunSummary", "draw", "swarm_faults", "run_one", "swarm", "pool_map"]
 
 SWARM_FAULTS = ("partition", "kill", "pause", "clock", "packet")
 _NS = 1_000_000_000
@@ -49,10 +50,22 @@ class RunSummary:
     command: str
 
 
+def swarm_faults(system: str) -> tuple[str, ...]:
+    """The faults a swarm draws from when none is named: the five, plus ``membership`` for a
+    system whose membership can change and whose adapter can add nodes (``join_node``)."""
+    from harness.sim.adapter import load_adapter
+    from systems import get_system
+
+    spec = get_system(system)
+    if spec.membership is not None and hasattr(load_adapter(system), "join_node"):
+        return (*SWARM_FAULTS, "membership")
+    return SWARM_FAULTS
+
+
 def draw(base: Options, seed: int, base_sim: SimOptions | None = None) -> tuple[Options, SimOptions]:
     """The options of swarm run ``seed``: a fault subset and intensities drawn from the seed."""
     rng = random.Random(f"swarm:{seed}")
-    pool = tuple(base.nemesis) or SWARM_FAULTS
+    pool = tuple(base.nemesis) or swarm_faults(base.system)
     picked = set(rng.sample(pool, rng.randint(1, len(pool))))
     mix = tuple(f for f in pool if f in picked)
     interval = round(rng.choice((0.3, 0.6, 1.0, 2.0, 4.0)) * rng.uniform(0.7, 1.3), 2)

@@ -263,3 +263,14 @@ def test_a_joined_node_drops_a_key_whose_writer_timed_out_before_invalidating() 
     got, index, seen = _cached_at_joiner(feed_on=False)
     assert got["hit"] is True and got["value"] == "old"  # the control: nothing else deletes it
     assert seen < index
+
+
+def test_a_swarm_with_no_fault_named_draws_membership_changes_for_the_cache_only() -> None:
+    from harness.sim.swarm import draw
+
+    cache = [draw(Options(system="cache", workload="cache", backend="sim"), s)[0].nemesis
+             for s in range(20)]
+    assert sum("membership" in m for m in cache) >= 5, cache
+    raft = [draw(Options(system="raftkv", workload="register", backend="sim"), s)[0].nemesis
+            for s in range(20)]
+    assert not any("membership" in m for m in raft)
