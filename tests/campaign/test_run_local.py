@@ -83,7 +83,7 @@ SHARDED = """
 name = "sharded"
 """ + LOCAL_DEFAULTS + """
 [[case]]
-time_limit = 2
+time_limit = 1
 system = "memkv"
 workload = ["register", "kv", "set"]
 seeds = [1, 2]
