@@ -168,6 +168,9 @@ class World:
         self.nodes = {n: _Node() for n in self.names}
         self.disks: dict[str, Any] = {n: adapter.disk(n) for n in self.names}
         self.grudge: dict[str, frozenset[str]] = {}
+        # node -> since when its grudge names the clients (a stamp: calls and cuts in order)
+        self.clients_cut: dict[str, int] = {}
+        self._stamp = 0
         self._calls: dict[int, tuple[str, Callable[[CallResult], None]]] = {}  # token -> waiter
         self._next_token = 0
         self.stats = {"messages": 0, "delivered": 0, "dropped": 0, "ticks": 0, "events": 0}
@@ -375,6 +378,9 @@ class World:
     def partition(self, grudge: Mapping[str, frozenset[str]]) -> None:
         self.grudge = {d: frozenset(s) for d, s in grudge.items() if s}
         self._log("partition", {d: sorted(s) for d, s in sorted(self.grudge.items())})
+        self._stamp += 1
+        self.clients_cut = {n: self.clients_cut.get(n, self._stamp) for n in self.names
+                            if CLIENTS in self.grudge.get(n, ())}
         for token, (dst, waiter) in sorted(self._calls.items()):
             if CLIENTS in self.grudge.get(dst, ()):
                 del self._calls[token]
@@ -383,6 +389,7 @@ class World:
     def heal(self) -> None:
         self._log("heal")
         self.grudge = {}
+        self.clients_cut = {}
 
     def clock(self, n: str, offset_s: float, rate: float = 1.0) -> None:
         self._log("clock", n, float(offset_s), float(rate))
@@ -509,22 +516,30 @@ class World:
         """Send a client request; ``waiter`` gets the result once. Returns the call's token."""
         self._next_token += 1
         token = self._next_token
-        self.at(self.now_ns + self._delay_ns(), self._arrive, node, token, msg, waiter)
+        self._stamp += 1
+        self.at(self.now_ns + self._delay_ns(), self._arrive, node, token, msg, waiter,
+                self._stamp)
         return token
 
     def cancel(self, token: int) -> None:
         self._calls.pop(token, None)
 
     def _arrive(self, n: str, token: int, msg: dict[str, Any],
-                waiter: Callable[[CallResult], None]) -> None:
+                waiter: Callable[[CallResult], None], sent: int = 0) -> None:
         node = self.nodes[n]
         if node.core is None:
             self.at(self.now_ns + self._delay_ns(), waiter, ("unsent", "connection-refused"))
             return
         if CLIENTS in self.grudge.get(n, ()):
             # A fault that cuts the harness's clients off this node (figure8) resets their
-            # connections, as netctl's REJECT does: the client learns at once, unsure.
-            self.at(self.now_ns + self._delay_ns(), waiter, ("lost", "connection-lost"))
+            # connections, as netctl's REJECT does: a request already on its way when the
+            # cut came is lost (the client learns at once, unsure); one sent after it
+            # finds the reconnect refused (nothing sent), so the client pauses before it
+            # retries, as over TCP — not a retry loop at network speed.
+            if sent > self.clients_cut.get(n, 0):
+                self.at(self.now_ns + self._delay_ns(), waiter, ("unsent", "connection-refused"))
+            else:
+                self.at(self.now_ns + self._delay_ns(), waiter, ("lost", "connection-lost"))
             return
         self._calls[token] = (n, waiter)
         if node.paused:

@@ -258,8 +258,13 @@ def test_a_grudge_naming_clients_resets_the_harness_off_that_node() -> None:
     w.call("n1", {"op": "status"}, got.append)
     w.run_for(0.1)
     assert got and got[0][0] == "ok"
+    early: list[Any] = []
+    late: list[Any] = []
+    other: list[Any] = []
+    w.call("n1", {"op": "status"}, early.append)  # on its way when the cut comes: lost
     w.partition({"n1": frozenset({"clients"})})
-    w.call("n1", {"op": "status"}, got.append)
-    w.call("n2", {"op": "status"}, got.append)
+    w.call("n1", {"op": "status"}, late.append)  # sent after it: the reconnect is refused
+    w.call("n2", {"op": "status"}, other.append)
     w.run_for(0.1)
-    assert got[1] == ("lost", "connection-lost") and got[2][1]["node"] == "n2"
+    assert early == [("lost", "connection-lost")] and late == [("unsent", "connection-refused")]
+    assert other[0][1]["node"] == "n2"
