@@ -85,7 +85,7 @@ def test_stats_invalid_when_a_function_never_succeeded_jepsen_style():
     assert Stats(never_ok_min=10).check({}, History(_tries("read", ["ok"] * 3) + _tries(
         "write", ["fail"] * 9 + ["ok"], start=6)), None).valid is True
     assert Stats().check({}, History(_tries("read", ["ok"] * 3) + _tries(
-        "write", ["fail"] * 29, start=6)), None).valid is True  # under the default floor (30)
+        "write", ["fail"] * 49, start=6)), None).valid is True  # under the default floor (50)
     assert Stats(never_ok_min=3).check({}, History(_tries("read", ["ok"] * 3) + _tries(
         "write", ["fail"] * 3, start=6)), None).valid is False
 
