@@ -74,7 +74,7 @@ def _wait_for(pred: object, what: str, timeout_s: float = 400) -> None:
 
 
 def test_sigint_tears_down_and_resume_skips_finished_runs(tmp_path: Path) -> None:
-    f = write(tmp_path / "c.toml", RAFT.format(name="intr", time_limit=8) + """
+    f = write(tmp_path / "c.toml", RAFT.format(name="intr", time_limit=5) + """
 [[case]]
 workload = "register"
 nemesis = "partition"

@@ -26,7 +26,8 @@ def nemesis_ops(out: RunOutcome) -> list[Any]:
 
 @pytest.mark.parametrize("package", ["partition", "kill", "pause", "clock", "packet"])
 def test_raftkv_stays_valid_under(package: str, tmp_path: Path, node_image: str) -> None:
-    out = campaign(tmp_path, (package,), seed=11)
+    # 6 s at a 1.5 s interval: the first fault at 1.5 s, about two start/stop cycles, the heal
+    out = campaign(tmp_path, (package,), seed=11, time_limit_s=6.0)
     ops = nemesis_ops(out)
     done = [op for op in ops if op.type == "info" and op.f == f"start-{package}"]
     assert done, "the nemesis did nothing"
