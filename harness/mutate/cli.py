@@ -24,7 +24,7 @@ def _positive(name: str, v: int | float, zero_ok: bool = False) -> None:
 @click.option("--operators", default="40", show_default=True,
               help="How many operator mutants to sample (deterministic), or 'all'.")
 @click.option("--only", default="", help="Comma-separated mutant ids: run just these.")
-@click.option("--sim-runs", default=30, show_default=True, type=int,
+@click.option("--sim-runs", default=100, show_default=True, type=int,
               help="Simulation swarm runs per surviving mutant (0: no sim stage).")
 @click.option("--sim-time-limit", default=10.0, show_default=True, type=float,
               help="Main phase of each simulated run, simulated seconds.")
