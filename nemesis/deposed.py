@@ -28,6 +28,7 @@ from typing import Any
 
 from nemesis import grudge as gr
 from nemesis.core import NemesisBase, NemesisError
+from nemesis.faults import undo_all, undo_quietly
 
 __all__ = ["DeposedLeaderNemesis"]
 
@@ -53,11 +54,11 @@ class DeposedLeaderNemesis(NemesisBase):
             backend.clock(leader, 0.0, rate)
             return {"leader": leader, "rate": rate, "grudge": gr.grudge_to_json(grudge)}
         if f == "stop-deposed-leader":
-            backend.heal()
             nodes = sorted(self.slowed)
-            for n in nodes:
-                backend.clock(n, 0.0, 1.0)
-            self.slowed.clear()
+            try:  # clocks go back to rate 1 on every node even if the heal fails
+                backend.heal()
+            finally:
+                undo_all(self.slowed, lambda n: backend.clock(n, 0.0, 1.0))
             return nodes
         raise NemesisError(f"deposed-leader nemesis cannot do {f!r}")
 
@@ -66,7 +67,5 @@ class DeposedLeaderNemesis(NemesisBase):
             return
         with contextlib.suppress(Exception):
             self.backend.heal()
-        for n in sorted(self.slowed):
-            with contextlib.suppress(Exception):
-                self.backend.clock(n, 0.0, 1.0)
-        self.slowed.clear()
+        backend = self.backend
+        undo_quietly(self.slowed, lambda n: backend.clock(n, 0.0, 1.0))

@@ -96,9 +96,11 @@ class VoterCrashNemesis(Figure8Nemesis):
         st_v = self.status(v)
         backend.kill(v)
         rest = [n for n in group if n != v]
-        g = self.cut(gr.complete_grudge([[v, c2, lead], rest]), [])
-        self.lift_delays()
-        backend.start(v)
+        try:  # the voter comes back even if the cut or lifting the delays fails
+            g = self.cut(gr.complete_grudge([[v, c2, lead], rest]), [])
+            self.lift_delays()
+        finally:
+            backend.start(v)
         term = int(st_v["term"]) if st_v else t + 1
         won = self.wait(lambda: self.leader_among([v, c2, lead]), 2.0)
         other = self.leader_among(rest)
