@@ -142,6 +142,8 @@ def run(**kw: Any) -> None:
     if kw["nodes"] is None:
         cap = spec0.max_nodes if spec0 is not None and spec0.max_nodes else 3
         opts = replace(opts, nodes=min(3, cap))
+    if spec0 is not None and spec0.default_faults:  # the system's own part of `default`
+        opts = replace(opts, nemesis=expand_mix(names, spec0.default_faults, opts.nodes))
     if kw["workload"] is None and spec0 is not None and len(spec0.clients) == 1 \
             and "register" not in spec0.clients:
         opts = replace(opts, workload=next(iter(spec0.clients)))  # e.g. cache, lock, queue
@@ -382,9 +384,12 @@ def list_() -> None:
     out.print(t)
     out.print("workloads: " + ", ".join(workloads))
     out.print("nemeses:   " + (", ".join(nemeses) or "-"))
-    from nemesis.schedule import DEFAULT_MIX
+    from nemesis.schedule import DEFAULT_MIX, MIN_NODES
 
     out.print("default:   " + ",".join(DEFAULT_MIX) + "  (--nemesis default)")
+    for name, spec in systems.items():
+        for f in spec.default_faults:
+            out.print(f"           + {f} for {name}" + (f" ({MIN_NODES[f]}+ nodes)" if f in MIN_NODES else ""))
 
 
 # -------------------------------------------------------------------- clean

@@ -16,9 +16,9 @@ behaves.
 ``start-deposed-leader`` → ``{"leader", "rate", "grudge"}`` (a random node when
 no leader is known); ``stop-deposed-leader`` heals the partition and sets the
 clock back to real time. Needs the ``partition`` and ``clock`` capabilities. In
-the simulation a node's timer follows its clock's rate; in Docker the clock
-change reaches only the system's wall-clock reads (libfaketime), so there the
-fault is a leader isolation plus a slow wall clock.
+the simulation a node's timer follows its clock's rate; in Docker libfaketime slows
+the wall clock and the Raft shells' timers follow its rate
+(:mod:`systems.common.tickclock`), so there too CheckQuorum runs slow.
 """
 
 from __future__ import annotations

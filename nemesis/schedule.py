@@ -37,10 +37,12 @@ __all__ = [
     "BAND_COLORS",
     "DEFAULT_INTERVAL_S",
     "DEFAULT_MIX",
+    "MIN_NODES",
     "PACKAGES",
     "clock_package",
     "commit_cut_package",
     "coordinator_crash_package",
+    "default_mix",
     "deposed_leader_package",
     "expand_mix",
     "figure8_package",
@@ -227,11 +229,23 @@ DEFAULT_MIX: tuple[str, ...] = ("partition", "kill", "pause", "leader-chase", "d
 DEFAULT_INTERVAL_S = 2.0
 
 
-def expand_mix(names: Sequence[str]) -> tuple[str, ...]:
-    """Fault names with ``default`` replaced by :data:`DEFAULT_MIX` (each name once)."""
+# The fewest nodes a steered fault can run on (it refuses fewer at setup).
+MIN_NODES: dict[str, int] = {"figure8": 5, "voter-crash": 5}
+
+
+def default_mix(system_faults: Sequence[str] = (), nodes: int | None = None) -> tuple[str, ...]:
+    """What ``default`` names for a system: :data:`DEFAULT_MIX` plus the system's own
+    targeted faults (``SystemSpec.default_faults``) that ``nodes`` is enough for."""
+    extra = [f for f in system_faults if nodes is None or nodes >= MIN_NODES.get(f, 1)]
+    return tuple(dict.fromkeys([*DEFAULT_MIX, *extra]))
+
+
+def expand_mix(names: Sequence[str], system_faults: Sequence[str] = (),
+               nodes: int | None = None) -> tuple[str, ...]:
+    """Fault names with ``default`` replaced by :func:`default_mix` (each name once)."""
     out: list[str] = []
     for n in names:
-        for f in DEFAULT_MIX if n == "default" else (n,):
+        for f in default_mix(system_faults, nodes) if n == "default" else (n,):
             if f not in out:
                 out.append(f)
     return tuple(out)

@@ -333,10 +333,13 @@ def _options(chosen: Mapping[str, Any], regs: Registries) -> Options:
                 "check_budget_s"):
         if key in kw:
             kw[key] = float(kw[key])
+    spec = regs.systems.get(kw["system"])
     if "nodes" not in kw:
-        spec = regs.systems.get(kw["system"])
         cap = spec.max_nodes if spec is not None and spec.max_nodes else 3
         kw["nodes"] = min(3, cap)
+    if spec is not None and spec.default_faults and isinstance(kw["nodes"], int):
+        # the system's own part of `default` (a bad node count is reported by the checks)
+        kw["nemesis"] = expand_mix(names, spec.default_faults, kw["nodes"])
     return Options(**kw)
 
 

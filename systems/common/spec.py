@@ -111,6 +111,9 @@ class SystemSpec:
     membership: Membership | None = None  # None: its membership is fixed for a run
     options: Mapping[str, SystemOption] = field(default_factory=dict)
     settings: Mapping[str, int | float | str] = field(default_factory=dict)  # chosen values
+    # Targeted faults ``--nemesis default`` adds for this system to the generic mix (where
+    # the run has the nodes they need: nemesis.schedule.MIN_NODES).
+    default_faults: tuple[str, ...] = ()
 
     def configured(self, raw: Mapping[str, str]) -> SystemSpec:
         """This spec with the chosen options parsed; ValueError (one line) on a bad one."""

@@ -27,7 +27,7 @@ import random
 from typing import Any
 
 from systems.raft.node import NodeConfig
-from systems.raft.server import TICK_S, RaftServer, Token, run
+from systems.raft.server import RaftServer, Token, run, ticks
 from systems.raft.server import parse_args as _parse_args
 from systems.raft.storage import FileStorage
 from systems.raft.types import Message, Rng
@@ -84,8 +84,7 @@ class Server(RaftServer):
 
     async def _ticker(self) -> None:
         n = 0
-        while True:
-            await asyncio.sleep(TICK_S)
+        async for _ in ticks():
             n += 1
             for g in self.groups:
                 g.tick()

@@ -11,10 +11,11 @@ One port serves peers and clients. Peer frames are ``{"op": "raft", "ms": [...]}
 (no answer); client requests are ``{"op": ..., "id": n, ...}`` and each gets one
 answer echoing ``id``. Every server answers ``status`` and ``transfer``.
 
-Timing: one tick every ``TICK_S`` (15 ms); election timeout 10-20 ticks
-(150-300 ms, randomized by the core); heartbeat every 2 ticks (30 ms). The timer
-never catches up missed ticks, so a stalled or paused process sees time stop
-rather than jump — it cannot conclude anything from a pause.
+Timing: one tick every ``TICK_S`` (15 ms) of the node's clock; election timeout
+10-20 ticks (150-300 ms, randomized by the core); heartbeat every 2 ticks (30 ms).
+Ticks fall due at the node's clock rate (:mod:`systems.common.tickclock`: a clock the
+nemesis slows slows the timers too, as in the simulation), and a stalled or paused
+process sees time stop rather than jump — it cannot conclude anything from a pause.
 
 Every burst of events is folded into one Ready cycle (group commit: one write
 and one fsync for all proposals that arrived meanwhile); messages leave only
@@ -28,21 +29,32 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import Mapping
+import time
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from systems.common.shell import NodeShell, PeerLink, Token, parse_node_args, run_server
+from systems.common.tickclock import TickClock
 
 from .node import NodeConfig, RaftNode
 from .storage import FileStorage
 from .types import Message, Rng
 
-__all__ = ["RaftServer", "PeerLink", "parse_args", "run", "TICK_S", "Token"]
+__all__ = ["RaftServer", "PeerLink", "parse_args", "run", "ticks", "TICK_S", "Token"]
 
 TICK_S = 0.015
 LAZY_FLUSH_S = 2.0  # no-fsync bug: how often buffered log records reach the OS
 
 log = logging.getLogger("raft")
+
+
+async def ticks() -> AsyncIterator[None]:
+    """One item per tick due on the node's clock, checked every ``TICK_S`` of real time."""
+    clock = TickClock(TICK_S, time.monotonic(), time.time())
+    while True:
+        await asyncio.sleep(TICK_S)
+        for _ in range(clock.due(time.monotonic(), time.time())):
+            yield None
 
 
 class RaftServer(NodeShell):
@@ -88,8 +100,7 @@ class RaftServer(NodeShell):
     async def _ticker(self) -> None:
         lazy_every = max(1, round(LAZY_FLUSH_S / TICK_S))
         n = 0
-        while True:
-            await asyncio.sleep(TICK_S)
+        async for _ in ticks():
             n += 1
             self.on_tick()
             self.node.tick()

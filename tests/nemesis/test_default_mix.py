@@ -10,6 +10,8 @@ from pathlib import Path
 from harness.campaign.spec import build_campaign
 from harness.mutate.runner import MutateConfig
 from nemesis import DEFAULT_INTERVAL_S, DEFAULT_MIX, PACKAGES, expand_mix, schedule_interval
+from nemesis.schedule import MIN_NODES, default_mix
+from systems import get_system
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,6 +24,16 @@ def test_default_expands_to_the_mix_once_and_keeps_the_rest() -> None:
     assert MutateConfig().docker_nemesis == ("default",)  # faultbox run expands it
 
 
+def test_a_system_adds_its_own_targeted_faults_where_it_has_the_nodes() -> None:
+    raftkv = get_system("raftkv").default_faults
+    assert raftkv == ("voter-crash",) and MIN_NODES["voter-crash"] == 5
+    assert default_mix(raftkv, 5) == (*DEFAULT_MIX, "voter-crash")
+    assert default_mix(raftkv, 3) == DEFAULT_MIX  # voter-crash refuses fewer than 5 nodes
+    assert expand_mix(["default", "voter-crash", "kill"], raftkv, 5) == (*DEFAULT_MIX, "voter-crash")
+    assert expand_mix(["partition"], raftkv, 5) == ("partition",)  # only `default` grows
+    assert get_system("twopc").default_faults == ()
+
+
 def test_the_default_schedule_brings_its_interval_unless_one_is_given() -> None:
     assert schedule_interval(["default"], None, 5.0) == DEFAULT_INTERVAL_S
     assert schedule_interval(["default"], 7.0, 5.0) == 7.0
@@ -32,7 +44,9 @@ def test_the_default_schedule_brings_its_interval_unless_one_is_given() -> None:
 def test_campaigns_and_faultbox_run_take_default(tmp_path: Path) -> None:
     case = {"system": "raftkv", "nodes": 5, "nemesis": ["default", "kill"], "backend": "sim"}
     camp = build_campaign("c", "", "c.toml", {}, [case])
-    assert [r.options.nemesis for r in camp.runs] == [DEFAULT_MIX, ("kill",)]
+    assert [r.options.nemesis for r in camp.runs] == [(*DEFAULT_MIX, "voter-crash"), ("kill",)]
+    camp = build_campaign("c", "", "c.toml", {}, [dict(case, nodes=3)])
+    assert camp.runs[0].options.nemesis == DEFAULT_MIX
     assert [r.options.nemesis_interval_s for r in camp.runs] == [DEFAULT_INTERVAL_S, 5.0]
     camp = build_campaign("c", "", "c.toml", {}, [dict(case, nemesis_interval=3)])
     assert [r.options.nemesis_interval_s for r in camp.runs] == [3.0, 3.0]
