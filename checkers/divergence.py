@@ -15,6 +15,13 @@ This checker needs no client read and no assert inside the system:
   in another term) at or before that index than another node did — or than
   itself before a restart. The explanation narrows where: after the highest
   index where both reports agreed.
+* ``state-divergence`` — two reports of the same group with different *state*
+  digests at the same index (the nodes' state checkpoints: a digest of the
+  state machine's whole image after applying that index, ``states`` rows):
+  the same commands can leave replicas in different states when a snapshot
+  restore drops part of the state (client sessions, say, so a retried
+  command later applies twice on one replica only) or a machine is not
+  deterministic. Also for one node before and after a restart.
 * ``commit-regressed`` — a node's durable commit index went down (a node
   forgot entries it had made durable as committed: lost fsyncs, a log
   truncated on recovery).
@@ -53,7 +60,7 @@ __all__ = [
 
 STATUS_FILE = "status.jsonl"
 MAX_ANOMALIES = 20
-_KEEP = ("role", "term", "commit", "applied", "durable_commit", "digests")
+_KEEP = ("role", "term", "commit", "applied", "durable_commit", "digests", "states")
 
 
 def status_row(node: str, t_ns: int, status: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -117,6 +124,15 @@ def _digest_rows(g: Mapping[str, Any]) -> Iterator[tuple[int, int, str]]:
             yield r[0], r[1], r[2]
 
 
+def _state_rows(g: Mapping[str, Any]) -> Iterator[tuple[int, str]]:
+    rows = g.get("states")
+    if not isinstance(rows, list):
+        return
+    for r in rows:
+        if isinstance(r, list) and len(r) == 2 and type(r[0]) is int and isinstance(r[1], str):
+            yield r[0], r[1]
+
+
 def _int(v: Any) -> int | None:
     return v if type(v) is int else None
 
@@ -131,6 +147,8 @@ class _Judge:
         self.two_leaders: set[tuple[str, int]] = set()
         self.anomalies: list[Anomaly] = []
         self.diverged: set[tuple[str, ...]] = set()
+        self.first_state: dict[tuple[str, int], tuple[str, str, int]] = {}  # digest, node, t
+        self.state_diverged: set[tuple[str, ...]] = set()
         self.compared = 0
         self.bad_rows = 0
         self.polls = 0
@@ -152,6 +170,8 @@ class _Judge:
             mine = self.by_node.setdefault((group, node), {})
             for index, term, digest in _digest_rows(g):
                 self._digest(group, node, t_ns, index, term, digest, mine)
+            for index, digest in _state_rows(g):
+                self._state(group, node, t_ns, index, digest)
 
     def _op_near(self, t_ns: int) -> tuple[int, ...]:
         k = bisect.bisect_right(self.times, t_ns)
@@ -224,6 +244,29 @@ class _Judge:
              "last_agreed_index": agreed, "t_ns": [seen.t_ns, t_ns]},
         ))
 
+    def _state(self, group: str, node: str, t_ns: int, index: int, digest: str) -> None:
+        seen = self.first_state.setdefault((group, index), (digest, node, t_ns))
+        if seen[0] == digest:
+            return
+        pair = (group, *sorted((seen[1], node)))
+        if pair in self.state_diverged:
+            return
+        self.state_diverged.add(pair)
+        where = f" in {group}" if group else ""
+        who = (f"{seen[1]} and {node}" if seen[1] != node
+               else f"{node} (before and after a restart)")
+        self._add(Anomaly(
+            "state-divergence",
+            f"{who}{where} held different states after applying index {index}: state "
+            f"digest {seen[0]} reported at {seen[2] / 1e9:.3f} s, {digest} at "
+            f"{t_ns / 1e9:.3f} s. Replicas that applied the same entries must hold the "
+            f"same state; a snapshot restore that dropped part of it (e.g. client "
+            f"sessions) or a machine that is not deterministic does this",
+            self._op_near(max(t_ns, seen[2])),
+            {"nodes": sorted({seen[1], node}), "group": group, "index": index,
+             "state_digests": [seen[0], digest], "t_ns": [seen[2], t_ns]},
+        ))
+
     def _last_agreement(self, group: str, a: str, b: str, below: int) -> int:
         da = self.by_node.get((group, a), {})
         db = self.by_node.get((group, b), {})
@@ -239,6 +282,7 @@ class _Judge:
             "source": source, "polls": self.polls, "answers": self.answers,
             "indices_compared": self.compared, "groups": sorted({g for g, _ in self.first}),
             "highest_index": max((i for _, i in self.first), default=0),
+            "state_checkpoints": len(self.first_state),
             "unreadable_rows": self.bad_rows,
         }
         if not self.first:

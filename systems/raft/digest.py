@@ -17,6 +17,15 @@ plus checkpoints at multiples of :data:`EVERY` (the last :data:`SPARSE` of
 them). ``rows()`` is what ``status`` reports: the newest :data:`RECENT`
 indices and every checkpoint, at most ``RECENT + SPARSE`` rows.
 
+Equal commands do not guarantee equal states: a replica can apply the same
+chain and still hold another state (a snapshot restore that drops part of
+the state, a machine that is not deterministic). So the node also reports
+**state checkpoints**: after applying an index that is a multiple of
+:data:`STATE_EVERY` (and after restoring a snapshot at such an index) the
+digest of its machine's whole image (``StateMachine.snapshot()``, which the
+library's contract makes deterministic and JSON-able), ``[index, digest]``
+rows, the last :data:`STATE_KEEP` of them (``state_rows()``).
+
 Pure: hashlib and json only.
 """
 
@@ -29,13 +38,15 @@ from typing import Any
 
 from .types import Entry
 
-__all__ = ["Digests", "GENESIS", "digest_step"]
+__all__ = ["Digests", "GENESIS", "STATE_EVERY", "digest_step", "state_digest"]
 
 GENESIS = "0" * 16
 DENSE = 64
 EVERY = 64
 SPARSE = 16
 RECENT = 8
+STATE_EVERY = 32
+STATE_KEEP = 8
 
 
 def _canonical(data: Any) -> bytes:
@@ -55,6 +66,11 @@ def digest_step(prev: str, term: int, data: Any) -> str:
     return h.hexdigest()
 
 
+def state_digest(image: Any) -> str:
+    """The digest of a state machine's whole image."""
+    return hashlib.blake2b(_canonical(image), digest_size=8).hexdigest()
+
+
 class Digests:
     """The digest chain of one node's applied entries and its bounded table."""
 
@@ -63,10 +79,12 @@ class Digests:
         self.digest: str | None = GENESIS
         self._dense: deque[tuple[int, int, str]] = deque(maxlen=DENSE)
         self._sparse: deque[tuple[int, int, str]] = deque(maxlen=SPARSE)
+        self._states: deque[tuple[int, str]] = deque(maxlen=STATE_KEEP)
 
     def restore(self, index: int, term: int, digest: str) -> None:
         """Continue from a snapshot at ``index`` (``digest`` empty: unknown, unanchored)."""
         self.index = index
+        self._states = deque((r for r in self._states if r[0] < index), maxlen=STATE_KEEP)
         if index == 0:
             self.digest = GENESIS
         else:
@@ -86,6 +104,16 @@ class Digests:
     def at(self, index: int) -> str:
         """The digest at ``index`` if it is the current one (what a snapshot stores), else ''."""
         return (self.digest or "") if index == self.index else ""
+
+    def state(self, index: int, image: Any) -> None:
+        """After applying ``index`` (or restoring a snapshot there): a state checkpoint of
+        the machine's ``image`` when ``index`` is a multiple of :data:`STATE_EVERY`."""
+        if index > 0 and index % STATE_EVERY == 0:
+            self._states.append((index, state_digest(image)))
+
+    def state_rows(self) -> list[list[Any]]:
+        """``[index, state digest]`` rows for ``status``: the newest checkpoints."""
+        return [list(r) for r in self._states]
 
     def rows(self) -> list[list[Any]]:
         """``[index, term, digest]`` rows for ``status``: recent indices plus checkpoints."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
 from .core import Config, RaftCore
-from .digest import Digests
+from .digest import STATE_EVERY, Digests
 from .types import LEADER, Entry, HardState, Message, Rng, Snapshot
 
 __all__ = ["Storage", "StateMachine", "NodeConfig", "Output", "RaftNode", "RAFT_BUGS"]
@@ -117,6 +117,7 @@ class RaftNode:
         if snap is not None:
             self.machine.restore(snap.data)
             self.digests.restore(snap.index, snap.term, snap.digest)
+            self.digests.state(snap.index, self.machine.snapshot())
         self.now_ticks = 0
         self.ctx_prefix = ctx_prefix or f"{node_id}:"
         self._ctx_seq = 0
@@ -165,12 +166,14 @@ class RaftNode:
 
     def status(self) -> dict[str, Any]:
         """The core's status plus what the divergence monitor compares: the commit
-        index known durable, and ``[index, term, digest]`` rows of applied entries."""
+        index known durable, ``[index, term, digest]`` rows of applied entries and
+        ``[index, digest]`` state checkpoints."""
         return {
             "node": self.id,
             **self.core.status(),
             "durable_commit": self.core.prev_hard_state.commit,
             "digests": self.digests.rows(),
+            "states": self.digests.state_rows(),
         }
 
     def not_leader(self) -> Reply:
@@ -186,9 +189,12 @@ class RaftNode:
         if rd.snapshot is not None:
             self.machine.restore(rd.snapshot.data)
             self.digests.restore(rd.snapshot.index, rd.snapshot.term, rd.snapshot.digest)
+            self.digests.state(rd.snapshot.index, self.machine.snapshot())
         for e in rd.committed_entries:
             self.digests.apply(e)
             result = self.machine.apply(e)
+            if e.index % STATE_EVERY == 0:
+                self.digests.state(e.index, self.machine.snapshot())
             if result is not None:
                 for token, _ in self._writes.pop(self.waiter_key(e.data, e.index, e.term), []):
                     self._reply(token, result)

@@ -113,3 +113,54 @@ def test_no_fsync_is_found_by_divergence_where_linearizability_sees_nothing():
     assert valid is False
     kinds = {a["kind"] for a in anomalies}
     assert kinds == {"commit-regressed"}, anomalies
+
+
+def test_equal_state_checkpoints_pass_and_a_different_state_at_one_index_is_named():
+    same = [row("n1", 1, 64, [[64, 2, "a"]], states=[[32, "s1"], [64, "s2"]]),
+            row("n2", 2, 64, [[64, 2, "a"]], states=[[64, "s2"]])]
+    r = check_statuses(same)
+    assert r.valid is True and r.details["state_checkpoints"] == 2
+    # the same entries (digest "a" at 64 on both), another state: a restore dropped some
+    rows = same + [row("n3", 3_000_000_000, 64, [[64, 2, "a"]], states=[[64, "XX"]]),
+                   row("n3", 4_000_000_000, 96, [[96, 2, "b"]], states=[[96, "YY"]]),
+                   row("n1", 5_000_000_000, 96, [[96, 2, "b"]], states=[[96, "ZZ"]])]
+    r = check_statuses(rows)
+    assert r.valid is False
+    (a,) = r.anomalies  # n1/n3 differ at 64 and again at 96: said once per pair
+    assert a.kind == "state-divergence" and a.data["index"] == 64
+    assert a.data["nodes"] == ["n1", "n3"] and a.data["state_digests"] == ["s2", "XX"]
+    assert "different states after applying index 64" in a.explanation
+
+
+def test_a_node_whose_state_changed_across_its_own_restart_and_junk_rows():
+    rows = [row("n1", 1, 32, [], states=[[32, "s"]]), row("n1", 2, 32, [], states=[[32, "t"]]),
+            row("n2", 3, 32, [], states=[[32], ["32", "s"], [32, 5], "x", [32, "s", 1]])]
+    r = check_statuses(rows)
+    (a,) = r.anomalies
+    assert a.kind == "state-divergence" and "before and after a restart" in a.explanation
+
+
+def test_a_restore_that_forgets_client_sessions_is_state_divergence(monkeypatch):
+    """kv-session-not-restored's bug, in the simulation: nodes restored from a snapshot
+    (killed, or lagging) hold no client sessions; their entry digests agree with the
+    others', their state digests do not."""
+    from systems.raftkv.kv import KVStore
+
+    restore = KVStore.restore
+
+    def forgetful(self: KVStore, image: object) -> None:
+        restore(self, image)
+        self.sessions = {}
+
+    opts = Options(system="raftkv", workload="register", nodes=5, time_limit_s=10, seed=1,
+                   backend="sim", nemesis=("kill",), system_opts=(("snapshot_every", "20"),))
+    wl = make_workload(opts)
+    run = simulate(opts, SimOptions(), wl)
+    valid, anomalies = judge(opts, SimOptions(), wl, run.ops, run.statuses)
+    assert valid is True, anomalies  # the correct build: every state checkpoint agrees
+    assert any(st and st.get("states") for st in (r["status"] for r in run.statuses))
+    monkeypatch.setattr(KVStore, "restore", forgetful)
+    run = simulate(opts, SimOptions(), wl)
+    valid, anomalies = judge(opts, SimOptions(), wl, run.ops, run.statuses)
+    assert valid is False
+    assert "state-divergence" in {a["kind"] for a in anomalies}, anomalies
