@@ -1,6 +1,7 @@
 """Mutation scores side by side: the before/after table of ``faultbox mutate`` runs.
 
     .venv/bin/python bench/mutation_score.py LABEL=DIR/mutate.json [LABEL=DIR/mutate.json ...]
+    .venv/bin/python bench/mutation_score.py after=A/mutate.json+B/mutate.json   # shards of one run
 
 Each argument is one finished ``faultbox mutate`` run (e.g. before and after a
 change to the default schedules). Prints the scores of each run, then one row
@@ -24,17 +25,33 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.mutate.report import ratio_text
+from harness.mutate.scores import scores
+
+
+def _read(path: str) -> dict[str, Any]:
+    try:
+        doc: dict[str, Any] = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        sys.exit(f"bench/mutation_score.py: cannot read {path}: {e}")
+    return doc
 
 
 def _load(arg: str) -> tuple[str, dict[str, Any]]:
-    label, _, path = arg.partition("=")
-    if not path:
-        label, path = Path(arg).parent.name, arg
-    try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        sys.exit(f"bench/mutation_score.py: cannot read {path}: {e}")
-    return label, doc
+    """``LABEL=A.json`` or, for one measurement run in shards (say one per Docker slot),
+    ``LABEL=A.json+B.json``: the shards' mutants together (a later shard's record of a
+    mutant replaces an earlier one's), the scores recomputed, the wall times summed."""
+    label, _, paths = arg.partition("=")
+    if not paths:
+        label, paths = Path(arg).parent.name, arg
+    docs = [_read(p) for p in paths.split("+")]
+    if len(docs) == 1:
+        return label, docs[0]
+    mutants: dict[str, dict[str, Any]] = {}
+    for d in docs:
+        mutants.update({m["id"]: m for m in d["mutants"]})
+    merged = {"mutants": list(mutants.values()), "scores": scores(list(mutants.values())),
+              "wall_seconds": sum(float(d.get("wall_seconds", 0)) for d in docs)}
+    return label, merged
 
 
 def _cell(st: dict[str, Any] | None) -> str:
