@@ -222,9 +222,11 @@ PACKAGES: dict[str, Callable[[NemesisOptions], Package]] = {
 # mutation score in Docker (issue 20; the measured table is in docs/mutation.md).
 # Leader-targeted faults in it (leader-chase: kill or pause the leader, then its successor
 # once elected; deposed-leader: the leader cut off from its peers, its clock slowed) make
-# an election or a stale leader of most faults; clock is left out (raft's timers run on
-# the monotonic clock, which the Docker clock fault does not move) — add it for systems
-# that read the wall clock (leases: "default,clock").
+# an election or a stale leader of most faults (the Raft shells' timers follow the node's
+# clock rate, systems/common/tickclock.py, so deposed-leader's slow clock holds the stale
+# leader in Docker too). A system adds its own targeted faults (SystemSpec.default_faults:
+# raftkv's voter-crash). clock is not in it (the score was measured without it); add it
+# for systems that read the wall clock (leases: "default,clock").
 DEFAULT_MIX: tuple[str, ...] = ("partition", "kill", "pause", "leader-chase", "deposed-leader")
 DEFAULT_INTERVAL_S = 2.0
 
