@@ -497,25 +497,14 @@ class DelayProxy:
 
     def stop(self) -> None:
         """Close every listener and connection; stop the relay's thread. Never raises."""
-        async def close() -> None:
+        def close() -> None:
             for srv in self._servers:
                 srv.close()
             for t in list(self._relays) + list(self._held):
                 t.abort()
-            # Every pump and handler ends here, on the running loop: left pending they
-            # would be collected after the loop closed and fail there (mid-run now that
-            # a backend retires its relay once no delay is left).
-            me = asyncio.current_task()
-            tasks = [t for t in asyncio.all_tasks() if t is not me]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
         with contextlib.suppress(Exception):
             if self._thread.is_alive():
-                asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
+                self._call(close)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
-        with contextlib.suppress(Exception):
-            if not self._thread.is_alive():
-                self._loop.close()

@@ -185,14 +185,3 @@ class NetFaults:
         self._each([k for k in self._st.nodes if self._running(k)], self._apply_shape)
         if n.shape[0] == 0:
             proxy.reset([node])  # relayed connections go back to direct ones
-        if all(v.shape[0] == 0 for v in self._st.nodes.values()):
-            self._retire_proxy()
-
-    def _retire_proxy(self) -> None:
-        """No delay left: stop the relay, so that a later fault may cut clients again
-        (``CLIENTS_VS_RELAY``) and partitions lose their relay-port rules."""
-        proxy, self._st.proxy = self._st.proxy, None
-        if proxy is None:
-            return
-        proxy.stop()
-        self._each([k for k in self._st.nodes if self._running(k)], self._apply_partition)

@@ -8,6 +8,7 @@ this file for the suite's time budget."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,11 +35,26 @@ def run(tmp_path: Path, bugs: tuple[str, ...], seed: int, time_limit_s: float) -
     return out
 
 
+def _commit_cuts(out: RunOutcome) -> list[dict[str, Any]]:
+    """The completions of the run's commit-cut attempts."""
+    import json
+
+    lines = (out.run_dir / "history.jsonl").read_text().splitlines()
+    ops = [json.loads(line) for line in lines]
+    return [op for op in ops if op.get("f") == "start-commit-cut" and op.get("type") == "info"
+            and isinstance(op.get("value"), dict)]
+
+
 def test_no_decision_log_is_caught_by_commit_cut(tmp_path: Path, node_image: str) -> None:
     # Measured (seeds 1-5, 30 s runs, loaded 2-core machine): every seed was caught at its
     # first kill with a commit in flight, which came at 6.9-13.4 s (seed 1: 13.4 s); 25 s
     # leaves room for seed 1's second kill (22.7 s) too.
-    out = run(tmp_path, ("no-decision-log",), seed=1, time_limit_s=25.0)
+    # Seed 1 failed to get a commit in flight at any of its four attempts in 2 of 4 runs on
+    # 2026-11-30 (every attempt "participant": null); a second seed is tried then.
+    for seed in (1, 2, 3):
+        out = run(tmp_path / str(seed), ("no-decision-log",), seed=seed, time_limit_s=25.0)
+        if any(op.get("value", {}).get("killed") for op in _commit_cuts(out)):
+            break
     checkers = out.results["checkers"]
     kinds = set(checkers["atomicity"]["details"]["anomaly-types"])
     assert out.valid is False and checkers["atomicity"]["valid"] is False, checkers
